@@ -1,0 +1,514 @@
+"""Contrastive learning on embedding vectors: pairs, Wang & Isola quality numbers, and a numpy projection head.
+
+Shapes: ``X`` is (n, d) float vectors from an embedder, ``tags`` a length-n sequence of strings. The head is
+trained in numpy with hand-written gradients (checked by finite differences in the tests), Adam, minibatches
+and a seed, so it runs anywhere the app runs and gives the same result twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from explorer.progress import ProgressCallback, report
+
+EPS = 1e-12
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Validation and small geometry helpers
+
+
+def _as_matrix(X, name: str = "X") -> np.ndarray:
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or X.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty 2-D array (n, d), got shape {X.shape}")
+    if not np.isfinite(X).all():
+        raise ValueError(f"{name} holds NaN or infinite values; drop those rows first")
+    return X
+
+
+def _as_tags(tags: Sequence[str], n: int, name: str = "tags") -> np.ndarray:
+    tags = np.asarray([str(t) for t in tags], dtype=object)
+    if len(tags) != n:
+        raise ValueError(f"{name} has {len(tags)} entries but there are {n} vectors")
+    return tags
+
+
+def normalize_rows(X: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm (zero rows stay zero), float64 (n, d)."""
+    X = np.asarray(X, dtype=np.float64)
+    return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), EPS)
+
+
+def tag_codes(tags: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """Integer code per row (n,) and the tag order (first seen)."""
+    order = list(dict.fromkeys(str(t) for t in tags))
+    index = {t: i for i, t in enumerate(order)}
+    return np.array([index[str(t)] for t in tags], dtype=np.int64), order
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Pairs
+
+
+def cosine_to(X: np.ndarray, anchor: int) -> np.ndarray:
+    """Cosine similarity of every row of X (n, d) to row ``anchor`` -> (n,)."""
+    Z = normalize_rows(_as_matrix(X))
+    if not 0 <= anchor < len(Z):
+        raise ValueError(f"anchor must be a row index in [0, {len(Z)}), got {anchor}")
+    return Z @ Z[anchor]
+
+
+def positives_and_negatives(X, tags: Sequence[str], anchor: int, *, k: int = 5) -> dict:
+    """The ``k`` closest same-tag images (positives) and the ``k`` hardest negatives of one anchor.
+
+    Hard negatives are images with a different tag that are the most similar (cosine) to the anchor.
+    Returns ``{"positives": [(index, cosine_distance)], "hard_negatives": [...], "easy_negatives": [...]}``,
+    each list sorted by distance (easy negatives: the farthest different-tag images).
+    """
+    X = _as_matrix(X)
+    tags = _as_tags(tags, len(X))
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    dist = 1.0 - cosine_to(X, anchor)
+    same = tags == tags[anchor]
+    same[anchor] = False
+    pos = np.flatnonzero(same)
+    neg = np.flatnonzero(tags != tags[anchor])
+    pos = pos[np.argsort(dist[pos], kind="stable")][:k]
+    neg_sorted = neg[np.argsort(dist[neg], kind="stable")]
+    as_list = lambda idx: [(int(i), float(dist[i])) for i in idx]  # noqa: E731
+    return {"positives": as_list(pos), "hard_negatives": as_list(neg_sorted[:k]),
+            "easy_negatives": as_list(neg_sorted[::-1][:k])}
+
+
+def hard_negatives(X, tags: Sequence[str], *, k: int = 1) -> np.ndarray:
+    """For every row, the ``k`` most cosine-similar rows with a different tag -> (n, k) int64 (-1 if none)."""
+    Z = normalize_rows(_as_matrix(X))
+    tags = _as_tags(tags, len(Z))
+    codes, _ = tag_codes(tags)
+    out = np.full((len(Z), k), -1, dtype=np.int64)
+    for start in range(0, len(Z), 1024):  # blocked so memory stays (1024, n)
+        sim = Z[start:start + 1024] @ Z.T
+        sim[codes[start:start + 1024, None] == codes[None, :]] = -np.inf
+        top = np.argsort(-sim, axis=1, kind="stable")[:, :k]
+        valid = np.isfinite(np.take_along_axis(sim, top, axis=1))
+        out[start:start + 1024] = np.where(valid, top, -1)
+    return out
+
+
+def twin_distances(X, X_twin) -> np.ndarray:
+    """Cosine distance between each image and its augmented twin: (n,) for X, X_twin (n, d)."""
+    A, B = normalize_rows(_as_matrix(X)), normalize_rows(_as_matrix(X_twin, "X_twin"))
+    if A.shape != B.shape:
+        raise ValueError(f"X_twin must have the shape of X {A.shape}, got {B.shape}")
+    return 1.0 - np.sum(A * B, axis=1)
+
+
+def pair_distance_samples(X, tags: Sequence[str], *, max_pairs: int = 20000, seed: int = 0) -> dict:
+    """Cosine distances of same-tag and different-tag pairs (all pairs, or a seeded sample when many).
+
+    Returns ``{"same": (m1,) array, "different": (m2,) array, "sampled": bool}``.
+    """
+    Z = normalize_rows(_as_matrix(X))
+    codes, _ = tag_codes(_as_tags(tags, len(Z)))
+    i, j = _pair_indices(len(Z), max_pairs, seed)
+    d = 1.0 - np.sum(Z[i] * Z[j], axis=1)
+    same = codes[i] == codes[j]
+    return {"same": d[same], "different": d[~same], "sampled": len(i) < len(Z) * (len(Z) - 1) // 2}
+
+
+def _pair_indices(n: int, max_pairs: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    total = n * (n - 1) // 2
+    if total <= max_pairs:
+        return np.triu_indices(n, k=1)
+    rng = np.random.default_rng(seed)
+    i = rng.integers(0, n, size=max_pairs)
+    j = (i + rng.integers(1, n, size=max_pairs)) % n  # never i == j
+    return i, j
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Wang & Isola (ICML 2020): alignment and uniformity on the unit sphere
+
+
+def alignment(X, X_twin, *, alpha: float = 2.0) -> float:
+    """E ||f(x) - f(y)||^alpha over positive pairs (row i of X with row i of X_twin), L2-normalised first.
+
+    0 means twins land on the same point; 4 (alpha=2) means they are antipodal. Lower is better.
+    """
+    if alpha <= 0:
+        raise ValueError(f"alpha must be > 0, got {alpha}")
+    A, B = normalize_rows(_as_matrix(X)), normalize_rows(_as_matrix(X_twin, "X_twin"))
+    if A.shape != B.shape:
+        raise ValueError(f"X_twin must have the shape of X {A.shape}, got {B.shape}")
+    return float(np.mean(np.linalg.norm(A - B, axis=1) ** alpha))
+
+
+def uniformity(X, *, t: float = 2.0, max_pairs: int = 200_000, seed: int = 0) -> float:
+    """log E exp(-t ||f(x) - f(y)||^2) over distinct pairs of L2-normalised rows; lower = more uniform.
+
+    With more than ``max_pairs`` pairs a fixed-seed sample of pairs is used. Needs at least 2 rows.
+    """
+    if t <= 0:
+        raise ValueError(f"t must be > 0, got {t}")
+    Z = normalize_rows(_as_matrix(X))
+    if len(Z) < 2:
+        raise ValueError("uniformity needs at least 2 vectors")
+    i, j = _pair_indices(len(Z), max_pairs, seed)
+    sq = np.maximum(2.0 - 2.0 * np.sum(Z[i] * Z[j], axis=1), 0.0)  # ||a-b||^2 for unit vectors
+    values = -t * sq
+    top = values.max()
+    return float(top + np.log(np.mean(np.exp(values - top))))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Losses with analytic gradients
+
+
+def normalize_backward(H: np.ndarray, dZ: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Z = H/||H|| row-wise; returns (Z, dL/dH) given dL/dZ."""
+    norm = np.maximum(np.linalg.norm(H, axis=1, keepdims=True), EPS)
+    Z = H / norm
+    return Z, (dZ - Z * np.sum(Z * dZ, axis=1, keepdims=True)) / norm
+
+
+def supcon_loss(Z: np.ndarray, labels: np.ndarray, temperature: float) -> tuple[float, np.ndarray]:
+    """Supervised contrastive loss (Khosla et al. 2020, "L_out") on unit rows Z (B, e) -> (loss, dL/dZ).
+
+    Rows with the same label are positives of each other. Anchors without any positive are skipped.
+    InfoNCE / NT-Xent over augmented pairs is the special case where each label is one image's pair.
+    """
+    B = len(Z)
+    S = (Z @ Z.T) / temperature
+    np.fill_diagonal(S, -np.inf)
+    S_max = S.max(axis=1, keepdims=True)
+    P = np.exp(S - S_max)
+    P /= P.sum(axis=1, keepdims=True)  # softmax over a != i
+    pos = (labels[:, None] == labels[None, :]) & ~np.eye(B, dtype=bool)
+    n_pos = pos.sum(axis=1)
+    anchors = n_pos > 0
+    if not anchors.any():
+        return 0.0, np.zeros_like(Z)
+    log_p = np.where(pos, S - S_max - np.log(np.sum(np.exp(S - S_max), axis=1, keepdims=True)), 0.0)
+    per_anchor = -log_p.sum(axis=1)[anchors] / n_pos[anchors]
+    m = anchors.sum()
+    dS = np.where(anchors[:, None], P - pos / np.maximum(n_pos, 1)[:, None], 0.0) / m
+    np.fill_diagonal(dS, 0.0)
+    dZ = (dS + dS.T) @ Z / temperature
+    return float(per_anchor.mean()), dZ
+
+
+def info_nce_loss(Za: np.ndarray, Zb: np.ndarray, temperature: float) -> tuple[float, np.ndarray, np.ndarray]:
+    """NT-Xent (SimCLR) on unit rows: row i of Za and row i of Zb are the only positive pair -> (loss, dZa, dZb)."""
+    B = len(Za)
+    labels = np.concatenate([np.arange(B), np.arange(B)])
+    loss, dZ = supcon_loss(np.concatenate([Za, Zb]), labels, temperature)
+    return loss, dZ[:B], dZ[B:]
+
+
+def soft_cross_entropy(S: np.ndarray, T: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean over rows of -sum_j T_ij log softmax(S_i)_j; T rows sum to 1 -> (loss, dL/dS)."""
+    S_max = S.max(axis=1, keepdims=True)
+    log_p = S - S_max - np.log(np.sum(np.exp(S - S_max), axis=1, keepdims=True))
+    loss = -np.sum(T * log_p) / len(S)
+    return float(loss), (np.exp(log_p) - T) / len(S)
+
+
+def clip_loss(Zi: np.ndarray, Zt: np.ndarray, labels: np.ndarray, temperature: float
+              ) -> tuple[float, np.ndarray, np.ndarray]:
+    """Symmetric image-text InfoNCE (CLIP) on unit rows Zi, Zt (B, e) -> (loss, dZi, dZt).
+
+    Row i of Zi is paired with row i of Zt. Rows sharing a label have the same text, so every matching
+    text counts as a correct answer (soft targets) instead of being pushed away as a false negative.
+    """
+    S = (Zi @ Zt.T) / temperature
+    match = (labels[:, None] == labels[None, :]).astype(np.float64)
+    T = match / match.sum(axis=1, keepdims=True)
+    loss_i, dS_i = soft_cross_entropy(S, T)
+    loss_t, dS_t = soft_cross_entropy(S.T, T.T / T.T.sum(axis=1, keepdims=True))
+    dS = 0.5 * (dS_i + dS_t.T) / temperature
+    return 0.5 * (loss_i + loss_t), dS @ Zt, dS.T @ Zi
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The projection head
+
+
+@dataclass
+class ContrastiveHead:
+    """A linear map or a 2-layer MLP (ReLU) from embedder vectors (n, d) to a unit-norm space (n, out_dim).
+
+    ``mean``/``scale`` standardise inputs (fitted on the training images only). ``params`` holds
+    ``W1`` (d, h) and for the MLP also ``b1`` (h,), ``W2`` (h, out_dim), ``b2`` (out_dim,).
+    """
+
+    kind: str
+    mean: np.ndarray
+    scale: float
+    params: dict[str, np.ndarray]
+
+    def _prep(self, X) -> np.ndarray:
+        X = _as_matrix(X)
+        if X.shape[1] != len(self.mean):
+            raise ValueError(f"X has {X.shape[1]} dimensions but the head was trained on {len(self.mean)}")
+        return (X - self.mean) / self.scale
+
+    def forward(self, Xs: np.ndarray) -> tuple[np.ndarray, dict]:
+        """Unnormalised output H (n, out_dim) of standardised inputs and the cache for ``backward``."""
+        p = self.params
+        A = Xs @ p["W1"]
+        if self.kind == "linear":
+            return A, {"X": Xs}
+        R = np.maximum(A + p["b1"], 0.0)
+        return R @ p["W2"] + p["b2"], {"X": Xs, "R": R}
+
+    def backward(self, cache: dict, dH: np.ndarray) -> dict[str, np.ndarray]:
+        """Gradients of the parameters given dL/dH."""
+        if self.kind == "linear":
+            return {"W1": cache["X"].T @ dH}
+        R = cache["R"]
+        dR = (dH @ self.params["W2"].T) * (R > 0)
+        return {"W1": cache["X"].T @ dR, "b1": dR.sum(axis=0), "W2": R.T @ dH, "b2": dH.sum(axis=0)}
+
+    def transform(self, X) -> np.ndarray:
+        """Unit-norm head outputs (n, out_dim) float32 for vectors X (n, d)."""
+        H, _ = self.forward(self._prep(X))
+        return normalize_rows(H).astype(np.float32)
+
+
+def init_head(X_train: np.ndarray, *, kind: str, out_dim: int, hidden: int, seed: int) -> ContrastiveHead:
+    """Linear heads start as the top principal directions (so "before training" is plain PCA);
+    MLPs start with He-scaled random weights."""
+    mean = X_train.mean(axis=0)
+    Xc = X_train - mean
+    scale = float(np.sqrt(np.mean(np.sum(Xc ** 2, axis=1)))) or 1.0
+    Xs = Xc / scale
+    rng = np.random.default_rng(seed)
+    d = X_train.shape[1]
+    if kind == "linear":
+        _, _, Vt = np.linalg.svd(Xs, full_matrices=False)
+        W = Vt[:out_dim].T
+        if W.shape[1] < out_dim:  # fewer samples than out_dim: pad with small random directions
+            W = np.hstack([W, rng.normal(0, 1 / np.sqrt(d), (d, out_dim - W.shape[1]))])
+        return ContrastiveHead(kind, mean, scale, {"W1": W * np.sqrt(d / out_dim)})
+    params = {"W1": rng.normal(0, np.sqrt(2.0 / d), (d, hidden)) * np.sqrt(d), "b1": np.zeros(hidden),
+              "W2": rng.normal(0, np.sqrt(2.0 / hidden), (hidden, out_dim)), "b2": np.zeros(out_dim)}
+    return ContrastiveHead(kind, mean, scale, params)
+
+
+@dataclass
+class TrainSettings:
+    """Hyper-parameters of ``train_head``; validated once here."""
+
+    kind: str = "linear"
+    loss: str = "supcon"
+    out_dim: int = 64
+    hidden: int = 256
+    temperature: float = 0.1
+    steps: int = 300
+    batch_size: int = 256
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-3
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("linear", "mlp"):
+            raise ValueError(f"kind must be 'linear' or 'mlp', got {self.kind!r}")
+        if self.loss not in ("supcon", "infonce", "both"):
+            raise ValueError(f"loss must be 'supcon', 'infonce' or 'both', got {self.loss!r}")
+        for name in ("out_dim", "hidden", "steps", "batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("temperature", "learning_rate"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+
+
+@dataclass
+class TrainResult:
+    """A trained head and the training loss: ``losses[0]`` on all training rows before any step, then the
+    mean minibatch loss of each pass over the data (the last pass may be partial)."""
+
+    head: ContrastiveHead
+    losses: list[float] = field(default_factory=list)
+    settings: TrainSettings = field(default_factory=TrainSettings)
+    seconds: float = 0.0
+
+
+class _Adam:
+    """Adam with decoupled weight decay (AdamW) over a dict of arrays, updated in place."""
+
+    def __init__(self, params: dict, lr: float, weight_decay: float) -> None:
+        self.lr, self.wd, self.t = lr, weight_decay, 0
+        self.m = {k: np.zeros_like(v) for k, v in params.items()}
+        self.v = {k: np.zeros_like(v) for k, v in params.items()}
+
+    def step(self, params: dict, grads: dict) -> None:
+        self.t += 1
+        b1, b2 = 0.9, 0.999
+        for k, g in grads.items():
+            self.m[k] = b1 * self.m[k] + (1 - b1) * g
+            self.v[k] = b2 * self.v[k] + (1 - b2) * g * g
+            m_hat = self.m[k] / (1 - b1 ** self.t)
+            v_hat = self.v[k] / (1 - b2 ** self.t)
+            params[k] -= self.lr * (m_hat / (np.sqrt(v_hat) + 1e-8) + self.wd * params[k])
+
+
+def batch_loss(head: ContrastiveHead, Xs: np.ndarray, labels: np.ndarray, Xs_twin: np.ndarray | None,
+               settings: TrainSettings) -> tuple[float, dict]:
+    """The chosen loss on one standardised minibatch and its parameter gradients."""
+    B = len(Xs)
+    inputs = Xs if Xs_twin is None else np.concatenate([Xs, Xs_twin])
+    H, cache = head.forward(inputs)
+    Z = normalize_rows(H)
+    loss, dZ = 0.0, np.zeros_like(Z)
+    if settings.loss in ("supcon", "both"):
+        sup_labels = labels if Xs_twin is None else np.concatenate([labels, labels])
+        value, grad = supcon_loss(Z, sup_labels, settings.temperature)
+        loss, dZ = loss + value, dZ + grad
+    if settings.loss in ("infonce", "both") and Xs_twin is not None:
+        value, ga, gb = info_nce_loss(Z[:B], Z[B:], settings.temperature)
+        loss, dZ = loss + value, dZ + np.concatenate([ga, gb])
+    _, dH = normalize_backward(H, dZ)
+    return loss, head.backward(cache, dH)
+
+
+def train_head(X, tags: Sequence[str], *, X_twin=None, settings: TrainSettings | None = None, seed: int = 0,
+               progress: ProgressCallback | None = None) -> TrainResult:
+    """Train a contrastive head on vectors X (n, d) with tags; optional augmented-twin vectors X_twin (n, d).
+
+    ``settings.loss``: "supcon" (same tag = positive; twins join as extra views), "infonce" (twin = the
+    only positive; needs X_twin; tags unused) or "both" (their sum). Deterministic for a given seed.
+    """
+    import time
+
+    settings = settings or TrainSettings()
+    X = _as_matrix(X)
+    codes, _ = tag_codes(_as_tags(tags, len(X)))
+    Xt = None if X_twin is None else _as_matrix(X_twin, "X_twin")
+    if Xt is not None and Xt.shape != X.shape:
+        raise ValueError(f"X_twin must have the shape of X {X.shape}, got {Xt.shape}")
+    if settings.loss == "infonce" and Xt is None:
+        raise ValueError("loss='infonce' needs X_twin (vectors of augmented twins)")
+    start = time.perf_counter()
+    head = init_head(X, kind=settings.kind, out_dim=settings.out_dim, hidden=settings.hidden, seed=seed)
+    Xs = (X - head.mean) / head.scale
+    Xts = None if Xt is None else (Xt - head.mean) / head.scale
+    rng = np.random.default_rng(seed)
+    opt = _Adam(head.params, settings.learning_rate, settings.weight_decay)
+    batches = _batches(len(X), settings.batch_size)
+    result = TrainResult(head, [_pass_loss(head, Xs, codes, Xts, settings, batches, None)], settings)
+    done = 0
+    report(progress, 0, settings.steps, "training the contrastive head")
+    while done < settings.steps:
+        use = batches[:settings.steps - done]
+        result.losses.append(_pass_loss(head, Xs, codes, Xts, settings, use, _stratified_order(codes, rng), opt))
+        done += len(use)
+        report(progress, done, settings.steps, f"training the contrastive head (loss {result.losses[-1]:.3f})")
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _batches(n: int, batch_size: int) -> list[slice]:
+    count = max(1, int(round(n / batch_size)))
+    edges = np.linspace(0, n, count + 1).astype(int)
+    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
+
+
+def _stratified_order(codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    # Interleave shuffled tags so every minibatch holds every tag (supcon needs positives in the batch).
+    keys = np.empty(len(codes))
+    for c in np.unique(codes):
+        idx = np.flatnonzero(codes == c)
+        keys[rng.permutation(idx)] = (np.arange(len(idx)) + rng.random()) / len(idx)
+    return np.argsort(keys + 1e-9 * rng.random(len(codes)), kind="stable")
+
+
+def _pass_loss(head, Xs, codes, Xts, settings, batches, order, opt: _Adam | None = None) -> float:
+    order = np.arange(len(Xs)) if order is None else order
+    total = 0.0
+    for part in batches:
+        idx = order[part]
+        loss, grads = batch_loss(head, Xs[idx], codes[idx], None if Xts is None else Xts[idx], settings)
+        if opt is not None:
+            opt.step(head.params, grads)
+        total += loss * len(idx)
+    return total / sum(len(order[part]) for part in batches)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Held-out evaluation
+
+
+def split_by_image(tags: Sequence[str], *, held_out: float = 0.3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified, seeded split of row indices into (train, held_out); every tag keeps >= 1 training row
+    and, when it has >= 2 rows, >= 1 held-out row."""
+    if not 0.0 < held_out < 1.0:
+        raise ValueError(f"held_out must be a fraction in (0, 1), got {held_out}")
+    codes, _ = tag_codes(tags)
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for c in np.unique(codes):
+        idx = rng.permutation(np.flatnonzero(codes == c))
+        m = 0 if len(idx) < 2 else min(len(idx) - 1, max(1, int(round(held_out * len(idx)))))
+        test.extend(idx[:m])
+        train.extend(idx[m:])
+    return np.sort(np.array(train, dtype=np.int64)), np.sort(np.array(test, dtype=np.int64))
+
+
+def knn_agreement(X, tags: Sequence[str], *, k: int = 10) -> tuple[float, np.ndarray]:
+    """Leave-one-out cosine k-NN tag agreement: mean over images of the fraction of its k nearest
+    other images sharing its tag -> (overall, per_image (n,))."""
+    Z = normalize_rows(_as_matrix(X))
+    codes, _ = tag_codes(_as_tags(tags, len(Z)))
+    k = min(k, len(Z) - 1)
+    if k < 1:
+        raise ValueError("k-NN agreement needs at least 2 vectors")
+    per = np.empty(len(Z))
+    for start in range(0, len(Z), 1024):
+        sim = Z[start:start + 1024] @ Z.T
+        rows = np.arange(start, min(start + 1024, len(Z)))
+        sim[rows - start, rows] = -np.inf
+        nn = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+        per[rows] = (codes[nn] == codes[rows, None]).mean(axis=1)
+    return float(per.mean()), per
+
+
+def cosine_silhouette(X, tags: Sequence[str]) -> float | None:
+    """Mean silhouette with cosine distance; None when it is undefined (fewer than 2 tags, or a tag per image)."""
+    from sklearn.metrics import silhouette_score
+
+    X = _as_matrix(X)
+    codes, order = tag_codes(_as_tags(tags, len(X)))
+    if not 2 <= len(order) <= len(X) - 1:
+        return None
+    return float(silhouette_score(X, codes, metric="cosine"))
+
+
+def held_out_comparison(X, tags: Sequence[str], *, X_twin=None, settings: TrainSettings | None = None,
+                        held_out: float = 0.3, k: int = 10, seed: int = 0,
+                        progress: ProgressCallback | None = None) -> dict:
+    """Train a head on a stratified training split; measure the held-out images before and after.
+
+    Held-out measures compare held-out images only with each other (leave-one-out k-NN agreement,
+    cosine silhouette), on the embedder's vectors ("before") and on the head's outputs ("after").
+    """
+    X = _as_matrix(X)
+    tags = _as_tags(tags, len(X))
+    train, test = split_by_image(list(tags), held_out=held_out, seed=seed)
+    if len(test) < 3:
+        raise ValueError(f"too few images to hold any out ({len(X)} images); need at least 2 per tag")
+    twin = None if X_twin is None else _as_matrix(X_twin, "X_twin")[train]
+    result = train_head(X[train], tags[train], X_twin=twin, settings=settings, seed=seed, progress=progress)
+    after = result.head.transform(X[test])
+    return {"knn_before": knn_agreement(X[test], tags[test], k=k)[0],
+            "knn_after": knn_agreement(after, tags[test], k=k)[0],
+            "silhouette_before": cosine_silhouette(X[test], tags[test]),
+            "silhouette_after": cosine_silhouette(after, tags[test]),
+            "train_loss": result.losses, "seconds": result.seconds, "n_train": int(len(train)),
+            "n_held_out": int(len(test)), "train_index": train, "held_out_index": test, "result": result}
