@@ -13,10 +13,9 @@ import hashlib
 import io
 import re
 import time
-import warnings
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence, Union
+from typing import Callable, Sequence, Union
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -152,13 +151,14 @@ def _open(data: bytes, limits: Limits) -> Image.Image:
     if sniff_format(head) is None:
         raise ImageRejected(_not_image_reason(head))
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS))
+        # (No warnings.catch_warnings here: it is not thread-safe. Pillow's DecompressionBombWarning can
+        # only fire above its own 89 Mpx default, which our lower limit refuses just below anyway.)
+        im = Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS))
     except Image.DecompressionBombError as exc:
         # Pillow's own guard fires inside open() for huge headers; its message carries the pixel count.
         found = re.search(r"\((\d+) pixels\)", str(exc))
-        raise _too_large(int(found.group(1)) if found else 2 * (Image.MAX_IMAGE_PIXELS or 0), limits) from None
+        pixels = int(found.group(1)) if found else 2 * (Image.MAX_IMAGE_PIXELS or 0)
+        raise _too_large(pixels, limits) from None
     except Exception as exc:  # Pillow raises many types on malformed headers; all mean the same here
         raise ImageRejected(f"damaged image header ({_short(exc)})") from None
     width, height = im.size
@@ -187,6 +187,10 @@ def _frame_note(im: Image.Image) -> str:
 
 def _load(im: Image.Image, target: int) -> Image.Image:
     """Decode pixels (JPEG at reduced scale when large); damaged data becomes ImageRejected."""
+    try:
+        im.seek(0)  # before draft: seeking a multi-picture JPEG resets its decoder set-up
+    except Exception as exc:
+        raise ImageRejected(f"damaged image data ({_short(exc)})") from None
     if im.format in ("JPEG", "MPO"):
         w, h = im.size
         long = max(w, h)
@@ -194,7 +198,6 @@ def _load(im: Image.Image, target: int) -> Image.Image:
             # Ask for the smallest DCT scale still at least ``target`` on the long side.
             im.draft("RGB", (max(1, w * target // long), max(1, h * target // long)))
     try:
-        im.seek(0)
         im.load()
     except Image.DecompressionBombError as exc:
         raise ImageRejected(f"too large ({_short(exc)})") from None
@@ -310,7 +313,8 @@ def decode_image(data: bytes, *, image_size: int = DEFAULT_IMAGE_SIZE, thumb_siz
     if not data:
         raise ImageRejected("empty file")
     if len(data) > limits.max_file_bytes:
-        raise ImageRejected(f"file too big: {human_bytes(len(data))} > limit {human_bytes(limits.max_file_bytes)}")
+        raise ImageRejected(f"file too big: {human_bytes(len(data))} > limit "
+                            f"{human_bytes(limits.max_file_bytes)}")
     im = _open(data, limits)
     width, height = im.size  # before draft mode shrinks it
     notes = [_frame_note(im)]
@@ -406,7 +410,8 @@ def decode_many(items: Sequence[Item], *, image_size: int = DEFAULT_IMAGE_SIZE,
                     # Work queued on the old pool still runs there; new work goes to the fresh pool.
                     submit_next()
     finally:
-        pool.shutdown(wait=False, cancel_futures=False)
+        # Normally nothing is left; if a progress callback raised (the user cancelled), drop queued work.
+        pool.shutdown(wait=False, cancel_futures=True)
     return results  # type: ignore[return-value]
 
 

@@ -1,4 +1,4 @@
-"""Every way a tagged image set comes in (folder, manifest CSV, ZIP, uploads, demos), as an ImageSet with its skip report.
+"""Load a tagged image set from a folder, manifest, ZIP, uploads or a demo, reporting every skipped file.
 
 File names are data, not paths: a loader only opens the entries it walked itself (or, for a manifest,
 paths it resolved and confirmed inside the manifest's folder); names shown to users are sanitised.
@@ -186,13 +186,15 @@ def load_folder(root: str | Path, *, image_size: int = DEFAULT_IMAGE_SIZE,
 def _walk(real_root: str, folder: str, rel: tuple[str, ...], entries: list[_Entry],
           skipped: list[SkippedFile], limits: Limits) -> None:
     if len(rel) > MAX_DEPTH:
-        skipped.append(SkippedFile(display_name("/".join(rel)), f"folder nested deeper than {MAX_DEPTH} levels, not opened"))
+        skipped.append(SkippedFile(display_name("/".join(rel)),
+                                   f"folder nested deeper than {MAX_DEPTH} levels, not opened"))
         return
     try:
         with os.scandir(folder) as it:
             children = sorted(it, key=lambda e: e.name)
     except OSError as exc:
-        skipped.append(SkippedFile(display_name("/".join(rel) or "."), f"folder could not be read ({exc.strerror})"))
+        skipped.append(SkippedFile(display_name("/".join(rel) or "."),
+                                   f"folder could not be read ({exc.strerror})"))
         return
     for child in children:
         if _is_junk(child.name):
@@ -245,8 +247,8 @@ def load_manifest(csv_path: str | Path, *, tag_column: str | None = None, path_c
     if not manifest.is_file():
         raise LoadError(f"{shown}: manifest not found")
     header, rows = _read_csv(manifest, shown)
-    path_column = _choose_column(path_column, header, "path_column", shown,
-                                 next((c for c in header if c.strip().lower() in MANIFEST_PATH_COLUMNS), header[0]))
+    guess = next((c for c in header if c.strip().lower() in MANIFEST_PATH_COLUMNS), header[0])
+    path_column = _choose_column(path_column, header, "path_column", shown, guess)
     others = [c for c in header if c != path_column]
     if not others and tag_column is None:
         raise LoadError(f"{shown}: the manifest has no tag column besides {path_column!r}")
@@ -293,7 +295,8 @@ def _choose_column(wanted: str | None, available: list[str], parameter: str, sho
 
 
 def _manifest_row(folder: Path, row: dict, line: int, path_column: str, tag_column: str, others: list[str],
-                  entries: list[_Entry], skipped: list[SkippedFile], seen: dict[str, int], limits: Limits) -> None:
+                  entries: list[_Entry], skipped: list[SkippedFile], seen: dict[str, int],
+                  limits: Limits) -> None:
     raw = (row.get(path_column) or "").strip()
     if not raw:
         skipped.append(SkippedFile(f"(line {line})", "no file name in this row"))
@@ -533,7 +536,8 @@ def load_source(spec: str | Path, *, tag_column: str | None = None, image_size: 
         return load_zip(path, image_size=image_size, progress=progress)
     if suffix in (".csv", ".tsv"):
         return load_manifest(path, tag_column=tag_column, image_size=image_size, progress=progress)
-    raise LoadError(f"{display_name(text)}: unsupported source (expected a folder, a .zip, a .csv or demo:NAME)")
+    raise LoadError(f"{display_name(text)}: unsupported source "
+                    "(expected a folder, a .zip, a .csv or demo:NAME)")
 
 
 def _load_demo(spec: str, tag_column: str | None, image_size: int) -> ImageSet:

@@ -59,7 +59,7 @@ def png(width: int = 64, height: int = 48, seed: int = 0) -> bytes:
 
 
 def png_header_only(width: int, height: int) -> bytes:
-    """A PNG whose header claims ``width`` x ``height`` (a decompression bomb as far as a header check goes)."""
+    """A PNG whose header claims ``width`` x ``height``: a decompression bomb as far as headers go."""
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
@@ -99,7 +99,8 @@ def mode_images() -> dict[str, tuple[bytes, str]]:
         "mode_CMYK.jpg": (encode(rgb.convert("CMYK"), "JPEG", quality=90), "CMYK"),
         "mode_I16.png": (encode(Image.fromarray(ramp16), "PNG"), "16-bit rescaled from range [1000, 3000]"),
         "mode_I.tif": (encode(Image.fromarray(ramp32, "I"), "TIFF"), "32-bit integer rescaled"),
-        "mode_F.tif": (encode(Image.fromarray(rampf, "F"), "TIFF"), "floating-point rescaled from range [-1, 1]"),
+        "mode_F.tif": (encode(Image.fromarray(rampf, "F"), "TIFF"),
+                       "floating-point rescaled from range [-1, 1]"),
         "mode_1.png": (encode(rgb.convert("1"), "PNG"), ""),
         "mode_L.png": (encode(rgb.convert("L"), "PNG"), ""),
     }
@@ -164,11 +165,13 @@ def _bad_files(root: Path, ex: Expected) -> None:
         "empty.jpg": (b"", "empty file"),
         "text_named.png": (b"hello, I am a text file\n" * 10, "not an image"),
         "paper.jpg": (b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n", "not an image (PDF"),
-        "figure.eps": (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n", "not an image (PostScript"),
+        "figure.eps": (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n",
+                       "not an image (PostScript"),
         "truncated.jpg": (good[: len(good) // 2], "truncated"),
         "bomb_400mpx.png": (png_header_only(20000, 20000), "too large: 400 Mpx > limit 64 Mpx"),
         "bomb_80mpx.png": (png_header_only(10000, 8000), "too large: 80 Mpx > limit 64 Mpx"),
-        "garbage_body.png": (png_header_only(64, 64)[:33] + b"\x00\x00\x00\x10IDAT" + os.urandom(16) + b"\0" * 4,
+        "garbage_body.png": (png_header_only(64, 64)[:33] + b"\x00\x00\x00\x10IDAT" + bytes(range(7, 23))
+                             + b"\0" * 4,
                              "damaged image data"),
         "inner.zip": (_simple_zip({"x.jpg": jpeg()}), "archive, not opened"),
     }
@@ -229,7 +232,7 @@ def _simple_zip(members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLAT
 
 def patch_central(data: bytes, member: str, *, flags_or: int = 0, file_size: int | None = None,
                   external_attr: int | None = None) -> bytes:
-    """Rewrite fields of ``member``'s central-directory record (and the local flags) to make lying archives."""
+    """Rewrite fields of ``member``'s central-directory record (and local flags): a lying archive."""
     buf = bytearray(data)
     pos = buf.find(b"PK\x01\x02")
     while pos >= 0:

@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 import hostile_corpus as hc
-from explorer.images import (BACKGROUND, DEFAULT_IMAGE_SIZE, THUMBNAIL_SIZE, DecodedImage, ImageRejected, Limits,
-                             decode_image, decode_many, to_rgb)
+from explorer.images import (BACKGROUND, DEFAULT_IMAGE_SIZE, THUMBNAIL_SIZE, DecodedImage, ImageRejected,
+                             Limits, decode_image, decode_many, to_rgb)
 
 GREY = np.array(BACKGROUND, np.uint8)
 
@@ -121,6 +121,16 @@ def test_one_pixel_fills_the_square_and_4000x3_is_a_thin_line():
     thin = decode_image(solid((4000, 3), (10, 10, 200)))
     coloured_rows = np.where((thin.pixels != GREY).any(axis=(1, 2)))[0]
     assert coloured_rows.tolist() == [63] and "extreme aspect ratio (4000x3)" in thin.note
+
+
+def test_multi_picture_jpeg_uses_draft_mode_on_its_first_picture():
+    first = Image.fromarray(hc.photo(800, 600, 1))
+    data = hc.encode(first, "MPO", save_all=True, append_images=[Image.new("RGB", (800, 600), (0, 0, 255))])
+    assert Image.open(io.BytesIO(data)).format == "MPO"
+    out = decode_image(data, image_size=64)
+    assert (out.width, out.height, out.note) == (800, 600, "first frame of 2")
+    reference = np.asarray(first.resize((64, 48), Image.Resampling.LANCZOS), int)
+    assert np.abs(out.pixels[8:56].astype(int) - reference).mean() < 4
 
 
 def test_animated_gif_keeps_the_first_frame_and_says_so():

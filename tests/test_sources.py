@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import sys
 import types
 import zipfile
@@ -83,7 +82,8 @@ def test_hostile_zip_from_bytes_and_from_path(tmp_path):
 
 
 def test_zip_without_a_wrapper_folder_uses_the_first_level_as_tag():
-    data = hc._simple_zip({"cats/a.jpg": hc.jpeg(seed=1), "dogs/b.jpg": hc.jpeg(seed=2), "c.jpg": hc.jpeg(seed=3)})
+    data = hc._simple_zip({"cats/a.jpg": hc.jpeg(seed=1), "dogs/b.jpg": hc.jpeg(seed=2),
+                           "c.jpg": hc.jpeg(seed=3)})
     assert outcome(load_zip(data))[0] == {"cats/a.jpg": "cats", "dogs/b.jpg": "dogs", "c.jpg": UNTAGGED}
 
 
@@ -131,7 +131,8 @@ def manifest_dir(tmp_path):
     folder = tmp_path / "set"
     (folder / "imgs").mkdir(parents=True)
     for name, seed in (("a.jpg", 1), ("b.jpg", 2), ("c.png", 3)):
-        (folder / "imgs" / name).write_bytes(hc.jpeg(seed=seed) if name.endswith("jpg") else hc.png(seed=seed))
+        data = hc.jpeg(seed=seed) if name.endswith("jpg") else hc.png(seed=seed)
+        (folder / "imgs" / name).write_bytes(data)
     (tmp_path / "outside.jpg").write_bytes(hc.jpeg(seed=9))
     return folder
 
@@ -191,7 +192,8 @@ def test_nothing_loaded_is_a_load_error_with_the_skips(tmp_path):
 
 
 def test_uploads_with_tags_archives_and_junk():
-    zipped = hc._simple_zip({"cats/a.jpg": hc.jpeg(seed=1), "b.jpg": hc.jpeg(seed=2), "../c.jpg": hc.jpeg(seed=3)})
+    zipped = hc._simple_zip({"cats/a.jpg": hc.jpeg(seed=1), "b.jpg": hc.jpeg(seed=2),
+                             "../c.jpg": hc.jpeg(seed=3)})
     uploads = [Upload("../../dir/x.jpg", hc.jpeg(seed=4), "hand"), Upload("y.png", hc.png(seed=5), "  "),
                Upload("bad.jpg", b"oops", "hand"), Upload(".DS_Store", b"junk", ""),
                Upload("more.zip", zipped, "object"), Upload("broken.zip", b"PK\x03\x04broken", "")]
