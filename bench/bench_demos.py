@@ -1,0 +1,73 @@
+"""Time building the built-in demo sets against the 2 s budget and against reading the same images from PNG.
+
+Baseline (same run): decoding the hands set's own images from in-memory PNG files with a plain
+``Image.open(...).convert("RGB")`` loop, i.e. what loading an equivalent folder would cost at best.
+Run: ``python bench/bench_demos.py [--repeat 3] [--size 128]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from explorer.demos import load_demo  # noqa: E402
+
+BUDGET_S = 2.0
+
+
+def _best(fn, repeat: int) -> tuple[float, float, object]:
+    """Best wall and CPU seconds over ``repeat`` runs (best = least disturbed by other processes)."""
+    walls, cpus, result = [], [], None
+    for _ in range(repeat):
+        w, c = time.perf_counter(), time.process_time()
+        result = fn()
+        walls.append(time.perf_counter() - w)
+        cpus.append(time.process_time() - c)
+    return min(walls), min(cpus), result
+
+
+def _png_decode_baseline(pixels: np.ndarray, repeat: int) -> float:
+    files = []
+    for p in pixels:
+        buffer = io.BytesIO()
+        Image.fromarray(p).save(buffer, format="PNG", compress_level=1)
+        files.append(buffer.getvalue())
+
+    def decode():
+        return [np.asarray(Image.open(io.BytesIO(f)).convert("RGB")) for f in files]
+
+    return _best(decode, repeat)[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--size", type=int, default=128)
+    args = parser.parse_args()
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; best of {args.repeat}")
+
+    wall, cpu, hands = _best(lambda: load_demo("hands", seed=0, image_size=args.size), args.repeat)
+    n = len(hands)
+    verdict = "within" if wall <= BUDGET_S else "OVER"
+    print(f"demo:hands  {n} images at {args.size}px: {wall:.3f} s wall ({cpu:.3f} s CPU), "
+          f"{1000 * wall / n:.2f} ms/image, {wall / BUDGET_S:.2f}x the {BUDGET_S:.0f} s budget ({verdict})")
+    png = _png_decode_baseline(hands.pixels, args.repeat)
+    print(f"baseline: decoding the same {n} images from PNG bytes: {png:.3f} s; "
+          f"generation / PNG decode = {wall / png:.2f}x")
+
+    wall, cpu, digits = _best(lambda: load_demo("digits", image_size=args.size), args.repeat)
+    print(f"demo:digits {len(digits)} images at {args.size}px: {wall:.3f} s wall ({cpu:.3f} s CPU), "
+          f"{1000 * wall / len(digits):.2f} ms/image")
+
+
+if __name__ == "__main__":
+    main()
