@@ -1,0 +1,345 @@
+"""A disk cache of embedding vectors keyed by (image content hash, embedder cache key, image size).
+
+Layout: ``root/v1/<embedder>-<digest of cache key and image size>/`` holds immutable *pack* files, each
+with many vectors. A pack is written to a temporary file in the same folder, fsynced and renamed into
+place, so readers only ever see whole packs, and each writer creates its own uniquely named packs, so
+concurrent processes never overwrite each other. Every row carries a CRC-32 of its key and vector: a
+damaged row (or a truncated pack) is reported as a miss, recomputed by the caller, and the pack is
+rewritten without it. Many small packs are merged now and then so lookups stay a handful of reads.
+
+Pack file format (little endian)::
+
+    8 bytes   magic  b"FSXCACH1"
+    4 bytes   uint32 header length H
+    H bytes   JSON {"rows": m, "dim": d}
+    padding   to a multiple of 64 bytes
+    m * 32    row keys (SHA-256 of the image content hash string)
+    m * 4     uint32 CRC-32 of (row key + vector bytes)
+    m * d * 4 float32 vectors, row-major
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import mmap
+import os
+import re
+import struct
+import time
+import uuid
+import warnings
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+MAGIC = b"FSXCACH1"
+FORMAT_DIR = "v1"
+PACK_SUFFIX = ".pack"
+KEY_BYTES = 32
+ALIGN = 64
+# Merge packs once a key folder holds this many; only packs below SMALL_PACK_BYTES are merged, at most
+# MERGE_MAX of them at a time, so a merge never needs more than ~MERGE_MAX * SMALL_PACK_BYTES of memory.
+MERGE_THRESHOLD = 16
+SMALL_PACK_BYTES = 8 << 20
+MERGE_MAX = 32
+
+
+def default_cache_dir() -> Path:
+    """``$EXPLORER_CACHE_DIR`` when set (and not empty), else ``~/.cache/feature-space-explorer``."""
+    env = os.environ.get("EXPLORER_CACHE_DIR", "").strip()
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "feature-space-explorer"
+
+
+def row_key(content_hash: str) -> bytes:
+    """The 32-byte key of one image: SHA-256 of its content-hash string (any string is accepted)."""
+    return hashlib.sha256(content_hash.encode("utf-8", "surrogatepass")).digest()
+
+
+@dataclass
+class _Pack:
+    """One opened, header-checked pack: its keys, CRCs and a zero-copy view of its vectors."""
+
+    path: Path
+    keys: list[bytes]
+    crcs: np.ndarray  # (m,) uint32
+    vectors: np.ndarray  # (m, d) float32, backed by an mmap
+    dim: int
+
+    def row_ok(self, row: int) -> bool:
+        data = self.keys[row] + self.vectors[row].tobytes()
+        return (zlib.crc32(data) & 0xFFFFFFFF) == int(self.crcs[row])
+
+
+class EmbeddingCache:
+    """Vectors on disk under ``root``; unusable folders degrade to a warning and no caching.
+
+    ``get_many`` / ``put_many`` take the image content hashes (``ImageSet.hashes``), the embedder's
+    ``cache_key`` and the image size the pixels were normalised to. Counters ``hits``, ``misses`` and
+    ``corrupt`` accumulate over the object's life (for reporting and tests).
+    """
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root)
+        self.writable = True
+        self.hits = 0
+        self.misses = 0
+        self.corrupt = 0
+        self._warned = False
+
+    # ----- public API -------------------------------------------------------------------------------
+
+    def key_dir(self, cache_key: str, image_size: int) -> Path:
+        """The folder holding the packs of one (embedder cache key, image size)."""
+        digest = hashlib.sha256(f"{cache_key}\x00{int(image_size)}".encode()).hexdigest()[:24]
+        slug = re.sub(r"[^a-z0-9]+", "-", cache_key.split(":", 1)[0].lower()).strip("-")[:40] or "embedder"
+        return self.root / FORMAT_DIR / f"{slug}-{digest}"
+
+    def get_many(self, hashes: Sequence[str], cache_key: str, image_size: int,
+                 *, dim: int | None = None) -> list[np.ndarray | None]:
+        """Cached vectors for ``hashes`` (float32, shape (d,)), ``None`` for each miss or damaged entry.
+
+        ``dim``, when given, rejects vectors of any other length (a stale or foreign entry).
+        """
+        keys = [row_key(h) for h in hashes]
+        wanted = {k: i for i, k in enumerate(keys)}
+        found = self._lookup(self.key_dir(cache_key, image_size), wanted, dim) if keys else {}
+        # Repeated content (the same hash twice) gets the same vector at every position.
+        out: list[np.ndarray | None] = [found.get(k) for k in keys]
+        hits = sum(v is not None for v in out)
+        self.hits += hits
+        self.misses += len(out) - hits
+        return out
+
+    def put_many(self, hashes: Sequence[str], cache_key: str, image_size: int, vectors: np.ndarray) -> int:
+        """Store ``vectors`` ((n, d), made float32) for ``hashes``; returns rows written (0 when disabled)."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[0] != len(hashes):
+            raise ValueError(f"vectors must have shape (len(hashes), d) = ({len(hashes)}, d), got {vectors.shape}")
+        if not self.writable or len(hashes) == 0:
+            return 0
+        keys, rows = [], []
+        seen: set[bytes] = set()
+        for i, h in enumerate(hashes):
+            k = row_key(h)
+            if k not in seen:
+                seen.add(k)
+                keys.append(k)
+                rows.append(i)
+        folder = self.key_dir(cache_key, image_size)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            _write_pack(folder, keys, vectors[rows])
+            self._write_label(folder, cache_key, image_size)
+        except OSError as exc:
+            self._disable(exc)
+            return 0
+        self._maybe_merge(folder)
+        return len(keys)
+
+    def get(self, content_hash: str, cache_key: str, image_size: int) -> np.ndarray | None:
+        """One cached vector or ``None``."""
+        return self.get_many([content_hash], cache_key, image_size)[0]
+
+    def put(self, content_hash: str, cache_key: str, image_size: int, vector: np.ndarray) -> int:
+        """Store one vector of shape (d,)."""
+        return self.put_many([content_hash], cache_key, image_size, np.asarray(vector)[None, :])
+
+    # ----- reading ----------------------------------------------------------------------------------
+
+    def _lookup(self, folder: Path, wanted: dict[bytes, int], dim: int | None) -> dict[bytes, np.ndarray]:
+        found: dict[bytes, np.ndarray] = {}
+        damaged: list[Path] = []
+        for attempt in range(2):  # a pack may vanish while another process merges: rescan once
+            vanished = False
+            for path in self._pack_paths(folder):
+                if len(found) == len(wanted):
+                    break
+                try:
+                    pack = _open_pack(path)
+                except FileNotFoundError:
+                    vanished = True
+                    continue
+                except (OSError, ValueError):
+                    self.corrupt += 1
+                    damaged.append(path)
+                    continue
+                if dim is not None and pack.dim != dim:
+                    continue
+                if not self._take_rows(pack, wanted, found):
+                    damaged.append(path)
+            if not vanished:
+                break
+        for path in dict.fromkeys(damaged):
+            self._heal(path)
+        return found
+
+    def _take_rows(self, pack: _Pack, wanted: dict[bytes, int], found: dict[bytes, np.ndarray]) -> bool:
+        """Copy wanted, CRC-valid rows of ``pack`` into ``found``; False when a wanted row was damaged."""
+        intact = True
+        for row, key in enumerate(pack.keys):
+            if key in wanted and key not in found:
+                if pack.row_ok(row):
+                    found[key] = np.array(pack.vectors[row], dtype=np.float32)
+                else:
+                    self.corrupt += 1
+                    intact = False
+        return intact
+
+    def _pack_paths(self, folder: Path) -> list[Path]:
+        """Packs newest first, so a re-written (healed) entry is preferred over an older copy."""
+        try:
+            names = [e.name for e in os.scandir(folder) if e.name.endswith(PACK_SUFFIX) and e.is_file()]
+        except OSError:
+            return []
+        return [folder / n for n in sorted(names, reverse=True)]
+
+    # ----- maintenance ------------------------------------------------------------------------------
+
+    def _heal(self, path: Path) -> None:
+        """Rewrite a damaged pack without its bad rows (or drop it when unreadable)."""
+        if not self.writable:
+            return
+        try:
+            _merge(path.parent, [path])
+        except OSError as exc:
+            self._disable(exc)
+
+    def _maybe_merge(self, folder: Path) -> None:
+        paths = self._pack_paths(folder)
+        if len(paths) < MERGE_THRESHOLD:
+            return
+        small = []
+        for p in paths:
+            try:
+                if p.stat().st_size < SMALL_PACK_BYTES:
+                    small.append(p)
+            except OSError:
+                continue
+        if len(small) >= 2:
+            try:
+                _merge(folder, small[:MERGE_MAX])
+            except OSError as exc:
+                self._disable(exc)
+
+    def _write_label(self, folder: Path, cache_key: str, image_size: int) -> None:
+        """A human-readable ``key.json`` so people can tell the folders apart (best effort)."""
+        label = folder / "key.json"
+        if not label.exists():
+            _atomic_write(label, json.dumps({"cache_key": cache_key, "image_size": int(image_size)}).encode())
+
+    def _disable(self, exc: OSError) -> None:
+        self.writable = False
+        if not self._warned:
+            self._warned = True
+            warnings.warn(f"embedding cache at {self.root} is not writable ({exc}); continuing without caching",
+                          RuntimeWarning, stacklevel=3)
+
+
+# ----- pack files -----------------------------------------------------------------------------------
+
+
+def _header(rows: int, dim: int) -> bytes:
+    """The magic, length-prefixed JSON header and padding that start a pack of ``rows`` x ``dim``."""
+    meta = json.dumps({"rows": rows, "dim": dim}).encode()
+    head = MAGIC + struct.pack("<I", len(meta)) + meta
+    return head + b"\x00" * (-len(head) % ALIGN)
+
+
+def _crc_rows(keys: list[bytes], vectors: np.ndarray) -> np.ndarray:
+    return np.array([zlib.crc32(k + v.tobytes()) & 0xFFFFFFFF for k, v in zip(keys, vectors)], dtype="<u4")
+
+
+def _write_pack(folder: Path, keys: list[bytes], vectors: np.ndarray) -> Path:
+    vectors = np.ascontiguousarray(vectors, dtype="<f4")
+    head = _header(len(keys), vectors.shape[1])
+    body = b"".join(keys) + _crc_rows(keys, vectors).tobytes() + vectors.tobytes()
+    name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:12]}{PACK_SUFFIX}"
+    path = folder / name
+    _atomic_write(path, head + body)
+    return path
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over ``path``."""
+    tmp = path.parent / f".tmp-{os.getpid()}-{uuid.uuid4().hex}"
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+
+
+def _open_pack(path: Path) -> _Pack:
+    """Map a pack read-only and check its header and size; ValueError when it is not a whole pack."""
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size < len(MAGIC) + 4:
+            raise ValueError(f"{path.name}: truncated")
+        # The mapping stays valid after the file is closed or even deleted by another process.
+        buf = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    if buf[:len(MAGIC)] != MAGIC:
+        raise ValueError(f"{path.name}: not a cache pack")
+    (meta_len,) = struct.unpack_from("<I", buf, len(MAGIC))
+    try:
+        meta = json.loads(bytes(buf[len(MAGIC) + 4:len(MAGIC) + 4 + meta_len]))
+        rows, dim = int(meta["rows"]), int(meta["dim"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path.name}: bad header ({exc})") from None
+    off = len(MAGIC) + 4 + meta_len
+    off += -off % ALIGN
+    total = off + rows * (KEY_BYTES + 4 + dim * 4)
+    if rows < 0 or dim < 1 or size != total:
+        raise ValueError(f"{path.name}: size {size} does not match its header ({total})")
+    raw_keys = bytes(buf[off:off + rows * KEY_BYTES])
+    keys = [raw_keys[i:i + KEY_BYTES] for i in range(0, len(raw_keys), KEY_BYTES)]
+    off += rows * KEY_BYTES
+    crcs = np.frombuffer(buf, dtype="<u4", count=rows, offset=off)
+    off += rows * 4
+    vectors = np.frombuffer(buf, dtype="<f4", count=rows * dim, offset=off).reshape(rows, dim)
+    return _Pack(path=path, keys=keys, crcs=crcs, vectors=vectors, dim=dim)
+
+
+def _merge(folder: Path, paths: list[Path]) -> None:
+    """Replace ``paths`` by one pack of their intact, distinct rows (per vector length).
+
+    The new pack is in place before the old ones are removed, so a concurrent reader finds every
+    entry in one or the other; two processes merging the same packs only leave harmless duplicates.
+    """
+    keys_by_dim: dict[int, list[bytes]] = {}
+    rows_by_dim: dict[int, list[np.ndarray]] = {}
+    seen: set[bytes] = set()
+    merged: list[Path] = []
+    for path in paths:
+        try:
+            pack = _open_pack(path)
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError):
+            merged.append(path)  # unreadable as a whole: nothing to keep
+            continue
+        for row, key in enumerate(pack.keys):
+            if key not in seen and pack.row_ok(row):
+                seen.add(key)
+                keys_by_dim.setdefault(pack.dim, []).append(key)
+                rows_by_dim.setdefault(pack.dim, []).append(pack.vectors[row])
+        merged.append(path)
+    for dim, keys in keys_by_dim.items():
+        _write_pack(folder, keys, np.stack(rows_by_dim[dim]))
+    for path in merged:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
