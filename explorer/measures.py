@@ -1,0 +1,360 @@
+"""Numbers that say how faithful a map is and how well tags separate in feature space.
+
+Conventions shared by every measure here:
+
+* Feature vectors ``X`` use cosine distance by default (zero / non-finite rows are at distance 1
+  from everything, see :mod:`explorer.distances`); map coordinates ``Y`` use euclidean distance.
+* Rows of ``Y`` (or of a euclidean ``X``) with NaN/inf — e.g. points a projection excluded — are left
+  out of the computation; per-point outputs are NaN exactly at those rows and only there.
+* ``k`` larger than the data allows is clamped to the largest valid value; functions that return a
+  record say so in its ``notes``. Overall numbers are never NaN: undefined ones are ``None``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .distances import METRICS, distance_blocks, knn, l2_normalize
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+def _check_k(k) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    return int(k)
+
+
+def _check_metric(metric: str) -> str:
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    return metric
+
+
+def _matrix(X, name: str) -> np.ndarray:
+    A = np.asarray(X)
+    if A.ndim != 2 or A.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be a numeric 2-D array (n, d), got {A.dtype} of shape {A.shape}")
+    return A
+
+
+def _usable_rows(A: np.ndarray, metric: str) -> np.ndarray:
+    """Rows a metric can place: all rows for cosine (defined fallback), finite rows for euclidean."""
+    if metric == "cosine":
+        return np.ones(len(A), bool)
+    return np.isfinite(A).all(axis=1)
+
+
+def _tag_codes(tags, n: int) -> tuple[np.ndarray, list[str]]:
+    tags = [str(t) for t in tags]
+    if len(tags) != n:
+        raise ValueError(f"tags has {len(tags)} entries but X has {n} rows")
+    order = sorted(set(tags))
+    lookup = {t: i for i, t in enumerate(order)}
+    return np.array([lookup[t] for t in tags], np.int64), order
+
+
+def _neighbours_or_none(A: np.ndarray, k: int, metric: str):
+    """knn indices (n, k) with k clamped to n - 1, and the k used (0 when there is no neighbour)."""
+    k = min(k, len(A) - 1)
+    if k < 1:
+        return np.empty((len(A), 0), np.int64), 0
+    return knn(A, k, metric=metric)[0], k
+
+
+# -------------------------------------------------------------------------- map faithfulness
+
+def neighbours_kept(X, Y, *, k: int = 10, metric: str = "cosine") -> np.ndarray:
+    """Per point, the fraction of its k nearest neighbours in X (n, d) kept among its k nearest in Y (n, m).
+
+    X uses ``metric`` (cosine by default), Y is euclidean (map coordinates). Returns (n,) float in
+    [0, 1]; NaN only for rows left out (non-finite rows of Y, or of X for euclidean). k is clamped
+    to (number of usable rows - 1); with fewer than two usable rows nothing can be lost and every
+    usable point scores 1.0.
+    """
+    k = _check_k(k)
+    A, B = _matrix(X, "X"), _matrix(Y, "Y")
+    if len(A) != len(B):
+        raise ValueError(f"X has {len(A)} rows but Y has {len(B)}")
+    keep = _usable_rows(A, _check_metric(metric)) & np.isfinite(B).all(axis=1)
+    out = np.full(len(A), np.nan)
+    idx = np.flatnonzero(keep)
+    nx, k_used = _neighbours_or_none(A[idx], k, metric)
+    if k_used == 0:
+        out[idx] = 1.0
+        return out
+    ny, _ = _neighbours_or_none(B[idx], k_used, "euclidean")
+    out[idx] = (nx[:, :, None] == ny[:, None, :]).any(axis=2).sum(axis=1) / k_used
+    return out
+
+
+def trustworthiness(X, Y, *, k: int = 10, metric: str = "cosine") -> float | None:
+    """Trustworthiness of the map Y (n, m) of X (n, d), as ``sklearn.manifold.trustworthiness``.
+
+    1 - 2 / (n k (2n - 3k - 1)) * sum over points i and their k map neighbours j of max(0, r(i, j) - k),
+    where r(i, j) is the rank of j among i's neighbours in X (ties in X ordered by lower index).
+    Computed block by block with ranks counted only for map neighbours that are not among the k
+    nearest in X, so memory stays bounded for large n (sklearn's holds n x n integers).
+    k is clamped to the largest value the formula allows, k < n / 2; None when n < 3 usable rows.
+    """
+    k = _check_k(k)
+    A, B = _matrix(X, "X"), _matrix(Y, "Y")
+    if len(A) != len(B):
+        raise ValueError(f"X has {len(A)} rows but Y has {len(B)}")
+    keep = _usable_rows(A, _check_metric(metric)) & np.isfinite(B).all(axis=1)
+    A, B = A[keep], B[keep]
+    n = len(A)
+    k = min(k, (n - 1) // 2)
+    if k < 1:
+        return None
+    map_nb = knn(B, k, metric="euclidean")[0]
+    penalty = 0
+    for start, D in distance_blocks(A, metric=metric):
+        penalty += _rank_penalty(D, start, map_nb[start:start + len(D)], k)
+    return float(1.0 - penalty * (2.0 / (n * k * (2.0 * n - 3.0 * k - 1.0))))
+
+
+def _rank_penalty(D: np.ndarray, start: int, nb: np.ndarray, k: int) -> int:
+    """Sum of max(0, rank - k) over the map neighbours nb (b, k) of rows start.. given their X distances D."""
+    b, n = D.shape
+    rows = np.arange(b)
+    D[rows, start + rows] = np.inf  # a point is not its own neighbour
+    v = D[rows[:, None], nb]
+    # rank - 1 = entries strictly before (distance, index) of the neighbour; only > k - 1 costs.
+    total = 0
+    cols = np.arange(n)
+    for m in range(k):
+        before = (D < v[:, m:m + 1]).sum(axis=1)
+        late = before >= k - 1  # ties can only push it later, so check those rows exactly
+        if late.any():
+            r = np.flatnonzero(late)
+            ties = ((D[r] == v[r, m:m + 1]) & (cols < nb[r, m:m + 1])).sum(axis=1)
+            total += int(np.maximum(before[r] + ties + 1 - k, 0).sum())
+    return total
+
+
+# ------------------------------------------------------------------------------ tag agreement
+
+@dataclass
+class KnnAgreement:
+    """Leave-one-out k-NN classification of tags.
+
+    overall : float or None
+        Majority-vote accuracy: share of points whose tag is the majority tag among their k nearest
+        other points (ties between tags go to the tag of the nearest neighbour among the tied ones).
+        None when fewer than two points could be used.
+    per_point : ndarray (n,)
+        1.0 if the vote recovered the point's tag, 0.0 if not, NaN for rows left out.
+    per_tag : dict tag -> float
+        Accuracy over the points of each tag (None for a tag whose points were all left out).
+    same_tag_fraction : ndarray (n,)
+        Fraction of each point's k neighbours that share its tag (NaN for rows left out).
+    chance : float or None
+        Share of the most common tag: the accuracy of always answering that tag.
+    k : int
+        Neighbours actually used (after clamping).
+    notes : list of str
+    """
+
+    overall: float | None
+    per_point: np.ndarray
+    per_tag: dict[str, float | None]
+    same_tag_fraction: np.ndarray
+    chance: float | None
+    k: int
+    notes: list[str] = field(default_factory=list)
+
+
+def knn_tag_agreement(X, tags, *, k: int = 10, metric: str = "cosine") -> KnnAgreement:
+    """Leave-one-out majority-vote k-NN tag accuracy of the points X (n, d) with tags (n,)."""
+    k = _check_k(k)
+    A = _matrix(X, "X")
+    codes, order = _tag_codes(tags, len(A))
+    keep = _usable_rows(A, _check_metric(metric))
+    nb, k_used = _neighbours_or_none(A[keep], k, metric)
+    return _agreement(codes, order, keep, nb, k, k_used)
+
+
+def _agreement(codes, order, keep, nb, k_asked, k_used) -> KnnAgreement:
+    n = len(codes)
+    idx = np.flatnonzero(keep)
+    notes = _agreement_notes(codes, order, keep, k_asked, k_used)
+    per_point = np.full(n, np.nan)
+    same = np.full(n, np.nan)
+    if k_used == 0:
+        return KnnAgreement(None, per_point, {t: None for t in order}, same, None, 0, notes)
+    own = codes[idx]
+    nb_tags = codes[idx][nb]
+    per_point[idx] = (_vote(nb_tags) == own).astype(float)
+    same[idx] = (nb_tags == own[:, None]).mean(axis=1)
+    per_tag = {t: (float(per_point[idx][own == c].mean()) if (own == c).any() else None)
+               for c, t in enumerate(order)}
+    chance = float(np.bincount(own).max() / len(own))
+    return KnnAgreement(float(per_point[idx].mean()), per_point, per_tag, same, chance, k_used, notes)
+
+
+def _vote(nb_tags: np.ndarray) -> np.ndarray:
+    """Majority tag per row of nb_tags (n, k) ordered nearest first; ties go to the nearest tied tag."""
+    k = nb_tags.shape[1]
+    votes = (nb_tags[:, :, None] == nb_tags[:, None, :]).sum(axis=2)
+    # Highest count wins; among equal counts the earliest (nearest) position wins.
+    best = np.argmax(votes * (k + 1) - np.arange(k), axis=1)
+    return nb_tags[np.arange(len(nb_tags)), best]
+
+
+def _agreement_notes(codes, order, keep, k_asked, k_used) -> list[str]:
+    notes = []
+    left_out = int((~keep).sum())
+    if left_out:
+        notes.append(f"{left_out} point(s) with NaN/inf coordinates left out")
+    if keep.sum() < 2:
+        notes.append("fewer than two usable points: no neighbours to vote")
+    elif k_used < k_asked:
+        notes.append(f"k lowered from {k_asked} to {k_used}: only {int(keep.sum())} usable points")
+    if len(order) == 1:
+        notes.append(f"only one tag ({order[0]!r}): agreement is trivially 1.0 and says nothing")
+    singles = [t for c, t in enumerate(order) if (codes[keep] == c).sum() == 1]
+    if singles:
+        notes.append(f"{len(singles)} tag(s) with a single image can never be recovered by their "
+                     f"neighbours: {', '.join(map(repr, singles[:5]))}{', ...' if len(singles) > 5 else ''}")
+    return notes
+
+
+# --------------------------------------------------------------------------------- separation
+
+@dataclass
+class TagSeparation:
+    """How one tag sits in feature space (cosine distances)."""
+
+    silhouette: float | None      # mean silhouette of its images (0.0 for a single image, as sklearn)
+    knn_agreement: float | None   # leave-one-out majority-vote accuracy of its images
+    intra: float | None           # mean distance between two of its images (None for one image)
+    inter: float | None           # mean distance from its images to other tags' (None for one tag)
+    count: int
+
+
+@dataclass
+class Separation:
+    """Which tags stand apart and which smear together.
+
+    silhouette : float or None
+        Mean cosine silhouette (as ``sklearn.metrics.silhouette_score(metric="cosine")``, computed
+        exactly from tag sums, no sampling); None unless 2 <= number of tags <= n - 1.
+    per_tag : dict tag -> TagSeparation
+    intra_mean, inter_mean : float or None
+        Mean cosine distance over all same-tag pairs / all different-tag pairs.
+    confusion : ndarray (t, t)
+        Row a: fraction of tag-a images' k nearest neighbours carrying tag b (rows sum to 1;
+        all zero when there are no neighbours).
+    tag_order : list of str
+        Sorted tags: the order of confusion's rows and columns.
+    k : int
+        Neighbours used for agreement and confusion.
+    notes : list of str
+    """
+
+    silhouette: float | None
+    per_tag: dict[str, TagSeparation]
+    intra_mean: float | None
+    inter_mean: float | None
+    confusion: np.ndarray
+    tag_order: list[str]
+    k: int
+    notes: list[str] = field(default_factory=list)
+
+
+def separation(X, tags, *, k: int = 10) -> Separation:
+    """Per-tag separation of the feature vectors X (n, d) under cosine distance.
+
+    Zero / non-finite rows count as vectors at distance 1 from everything (noted). All distance sums
+    use sum_j (1 - x_i . x_j) = count - x_i . (sum_j x_j) on L2-normalised rows, so the silhouette and
+    the intra/inter means are exact without building the n x n matrix.
+    """
+    k = _check_k(k)
+    A = _matrix(X, "X")
+    codes, order = _tag_codes(tags, len(A))
+    N = l2_normalize(A).astype(np.float64)
+    t = len(order)
+    counts = np.bincount(codes, minlength=t)
+    sums = np.zeros((t, N.shape[1]))
+    np.add.at(sums, codes, N)
+    self_sq = np.einsum("ij,ij->i", N, N)
+    dist_sums = counts[None, :] - N @ sums.T                        # (n, t), self still included
+    dist_sums[np.arange(len(N)), codes] -= 1.0 - self_sq            # drop d(i, i) = 1 - |x_i|^2
+    silhouette, per_point_sil = _silhouette(dist_sums, codes, counts)
+    intra, inter = _tag_means(sums, counts, codes, self_sq)
+    keep = np.ones(len(A), bool)
+    nb, k_used = _neighbours_or_none(A, k, "cosine")
+    agreement = _agreement(codes, order, keep, nb, k, k_used)
+    per_tag = {tag: TagSeparation(
+        silhouette=(float(per_point_sil[codes == c].mean()) if silhouette is not None else None),
+        knn_agreement=agreement.per_tag[tag], intra=intra[c], inter=inter[c], count=int(counts[c]))
+        for c, tag in enumerate(order)}
+    notes = _separation_notes(A, order, counts, silhouette) + agreement.notes
+    return Separation(silhouette=silhouette, per_tag=per_tag,
+                      intra_mean=_pooled(intra, counts * (counts - 1)),
+                      inter_mean=_pooled(inter, counts * (len(A) - counts)),
+                      confusion=_confusion(codes, nb, t), tag_order=order, k=k_used, notes=notes)
+
+
+def _silhouette(dist_sums: np.ndarray, codes: np.ndarray, counts: np.ndarray):
+    """(mean silhouette or None, per-point silhouette (n,)) from per-point distance sums to each tag."""
+    n, t = dist_sums.shape
+    if not 2 <= t <= n - 1:
+        return None, np.zeros(n)
+    own_count = counts[codes]
+    rows = np.arange(n)
+    a = dist_sums[rows, codes] / np.maximum(own_count - 1, 1)
+    means = dist_sums / counts[None, :]
+    means[rows, codes] = np.inf
+    b = means.min(axis=1)
+    denom = np.maximum(a, b)
+    s = np.divide(b - a, denom, out=np.zeros(n), where=denom > 0)
+    s[own_count == 1] = 0.0  # sklearn's convention for a tag with one image
+    return float(s.mean()), s
+
+
+def _tag_means(sums, counts, codes, self_sq):
+    """Per tag: mean distance within the tag and to all other tags (None where undefined)."""
+    n = int(counts.sum())
+    total = sums.sum(axis=0)
+    own_sq = np.bincount(codes, weights=self_sq, minlength=len(counts))
+    intra, inter = [], []
+    for c, m in enumerate(counts):
+        pairs = m * (m - 1)
+        # sum over i != j in the tag of x_i . x_j = |sum|^2 - sum |x_i|^2
+        intra.append(float((pairs - (sums[c] @ sums[c] - own_sq[c])) / pairs) if pairs else None)
+        others = m * (n - m)
+        inter.append(float((others - sums[c] @ (total - sums[c])) / others) if others else None)
+    return intra, inter
+
+
+def _pooled(values: list, weights: np.ndarray) -> float | None:
+    pairs = [(v, w) for v, w in zip(values, weights) if v is not None and w > 0]
+    if not pairs:
+        return None
+    return float(sum(v * w for v, w in pairs) / sum(w for _, w in pairs))
+
+
+def _confusion(codes: np.ndarray, nb: np.ndarray, t: int) -> np.ndarray:
+    counts = np.zeros((t, t))
+    if nb.shape[1]:
+        np.add.at(counts, (np.repeat(codes, nb.shape[1]), codes[nb].ravel()), 1.0)
+    totals = counts.sum(axis=1, keepdims=True)
+    return np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+
+
+def _separation_notes(A, order, counts, silhouette) -> list[str]:
+    notes = []
+    bad = int((~np.isfinite(A).all(axis=1)).sum())
+    zero = int((np.isfinite(A).all(axis=1) & ~np.any(A != 0, axis=1)).sum())
+    if bad or zero:
+        notes.append(f"{zero} zero and {bad} NaN/inf vector(s) counted as at distance 1 from everything")
+    if silhouette is None:
+        notes.append(f"silhouette needs 2 to n - 1 tags; here {len(order)} tag(s) for {len(A)} image(s)")
+    singles = int((counts == 1).sum())
+    if singles and silhouette is not None:
+        notes.append(f"{singles} tag(s) with one image get silhouette 0 (sklearn's convention)")
+    return notes
