@@ -10,13 +10,10 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw
 
+from explorer.images import DEFAULT_IMAGE_SIZE, THUMBNAIL_SIZE
 from explorer.imageset import ImageSet, unique_ids
 from explorer.progress import ProgressCallback, report
 
-# Mirrors explorer.images.DEFAULT_IMAGE_SIZE / THUMBNAIL_SIZE (ARCHITECTURE.md); kept local so the demos
-# work without the decoding module.
-DEFAULT_IMAGE_SIZE = 128
-THUMBNAIL_SIZE = 96
 _MIN_SIZE, _MAX_SIZE = 16, 1024
 
 DEMOS: dict[str, str] = {
@@ -65,14 +62,15 @@ def _thumbnail(pixels: np.ndarray) -> bytes:
     """Small JPEG bytes of an (S, S, 3) or (S, S) uint8 image, at most THUMBNAIL_SIZE on a side."""
     image = Image.fromarray(pixels)
     if image.width > THUMBNAIL_SIZE:
-        image = image.resize((THUMBNAIL_SIZE, THUMBNAIL_SIZE), Image.Resampling.BILINEAR)
+        image = image.resize((THUMBNAIL_SIZE, THUMBNAIL_SIZE), Image.Resampling.BOX)
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=80)
     return buffer.getvalue()
 
 
 def _image_set(pixels: np.ndarray, sources: list[str], tags: list[str], name: str,
-               extra_tags: dict[str, list[str]] | None = None, thumbnails: list[bytes] | None = None) -> ImageSet:
+               extra_tags: dict[str, list[str]] | None = None,
+               thumbnails: list[bytes] | None = None) -> ImageSet:
     hashes = [_pixel_hash(p) for p in pixels]
     if thumbnails is None:
         thumbnails = [_thumbnail(p) for p in pixels]
@@ -120,7 +118,7 @@ def _enlarge(images: np.ndarray, side: int) -> np.ndarray:
 
 
 def _bilinear_weights(source: int, target: int) -> np.ndarray:
-    """(target, source) interpolation matrix with pixel centres aligned and edges clamped (Pillow's upscale)."""
+    """(target, source) interpolation matrix: pixel centres aligned, edges clamped, as Pillow upscales."""
     x = np.clip((np.arange(target) + 0.5) * source / target - 0.5, 0, source - 1)
     low = np.minimum(np.floor(x).astype(int), source - 2)
     frac = x - low
@@ -139,13 +137,13 @@ def _hands(seed: int, image_size: int, progress: ProgressCallback | None) -> Ima
     total = len(classes) * PER_CLASS
     pixels = np.empty((total, image_size, image_size, 3), np.uint8)
     tags, kinds, sources = [], [], []
-    grains = _grain_pool(seed, image_size)
+    grains, ramps = _grain_pool(seed, image_size), _ramps(image_size)
     for c, (tag, kind) in enumerate(classes):
         for i in range(PER_CLASS):
             # One generator per image, keyed by (seed, class, index): images do not depend on draw order.
             rng = np.random.default_rng([seed, c, i])
             row = len(tags)
-            pixels[row] = _draw_scene(tag, kind, rng, image_size, grains)
+            pixels[row] = _draw_scene(tag, kind, rng, image_size, grains, ramps)
             tags.append(tag)
             kinds.append(kind)
             sources.append(f"hands/{tag.replace(' ', '-')}/{i:04d}.png")
@@ -154,22 +152,35 @@ def _hands(seed: int, image_size: int, progress: ProgressCallback | None) -> Ima
 
 
 class _Pen:
-    """Draws shapes given in a canonical frame (units, y down) through a random similarity transform."""
+    """Draws shapes given in a canonical frame (units, y down) through a random similarity transform.
+
+    Shapes have a handful of points each, so the transform is done on plain floats: numpy's per-call
+    overhead would cost more than the arithmetic.
+    """
 
     def __init__(self, image: Image.Image, centre, unit: float, angle: float, flip: bool):
         self.draw = ImageDraw.Draw(image)
-        self.centre = np.asarray(centre, float)
+        self.cx, self.cy = float(centre[0]), float(centre[1])
         self.unit = unit
-        c, s = math.cos(angle), math.sin(angle)
-        self.matrix = unit * np.array([[c, -s], [s, c]]) @ np.diag([-1.0 if flip else 1.0, 1.0])
+        c, s, f = unit * math.cos(angle), unit * math.sin(angle), -1.0 if flip else 1.0
+        self.m = (c * f, -s, s * f, c)  # rotation @ mirror, row-major 2x2
 
     def scale(self, factor: float) -> None:
         self.unit *= factor
-        self.matrix = self.matrix * factor
+        self.m = tuple(v * factor for v in self.m)
+
+    def quarter_turn(self) -> None:
+        """Pre-rotate the canonical frame so its -x axis points up in the picture, mirrored or not."""
+        a, b, c, d = self.m
+        self.m = (b, -a, d, -c)
 
     def map(self, points) -> list[tuple[float, float]]:
-        pts = np.asarray(points, float).reshape(-1, 2) @ self.matrix.T + self.centre
-        return [tuple(p) for p in pts]
+        a, b, c, d = self.m
+        cx, cy = self.cx, self.cy
+        pts = points.tolist() if isinstance(points, np.ndarray) else points
+        if pts and not isinstance(pts[0], (list, tuple)):
+            pts = [pts]
+        return [(cx + a * x + b * y, cy + c * x + d * y) for x, y in pts]
 
     def polygon(self, points, fill, outline, width: float) -> None:
         pts = self.map(points)
@@ -183,12 +194,15 @@ class _Pen:
         self.draw.ellipse([x - r, y - r, x + r, y + r], fill=fill)
 
     def limb(self, points, radii, fill, outline=None, width: float = 0.0) -> None:
-        """A tapered capsule through ``points`` with radius ``radii`` at each point (outline drawn first)."""
-        points = np.asarray(points, float).reshape(-1, 2) @ self.matrix.T + self.centre
-        radii = np.broadcast_to(np.asarray(radii, float), (len(points),)) * self.unit
+        """A tapered capsule through ``points``, radius ``radii`` (one or one per point); outline first."""
+        pts = self.map(points)
+        if isinstance(radii, (int, float)):
+            radii = [radii] * len(pts)
+        radii = [r * self.unit for r in (radii.tolist() if isinstance(radii, np.ndarray) else radii)]
         if outline is not None and width > 0:
-            self._capsules(points.tolist(), (radii + width * self.unit).tolist(), outline)
-        self._capsules(points.tolist(), radii.tolist(), fill)
+            grow = width * self.unit
+            self._capsules(pts, [r + grow for r in radii], outline)
+        self._capsules(pts, radii, fill)
 
     def _capsules(self, points: list, radii: list, fill) -> None:
         """Discs at the joints joined by trapezoids, in pixel coordinates (plain floats: few points each)."""
@@ -220,27 +234,37 @@ def _hsv(h: float, s: float, v: float) -> np.ndarray:
 
 
 def _rgb(colour) -> tuple[int, int, int]:
-    return tuple(int(round(x)) for x in np.clip(colour, 0, 255))
+    r, g, b = (float(x) for x in colour)
+    return (int(round(min(max(r, 0.0), 255.0))), int(round(min(max(g, 0.0), 255.0))),
+            int(round(min(max(b, 0.0), 255.0))))
 
 
-def _background(rng: np.random.Generator, side: int) -> Image.Image:
-    """A two-colour linear gradient at a random angle (the blend mask in numpy, the blend in Pillow)."""
+def _background(rng: np.random.Generator, side: int, ramps: list[Image.Image]) -> Image.Image:
+    """A two-colour linear gradient along one of the precomputed ramp directions."""
     a = _hsv(rng.random(), rng.uniform(0, 0.6), rng.uniform(0.25, 1.0))
     b = np.clip(a + rng.normal(0, 45, 3), 0, 255) if rng.random() < 0.7 else \
         _hsv(rng.random(), rng.uniform(0, 0.6), rng.uniform(0.25, 1.0))
-    theta = rng.uniform(0, 2 * math.pi)
-    ramp = np.linspace(-127.5, 127.5, side, dtype=np.float32)
-    mask = np.clip(127.5 + math.cos(theta) * ramp[None, :] + math.sin(theta) * ramp[:, None], 0, 255)
-    return Image.composite(Image.new("RGB", (side, side), _rgb(b)), Image.new("RGB", (side, side), _rgb(a)),
-                           Image.fromarray(mask.astype(np.uint8)))
+    ramp = ramps[int(rng.integers(len(ramps)))]
+    far, near = Image.new("RGB", (side, side), _rgb(b)), Image.new("RGB", (side, side), _rgb(a))
+    return Image.composite(far, near, ramp)
+
+
+def _ramps(side: int, count: int = 32) -> list[Image.Image]:
+    """Linear 0..255 blend masks at ``count`` evenly spaced angles, made once per set."""
+    line = np.linspace(-127.5, 127.5, side, dtype=np.float32)
+    masks = []
+    for theta in np.arange(count) * (2 * math.pi / count):
+        mask = np.clip(127.5 + math.cos(theta) * line[None, :] + math.sin(theta) * line[:, None], 0, 255)
+        masks.append(Image.fromarray(mask.astype(np.uint8)))
+    return masks
 
 
 def _draw_scene(tag: str, kind: str, rng: np.random.Generator, image_size: int,
-                grains: list[Image.Image]) -> np.ndarray:
+                grains: list[Image.Image], ramps: list[Image.Image]) -> np.ndarray:
     """One (image_size, image_size, 3) uint8 picture of ``tag`` on a random background."""
     ss = 2 if image_size >= 64 else 4  # supersampling factor for anti-aliased edges
     side = image_size * ss
-    image = _background(rng, image_size)
+    image = _background(rng, image_size, ramps)
     # Drawn opaque on a transparent premultiplied layer at ss x the size: reduce() then averages colour
     # and coverage together, and pasting through the coverage gives anti-aliased edges.
     layer = Image.new("RGBa", (side, side), (0, 0, 0, 0))
@@ -286,7 +310,7 @@ _THUMB_BASE = np.array([-0.30, 0.40])
 
 # Per gesture: index, middle, ring, pinky extended?; thumb "out" | "fold" | "up" | "ring"; extra spread.
 _GESTURE_SPEC = {
-    "open palm": ((1, 1, 1, 1), "out", 1.8),
+    "open palm": ((1, 1, 1, 1), "out", 1.6),
     "fist": ((0, 0, 0, 0), "fold", 1.0),
     "point": ((1, 0, 0, 0), "fold", 1.0),
     "peace": ((1, 1, 0, 0), "fold", 3.0),
@@ -315,8 +339,7 @@ def _draw_hand(pen: _Pen, gesture: str, rng: np.random.Generator) -> None:
     extended, thumb, spread = _GESTURE_SPEC[gesture]
     if thumb == "up":
         # Thumbs-up is a fist turned on its side so the thumb (drawn along -x) points up in the picture.
-        # A quarter turn maps canonical -x to up whether or not the hand is mirrored.
-        pen.matrix = pen.matrix @ np.array([[0.0, -1.0], [1.0, 0.0]])
+        pen.quarter_turn()
     skin = _skin(rng)
     fill, line = _rgb(skin), _rgb(skin * 0.55)
     width = 0.018

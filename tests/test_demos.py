@@ -1,4 +1,4 @@
-"""Tests for the built-in demo sets: contract, determinism, and that the hands demo shows its point by measure."""
+"""Tests for the built-in demo sets: contract, determinism, and that demo:hands shows its point by measure."""
 
 from __future__ import annotations
 
@@ -67,8 +67,8 @@ def test_digits_are_grey_dark_ink_that_keeps_the_8x8_content(digits):
     px = digits.pixels.astype(np.int16)
     assert np.array_equal(px[..., 0], px[..., 1]) and np.array_equal(px[..., 1], px[..., 2])
     original = load_digits().images[:50]
-    shrunk = np.stack([np.asarray(Image.fromarray(p[..., 0].astype(np.uint8)).resize((8, 8), Image.Resampling.BOX),
-                                  float) for p in px[:50]])
+    shrunk = np.stack([np.asarray(Image.fromarray(p[..., 0].astype(np.uint8)).resize((8, 8), Image.Resampling.BOX))
+                       for p in px[:50]]).astype(float)
     # Ink (high sklearn values) is dark; the upscaled image shrinks back to a close match of the original.
     corr = np.corrcoef(original.ravel(), shrunk.ravel())[0, 1]
     assert corr < -0.9
@@ -129,7 +129,8 @@ def test_image_size_is_respected_and_progress_reaches_the_total(size):
     small = load_demo("hands", seed=3, image_size=size, progress=lambda d, t, m: calls.append((d, t, m)))
     assert small.pixels.shape == (len(GESTURES + OBJECTS) * PER_CLASS, size, size, 3)
     # Something is drawn: the centre differs from the corners in every image.
-    centre = small.pixels[:, size // 3: 2 * size // 3, size // 3: 2 * size // 3].astype(float).mean(axis=(1, 2))
+    middle = slice(size // 3, 2 * size // 3)
+    centre = small.pixels[:, middle, middle].astype(float).mean(axis=(1, 2))
     corner = small.pixels[:, : size // 6, : size // 6].astype(float).mean(axis=(1, 2))
     assert np.all(np.abs(centre - corner).max(axis=1) > 3)
     done = [d for d, _, _ in calls]
