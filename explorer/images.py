@@ -44,7 +44,7 @@ class Limits:
 
     max_pixels: int = 64_000_000
     max_file_bytes: int = 200 * 1024 * 1024
-    timeout_s: float = 30.0
+    timeout_s: float = 60.0  # generous: a busy shared server slows honest files too
 
     def __post_init__(self) -> None:
         for name in ("max_pixels", "max_file_bytes", "timeout_s"):

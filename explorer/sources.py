@@ -131,6 +131,7 @@ def _build(name: str, entries: list[_Entry], skipped: list[SkippedFile], *, imag
             kept.append((entry, result))
         else:
             skipped.append(SkippedFile(entry.source, result.reason))
+    skipped.sort(key=lambda s: s.file)  # walk-time and decode-time refusals, read together
     if not kept:
         raise LoadError(f"{name}: {_summary(skipped)}", skipped)
     hashes = [d.sha256 for _, d in kept]
@@ -258,7 +259,7 @@ def load_manifest(csv_path: str | Path, *, tag_column: str | None = None, path_c
     seen: dict[str, int] = {}
     for line, row in rows:
         _manifest_row(folder, row, line, path_column, tag_column, others, entries, skipped, seen, limits)
-    return _build(display_name(manifest.name), entries, skipped, image_size=image_size,
+    return _build(display_name(f"{folder.name}/{manifest.name}"), entries, skipped, image_size=image_size,
                   progress=progress, limits=limits)
 
 
