@@ -57,7 +57,12 @@ def default_cache_dir() -> Path:
 
 
 def row_key(content_hash: str) -> bytes:
-    """The 32-byte key of one image: SHA-256 of its content-hash string (any string is accepted)."""
+    """The 32-byte key of one image: the SHA-256 hex digest itself, or the SHA-256 of any other string."""
+    if len(content_hash) == 64:
+        try:
+            return bytes.fromhex(content_hash)
+        except ValueError:
+            pass
     return hashlib.sha256(content_hash.encode("utf-8", "surrogatepass")).digest()
 
 
@@ -72,8 +77,7 @@ class _Pack:
     dim: int
 
     def row_ok(self, row: int) -> bool:
-        data = self.keys[row] + self.vectors[row].tobytes()
-        return (zlib.crc32(data) & 0xFFFFFFFF) == int(self.crcs[row])
+        return _crc(self.keys[row], self.vectors[row]) == int(self.crcs[row])
 
 
 class EmbeddingCache:
@@ -181,14 +185,18 @@ class EmbeddingCache:
 
     def _take_rows(self, pack: _Pack, wanted: dict[bytes, int], found: dict[bytes, np.ndarray]) -> bool:
         """Copy wanted, CRC-valid rows of ``pack`` into ``found``; False when a wanted row was damaged."""
+        rows = [row for row, key in enumerate(pack.keys) if key in wanted and key not in found]
+        if not rows:
+            return True
+        vectors = pack.vectors[rows]  # one gather out of the mapping
         intact = True
-        for row, key in enumerate(pack.keys):
-            if key in wanted and key not in found:
-                if pack.row_ok(row):
-                    found[key] = np.array(pack.vectors[row], dtype=np.float32)
-                else:
-                    self.corrupt += 1
-                    intact = False
+        for row, vector, crc in zip(rows, vectors, pack.crcs[rows].tolist()):
+            key = pack.keys[row]
+            if _crc(key, vector) == crc:
+                found[key] = vector
+            else:
+                self.corrupt += 1
+                intact = False
         return intact
 
     def _pack_paths(self, folder: Path) -> list[Path]:
@@ -251,8 +259,13 @@ def _header(rows: int, dim: int) -> bytes:
     return head + b"\x00" * (-len(head) % ALIGN)
 
 
+def _crc(key: bytes, vector: np.ndarray) -> int:
+    """CRC-32 of a row's key followed by its (contiguous) vector bytes."""
+    return zlib.crc32(vector, zlib.crc32(key))
+
+
 def _crc_rows(keys: list[bytes], vectors: np.ndarray) -> np.ndarray:
-    return np.array([zlib.crc32(k + v.tobytes()) & 0xFFFFFFFF for k, v in zip(keys, vectors)], dtype="<u4")
+    return np.array([_crc(k, v) for k, v in zip(keys, vectors)], dtype="<u4")
 
 
 def _write_pack(folder: Path, keys: list[bytes], vectors: np.ndarray) -> Path:
