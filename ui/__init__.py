@@ -1,0 +1,1 @@
+"""The Streamlit layer: the shared sidebar, the cached workspace, and one file per page in ui/pages/."""

@@ -1,0 +1,219 @@
+"""The shared sidebar: where the images come from, which embedder, which tag column colours the map.
+
+``draw() -> SourceChoice`` draws every widget, stores the choice in ``st.session_state`` for
+``ui.workspace.current_workspace()`` and returns it. Uploads are decoded once, when the user presses
+"Add to set", and kept per session as batches (``ui.workspace.upload_batches()``).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from dataclasses import dataclass
+
+import streamlit as st
+
+from ui import workspace as wsp
+from ui.paths import PathRefused, data_roots, list_choices, resolve_in_root
+from ui.safe import md
+
+IMAGE_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
+UPLOAD_TYPES = IMAGE_TYPES + ["zip"]
+# Per-session caps: enough for a few thousand photos, small enough that one visitor cannot fill the server.
+MAX_FILES = 3000
+MAX_TOTAL_BYTES = 400 * 1024 * 1024
+KINDS = {"demo": "Built-in demo", "upload": "Your images (drag & drop)", "server": "A folder on this server",
+         "npz": "Precomputed embeddings (.npz)"}
+
+
+@dataclass
+class BatchResult:
+    """What adding one batch did: images added, files skipped, and a refusal message if nothing was added."""
+
+    added: int
+    skipped: int
+    refused: str = ""
+
+
+def draw() -> wsp.SourceChoice:
+    """Draw the sidebar; returns (and stores in session state) the current source choice."""
+    with st.sidebar:
+        st.markdown("### Images")
+        kinds = list(KINDS)
+        kind = st.radio("Images from", kinds, format_func=KINDS.get, key="fse_kind", label_visibility="collapsed")
+        ref, manifest_col = wsp.DEFAULT_SOURCE, None
+        if kind == "demo":
+            ref = _demo_picker()
+        elif kind == "upload":
+            _uploader()
+            ref = "uploads"
+        elif kind == "server":
+            ref, manifest_col = _server_picker()
+        else:
+            ref = _npz_picker()
+        embedder = _embedder_picker(disabled=kind == "npz")
+        choice = wsp.SourceChoice(kind=kind, ref=ref or "", embedder=embedder, manifest_tag_column=manifest_col)
+        if kind in ("server", "npz") and not ref:
+            choice = wsp.SourceChoice(kind="none", ref="", embedder=embedder)
+        st.session_state[wsp.CHOICE_KEY] = choice
+        loaded = wsp.load_choice(choice) if choice.kind != "none" else None
+        columns = list(loaded.columns) if loaded is not None else ["tag"]
+        tag_column = st.selectbox("Colour by tag column", columns, key="fse_tag_column",
+                                  help="Which tag colours the map and groups the distances.")
+        choice = wsp.SourceChoice(kind=choice.kind, ref=choice.ref, embedder=embedder, tag_column=tag_column,
+                                  manifest_tag_column=manifest_col)
+        st.session_state[wsp.CHOICE_KEY] = choice
+        if loaded is not None:
+            st.caption(f"{len(loaded.ids):,} images · {len(set(loaded.columns[tag_column])):,} tags")
+            wsp.show_skipped(loaded.skipped)
+    return choice
+
+
+def _demo_picker() -> str:
+    from explorer.demos import DEMOS
+
+    names = list(DEMOS)
+    default = names.index("hands") if "hands" in names else 0
+    name = st.selectbox("Demo", names, index=default, key="fse_demo", format_func=lambda n: f"demo:{n}")
+    st.caption(md(DEMOS[name], max_length=300))
+    return f"demo:{name}"
+
+
+def _embedder_picker(*, disabled: bool) -> str:
+    from explorer.embedders import EMBEDDERS, available_embedders
+
+    st.markdown("### Embedder")
+    names = available_embedders() or list(EMBEDDERS)
+    index = names.index(wsp.DEFAULT_EMBEDDER) if wsp.DEFAULT_EMBEDDER in names else 0
+    name = st.selectbox("Turns each image into a vector", names, index=index, key="fse_embedder",
+                        disabled=disabled, help="\n\n".join(f"**{n}**: {EMBEDDERS.get(n, '')}" for n in names))
+    st.caption("The .npz file brings its own vectors." if disabled else EMBEDDERS.get(name, ""))
+    return name
+
+
+# ----------------------------------------------------------------------------------------- uploads
+
+def _uploader() -> None:
+    batches = wsp.upload_batches()
+    nonce = st.session_state.setdefault("fse_uploader_nonce", 0)
+    files = st.file_uploader("Drop images or a ZIP (one folder per tag)", type=UPLOAD_TYPES,
+                             accept_multiple_files=True, key=f"fse_uploader_{nonce}")
+    tag = st.text_input("Tag for these files", key="fse_upload_tag", max_chars=60,
+                        placeholder="e.g. open hand (ZIP folders name their own tags)")
+    if st.button("Add to set", type="primary", disabled=not files, key="fse_add"):
+        result = add_batch([(f.name, f.getvalue()) for f in files], tag)
+        if result.refused:
+            st.error(result.refused)
+        else:
+            st.session_state["fse_uploader_nonce"] = nonce + 1
+            st.session_state["fse_last_batch"] = result
+            st.rerun()
+    last = st.session_state.pop("fse_last_batch", None)
+    if last is not None:
+        st.success(f"Added {last.added:,} image(s)" + (f"; {last.skipped:,} skipped" if last.skipped else ""))
+    for batch in list(batches):
+        cols = st.columns([4, 1])
+        cols[0].text(f"{batch['tag'] or 'untagged'}: {len(batch['images']):,} image(s)")
+        if cols[1].button("✕", key=f"fse_remove_{batch['id']}", help="Remove this batch"):
+            remove_batch(batch["id"])
+            st.rerun()
+
+
+def session_usage() -> tuple[int, int]:
+    """(files, bytes) already added in this session."""
+    batches = wsp.upload_batches()
+    return sum(b["files"] for b in batches), sum(b["bytes"] for b in batches)
+
+
+def add_batch(files: list[tuple[str, bytes]], tag: str) -> BatchResult:
+    """Decode one batch of uploaded ``(name, bytes)`` with ``tag`` and add it to this session's set.
+
+    Refuses the whole batch (nothing added) when it would exceed the session caps or nothing in it is
+    an image; otherwise unreadable files are skipped and listed with their reasons.
+    """
+    from explorer.sources import LoadError, Upload, load_uploads
+
+    used_files, used_bytes = session_usage()
+    size = sum(len(data) for _, data in files)
+    if used_files + len(files) > MAX_FILES:
+        return BatchResult(0, 0, f"Too many files: this session may hold at most {MAX_FILES:,} files "
+                                 f"({used_files:,} already added, {len(files):,} in this batch).")
+    if used_bytes + size > MAX_TOTAL_BYTES:
+        return BatchResult(0, 0, f"Too much data: this session may hold at most {MAX_TOTAL_BYTES // 2**20:,} MB "
+                                 f"({used_bytes / 2**20:,.1f} MB already, {size / 2**20:,.1f} MB in this batch).")
+    uploads = [Upload(name=name, data=data, tag=(tag or "").strip()) for name, data in files]
+    try:
+        with wsp.progress_box(f"Reading {len(files):,} file(s)") as progress:
+            images = load_uploads(uploads, progress=progress)
+    except LoadError as exc:
+        wsp.show_skipped(exc.skipped)
+        return BatchResult(0, len(exc.skipped), f"Nothing could be added: {exc}")
+    wsp.upload_batches().append({"id": uuid.uuid4().hex[:12], "tag": (tag or "").strip(), "images": images,
+                                 "files": len(files), "bytes": size})
+    return BatchResult(len(images), len(images.skipped))
+
+
+def remove_batch(batch_id: str) -> None:
+    batches = wsp.upload_batches()
+    batches[:] = [b for b in batches if b["id"] != batch_id]
+    if wsp.FOCUS_KEY in st.session_state:
+        st.session_state[wsp.FOCUS_KEY] = None
+    st.session_state[wsp.SELECTED_KEY] = []
+
+
+# ----------------------------------------------------------------------------------------- server / npz
+
+def _roots():
+    try:
+        secrets = dict(st.secrets) if st.secrets else None
+    except Exception:  # no secrets file is the normal case
+        secrets = None
+    return data_roots(secrets=secrets)
+
+
+def _server_picker() -> tuple[str, str | None]:
+    roots = _roots()
+    if not roots:
+        st.info("No server folders are configured. The operator can list data roots in the environment "
+                "variable EXPLORER_DATA_ROOTS (or data_roots in .streamlit/secrets.toml).")
+        return "", None
+    root = st.selectbox("Data root", roots, key="fse_root", format_func=lambda p: p.name or str(p))
+    options = [""] + [c for c in list_choices(root) if not c.endswith(".npz")]
+    rel = st.selectbox("Folder, .zip or manifest .csv", options, key="fse_server_pick",
+                       format_func=lambda c: c or "(choose)")
+    typed = st.text_input("…or type a path inside the root", key="fse_server_typed")
+    rel = typed.strip() or rel
+    if not rel:
+        return "", None
+    try:
+        path = resolve_in_root(rel, root)
+    except PathRefused as exc:
+        st.error(f"Refused: {exc}.")
+        return "", None
+    manifest_col = None
+    if path.suffix.lower() in (".csv", ".tsv"):
+        manifest_col = st.text_input("Manifest tag column (blank: the default)", key="fse_manifest_col") or None
+    return str(path), manifest_col
+
+
+def _npz_picker() -> str:
+    up = st.file_uploader("An .npz from `python -m explorer embed`", type=["npz"], key="fse_npz_upload")
+    if up is not None:
+        token = st.session_state.get("fse_npz_token")
+        if token is None or token[0] != up.file_id:
+            handle = tempfile.NamedTemporaryFile(prefix="fse-", suffix=".npz", delete=False)
+            handle.write(up.getvalue())
+            handle.close()
+            st.session_state["fse_npz_token"] = (up.file_id, handle.name)
+        return st.session_state["fse_npz_token"][1]
+    roots = _roots()
+    options = [""] + [c for r in roots for c in list_choices(r) if c.endswith(".npz")]
+    if len(options) == 1:
+        return ""
+    rel = st.selectbox("…or one on the server", options, key="fse_npz_pick", format_func=lambda c: c or "(choose)")
+    for root in roots:
+        try:
+            return str(resolve_in_root(rel, root)) if rel else ""
+        except PathRefused:
+            continue
+    return ""
