@@ -63,12 +63,15 @@ def test_digits_match_scikit_learn(digits):
     assert digits.sources[7] == "digits/0007.png"
 
 
+def _shrink_to_8(grey: np.ndarray) -> np.ndarray:
+    return np.asarray(Image.fromarray(grey.astype(np.uint8)).resize((8, 8), Image.Resampling.BOX), float)
+
+
 def test_digits_are_grey_dark_ink_that_keeps_the_8x8_content(digits):
     px = digits.pixels.astype(np.int16)
     assert np.array_equal(px[..., 0], px[..., 1]) and np.array_equal(px[..., 1], px[..., 2])
     original = load_digits().images[:50]
-    shrunk = np.stack([np.asarray(Image.fromarray(p[..., 0].astype(np.uint8)).resize((8, 8), Image.Resampling.BOX))
-                       for p in px[:50]]).astype(float)
+    shrunk = np.stack([_shrink_to_8(p[..., 0]) for p in px[:50]])
     # Ink (high sklearn values) is dark; the upscaled image shrinks back to a close match of the original.
     corr = np.corrcoef(original.ravel(), shrunk.ravel())[0, 1]
     assert corr < -0.9
