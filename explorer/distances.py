@@ -170,7 +170,11 @@ def cosine_similarity_matrix(X, Y=None) -> np.ndarray:
 
 
 def cosine_distance_matrix(X, Y=None) -> np.ndarray:
-    """Cosine distances 1 - similarity (n, m) float32 in [0, 2]; exactly 0 on the diagonal for Y=None."""
+    """Cosine distances 1 - similarity (n, m) float32 in [0, 2]; exactly 0 on the diagonal for Y=None.
+
+    Builds the whole matrix: meant for small sets (a heatmap). For many points use :func:`knn` or
+    :func:`distance_blocks`, which stay within a memory limit.
+    """
     D = np.float32(1.0) - cosine_similarity_matrix(X, Y)
     np.clip(D, 0.0, 2.0, out=D)
     if Y is None:
@@ -236,8 +240,12 @@ def knn(X, k: int, *, metric: str = "cosine", exclude_self: bool = True,
     """Exact k nearest neighbours of every row of X (n, d) among the rows of X.
 
     Returns ``(indices, distances)``, int64 and float32 arrays of shape (n, k), sorted by ascending
-    distance; equal distances are ordered by lower index first, so the result is deterministic and
-    equals a stable argsort of :func:`cosine_distance_matrix` / :func:`euclidean_distance_matrix`.
+    distance; equal distances are ordered by lower index first, so the result is deterministic. It
+    is the exact top k of the distances it computes; these equal the full matrices'
+    (:func:`cosine_distance_matrix`, :func:`euclidean_distance_matrix`) up to the rounding of the
+    dot products, which BLAS may do differently for different block shapes (~1e-7 for cosine), so
+    only pairs closer than that can swap against a stable argsort of the matrix. Exact duplicates
+    and exactly representable data (ties included) match it bit for bit.
 
     k must satisfy 1 <= k <= n - 1 (exclude_self) or n (with the point itself); anything else is a
     ValueError naming k (no silent clamping: callers that want a clamp decide it and say so).
