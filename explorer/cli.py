@@ -99,7 +99,8 @@ def load_npz(source: str) -> LoadedVectors:
     try:
         data = load_embeddings(source)
     except (OSError, ValueError) as exc:
-        raise CliError(f"{source}: {exc}") from None
+        message = str(exc)
+        raise CliError(message if source in message else f"{source}: {message}") from None
     if len(data.ids) == 0:
         raise CliError(f"{source}: the file holds no vectors")
     return LoadedVectors(ids=list(data.ids), sources=list(data.sources), tags=list(data.tags),
