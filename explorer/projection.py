@@ -1,0 +1,470 @@
+"""Project feature vectors onto 2-D or 3-D maps (PCA, t-SNE, optional UMAP) without ever crashing on bad rows.
+
+One entry point, :func:`project`. Rows that cannot be placed (NaN/inf values, zero vectors under the cosine
+metric) are excluded with a plain-words reason and get NaN coordinates, so the caller can show them in a
+"not shown" list instead of a NaN silently poisoning a plot. Degenerate sets (fewer than three distinct
+points, all points identical) get a defined layout and a note. Exact duplicate rows are projected once and
+drawn next to their twin, because duplicated rows are a known crash/instability source for t-SNE
+implementations (scikit-learn issue #28368).
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+# callback(iteration, coords): coords is (n, n_components) float32 with NaN rows for excluded points.
+# Returning True asks the optimisation to stop early (the current layout is then returned).
+LayoutCallback = Callable[[int, np.ndarray], Optional[bool]]
+
+METHODS = ("pca", "tsne", "umap")
+METRICS = ("cosine", "euclidean")
+GRADIENTS = ("auto", "bh", "fft")
+
+# Wide vectors are PCA-reduced before t-SNE: the neighbour search and PCA init get much cheaper and the
+# dropped tail is mostly noise. 50 is the usual choice (van der Maaten; openTSNE docs).
+TSNE_PCA_DIMS = 50
+# Below this many points Barnes-Hut beats FFT interpolation, whose grid has a fixed per-iteration cost
+# (measured here, see bench/bench_projection.py: digits 1,797 pts BH ~4x faster than FFT).
+BH_MAX_POINTS = 5000
+# openTSNE uses exact neighbours below this size and Annoy above; we pass it explicitly to record it.
+EXACT_NEIGHBOURS_BELOW = 1000
+# Below this many points the per-iteration cost of waking OpenMP threads outweighs the work they share
+# (measured here: 120 points, 160 iterations: 0.4 s on one thread, 4-15 s on two when the machine is busy).
+PARALLEL_MIN_POINTS = 2000
+EARLY_EXAGGERATION = 12.0
+MOMENTUM = 0.8
+# A final layout narrower than this is degenerate (e.g. three equidistant points: every triangle size
+# has zero KL divergence, so the optimiser drifts to a point); real t-SNE/UMAP maps span several units.
+COLLAPSED_SPREAD = 1e-3
+# Duplicates are drawn this fraction of the layout's spread away from their twin: visibly "on top".
+DUPLICATE_OFFSET = 0.005
+
+
+class MethodUnavailable(ValueError):
+    """The requested projection method needs an optional package that is not installed."""
+
+
+class ProjectionError(RuntimeError):
+    """The projection library failed; the message names the method, the data size and the cause."""
+
+
+@dataclass
+class Projection:
+    """A map of the input rows.
+
+    coords : ndarray (n, n_components) float32
+        One row per input row; NaN rows for excluded points.
+    method : str
+        "pca", "tsne" or "umap".
+    params : dict
+        The values actually used (e.g. clamped perplexity, gradient method, PCA solver).
+    explained_variance_ratio : ndarray (n_components,) or None
+        Share of variance along each PCA axis (PCA only).
+    notes : list of str
+        Plain sentences for the UI about what was adjusted or special.
+    excluded : dict of int -> str
+        Input row index -> reason it is not on the map.
+    """
+
+    coords: np.ndarray
+    method: str
+    params: dict[str, Any]
+    explained_variance_ratio: Optional[np.ndarray] = None
+    notes: list[str] = field(default_factory=list)
+    excluded: dict[int, str] = field(default_factory=dict)
+
+
+def available_methods() -> list[str]:
+    """Projection methods usable here: "pca", "tsne", and "umap" when umap-learn imports."""
+    return [m for m in METHODS if m != "umap" or _umap_module() is not None]
+
+
+def project(
+    X: np.ndarray,
+    *,
+    method: str = "pca",
+    n_components: int = 2,
+    random_state: int = 0,
+    perplexity: float = 30.0,
+    callback: Optional[LayoutCallback] = None,
+    callback_every: int = 25,
+    metric: str = "cosine",
+    n_iter: int = 500,
+    early_exaggeration_iter: int = 250,
+    gradient: str = "auto",
+    n_neighbors: int = 15,
+    n_jobs: int = 2,
+) -> Projection:
+    """Project the rows of ``X`` (n, d) to ``n_components`` (2 or 3) dimensions.
+
+    metric="cosine" (default) L2-normalises rows first, so every method sees the cosine geometry
+    (euclidean distance between unit vectors is a monotone function of cosine distance); zero vectors
+    are then excluded. metric="euclidean" uses the rows as given.
+
+    t-SNE (openTSNE): ``n_iter`` normal iterations after ``early_exaggeration_iter`` exaggerated ones;
+    ``gradient`` "auto" picks Barnes-Hut below ``BH_MAX_POINTS`` points (and always in 3-D), FFT above.
+    ``callback(iteration, coords)`` receives the layout every ``callback_every`` iterations (iterations
+    counted across both phases); returning True stops early. UMAP uses ``n_neighbors``.
+
+    Returns a :class:`Projection` whose ``coords`` are (n, n_components) float32, NaN for excluded rows.
+    Raises ValueError naming the bad parameter, MethodUnavailable for UMAP without umap-learn.
+    """
+    X = _validate(X, method=method, n_components=n_components, random_state=random_state,
+                  perplexity=perplexity, callback=callback, callback_every=callback_every, metric=metric,
+                  n_iter=n_iter, early_exaggeration_iter=early_exaggeration_iter, gradient=gradient,
+                  n_neighbors=n_neighbors, n_jobs=n_jobs)
+    rows, kept, excluded = _clean_rows(X, metric=metric)
+    n, k = X.shape[0], n_components
+    params: dict[str, Any] = {"method": method, "n_components": k, "random_state": random_state,
+                              "metric": metric, "n_points": int(len(kept))}
+    notes = _exclusion_notes(excluded, n)
+    evr = None
+    scatter = _Scatter(n, kept, k)
+    if method == "pca":
+        coords, evr, used, more = _run_pca(rows, k, random_state)
+    else:
+        options = dict(perplexity=perplexity, random_state=random_state, callback=callback,
+                       callback_every=callback_every, n_iter=n_iter,
+                       early_exaggeration_iter=early_exaggeration_iter, gradient=gradient,
+                       n_neighbors=n_neighbors, n_jobs=n_jobs)
+        coords, used, more = _deduplicated(method, rows, k, scatter, random_state, options)
+    params.update(used)
+    return Projection(coords=scatter(coords), method=method, params=params,
+                      explained_variance_ratio=evr, notes=notes + more, excluded=excluded)
+
+
+# --- validation -----------------------------------------------------------------------------------------
+
+
+def _validate(X, *, method, n_components, random_state, perplexity, callback, callback_every, metric,
+              n_iter, early_exaggeration_iter, gradient, n_neighbors, n_jobs) -> np.ndarray:
+    """Check every parameter once; return X as a float64 (n, d) array."""
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"method {method!r} is not one of {', '.join(METHODS)}")
+    if method == "umap" and _umap_module() is None:
+        raise MethodUnavailable("method 'umap' needs the umap-learn package: "
+                                "pip install -r requirements-umap.txt")
+    if not _is_int(n_components) or n_components not in (2, 3):
+        raise ValueError(f"n_components must be 2 or 3, got {n_components!r}")
+    if not _is_int(random_state) or random_state < 0:
+        raise ValueError(f"random_state must be a non-negative integer, got {random_state!r}")
+    if not isinstance(perplexity, numbers.Real) or isinstance(perplexity, bool) \
+            or not np.isfinite(perplexity) or perplexity <= 0:
+        raise ValueError(f"perplexity must be a positive number, got {perplexity!r}")
+    if callback is not None and not callable(callback):
+        raise ValueError(f"callback must be callable or None, got {type(callback).__name__}")
+    for name, value, low in (("callback_every", callback_every, 1), ("n_iter", n_iter, 0),
+                             ("early_exaggeration_iter", early_exaggeration_iter, 0),
+                             ("n_neighbors", n_neighbors, 2), ("n_jobs", n_jobs, 1)):
+        if not _is_int(value) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    if metric not in METRICS:
+        raise ValueError(f"metric {metric!r} is not one of {', '.join(METRICS)}")
+    if gradient not in GRADIENTS:
+        raise ValueError(f"gradient {gradient!r} is not one of {', '.join(GRADIENTS)}")
+    return _as_matrix(X)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _as_matrix(X) -> np.ndarray:
+    try:
+        arr = np.asarray(X)
+    except Exception as exc:  # ragged lists and the like
+        raise ValueError(f"X must be a 2-D numeric array: {exc}") from exc
+    if arr.ndim != 2:
+        raise ValueError(f"X must be a 2-D array (n_points, n_features), got shape {arr.shape}")
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"X must be numeric, got dtype {arr.dtype}")
+    if arr.shape[1] == 0 and arr.shape[0] > 0:
+        raise ValueError("X has no feature columns (shape (n, 0))")
+    return arr.astype(np.float64, copy=False)
+
+
+# --- row health -----------------------------------------------------------------------------------------
+
+
+def _clean_rows(X: np.ndarray, *, metric: str) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+    """Return (usable rows (m, d) float64, their input indices (m,), excluded {index: reason})."""
+    finite = np.isfinite(X).all(axis=1)
+    excluded = {int(i): "contains NaN or infinite values" for i in np.flatnonzero(~finite)}
+    rows = X[finite]
+    kept = np.flatnonzero(finite)
+    if metric == "cosine" and len(rows):
+        # Scale by the largest entry first so huge values cannot overflow the norm.
+        peak = np.abs(rows).max(axis=1)
+        zero = peak == 0
+        for i in kept[zero]:
+            excluded[int(i)] = "zero vector: it has no direction, so its cosine distance is undefined"
+        rows, kept, peak = rows[~zero], kept[~zero], peak[~zero]
+        rows = rows / peak[:, None]
+        rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    return rows, kept, dict(sorted(excluded.items()))
+
+
+def _exclusion_notes(excluded: dict[int, str], n: int) -> list[str]:
+    counts: dict[str, int] = {}
+    for reason in excluded.values():
+        counts[reason] = counts.get(reason, 0) + 1
+    return [f"{c} of {n} points not shown: {reason}." for reason, c in counts.items()]
+
+
+class _Scatter:
+    """Put the coordinates of the kept rows back into an (n, k) float32 array with NaN rows elsewhere."""
+
+    def __init__(self, n: int, kept: np.ndarray, k: int):
+        self.n, self.kept, self.k = n, kept, k
+
+    def __call__(self, coords: np.ndarray) -> np.ndarray:
+        out = np.full((self.n, self.k), np.nan, dtype=np.float32)
+        out[self.kept] = coords
+        return out
+
+
+# --- PCA ------------------------------------------------------------------------------------------------
+
+
+def choose_pca_solver(n_samples: int, n_features: int) -> str:
+    """Fastest exact-enough scikit-learn PCA solver for this shape.
+
+    Tall-skinny data: eigen-decomposing the d x d covariance costs one n*d^2 product, ~9x faster than a
+    full SVD at 10k x 512. Otherwise a full SVD of the smaller side.
+    """
+    if n_features <= 1000 and n_samples >= 4 * n_features:
+        return "covariance_eigh"
+    return "full"
+
+
+def _pca(Z: np.ndarray, k: int, random_state: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """Top-k principal coordinates (m, k) and variance ratios (k,), zero-padded when rank is short."""
+    from sklearn.decomposition import PCA
+
+    m, d = Z.shape
+    coords = np.zeros((m, k))
+    ratios = np.zeros(k)
+    k_fit = min(k, m, d)
+    solver = choose_pca_solver(m, d)
+    if m < 2 or not np.any(Z != Z[0]):
+        return coords, ratios, solver
+    model = PCA(n_components=k_fit, svd_solver=solver, random_state=random_state)
+    coords[:, :k_fit] = model.fit_transform(Z)
+    ratios[:k_fit] = np.nan_to_num(model.explained_variance_ratio_)
+    return coords, ratios, solver
+
+
+def _run_pca(rows: np.ndarray, k: int, random_state: int):
+    coords, ratios, solver = _pca(rows, k, random_state)
+    notes = []
+    m, d = rows.shape
+    if m == 1:
+        notes.append("Only one point to show: it is placed at the origin.")
+    elif m > 1 and not ratios.any():
+        notes.append(f"All {m} points are identical: there is no variance to show, so all sit at the origin.")
+    elif m > 1 and min(m, d) < k:
+        notes.append(f"The data has only {min(m, d)} independent direction(s); the remaining axis is flat.")
+    return coords, ratios, {"svd_solver": solver}, notes
+
+
+# --- duplicates and tiny sets (t-SNE / UMAP) ------------------------------------------------------------
+
+
+def _deduplicated(method: str, rows: np.ndarray, k: int, scatter: _Scatter, random_state: int,
+                  options: dict):
+    """Run ``run`` on the distinct rows only; place each duplicate next to its first occurrence."""
+    unique_rows, inverse = _unique_rows(rows)
+    expand = _DuplicateExpander(inverse, k, random_state)
+    notes = []
+    if expand.n_duplicates:
+        notes.append(f"{expand.n_duplicates} point(s) duplicate another point's vector (or its direction, "
+                     "under cosine); each is drawn right next to its twin.")
+    m = len(unique_rows)
+    if m < 3:
+        return expand(_tiny_layout(m, k)), {}, notes + _tiny_notes(m, len(rows))
+    user_callback = options.pop("callback")
+    if user_callback is not None:
+        options["callback"] = lambda it, c: user_callback(it, scatter(expand(c)))
+    else:
+        options["callback"] = None
+    run, label = (_run_tsne, "t-SNE") if method == "tsne" else (_run_umap, "UMAP")
+    coords, used, more = run(unique_rows, k, **options)
+    if not np.all(np.isfinite(coords)) or np.ptp(coords, axis=0).max() < COLLAPSED_SPREAD:
+        coords, _, _ = _pca(unique_rows, k, random_state)
+        more.append(f"The {label} layout collapsed to a point "
+                    f"(too few or too symmetric points); showing the PCA layout of the {m} distinct points "
+                    "instead.")
+    return expand(coords), used, notes + more
+
+
+def _unique_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows in order of first appearance, and for each input row the index of its distinct row.
+
+    Rows equal to 12 significant digits count as one: under cosine, x and 3x normalise to vectors that
+    differ only by rounding, and for t-SNE such near-twins are as troublesome as exact ones.
+    """
+    if len(rows) == 0:
+        return rows, np.zeros(0, dtype=np.int64)
+    scale = float(np.abs(rows).max()) or 1.0
+    # Adding 0.0 maps -0.0 to 0.0 so the byte comparison below matches numeric equality.
+    flat = np.ascontiguousarray(np.round(rows / scale, 12) + 0.0)
+    keys = flat.view(np.dtype((np.void, flat.dtype.itemsize * flat.shape[1]))).ravel()
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return rows[first[order]], rank[inverse.ravel()]
+
+
+class _DuplicateExpander:
+    """Map coordinates of distinct rows back to all rows, offsetting duplicates by a tiny fixed amount."""
+
+    def __init__(self, inverse: np.ndarray, k: int, random_state: int):
+        self.inverse = inverse
+        is_first = np.zeros(len(inverse), dtype=bool)
+        if len(inverse):
+            _, first = np.unique(inverse, return_index=True)
+            is_first[first] = True
+        self.dup = np.flatnonzero(~is_first)
+        self.n_duplicates = len(self.dup)
+        direction = np.random.default_rng(random_state).normal(size=(len(self.dup), k))
+        self.direction = direction / np.maximum(np.linalg.norm(direction, axis=1, keepdims=True), 1e-12)
+
+    def __call__(self, unique_coords: np.ndarray) -> np.ndarray:
+        coords = np.asarray(unique_coords, dtype=np.float64)[self.inverse]
+        if self.n_duplicates:
+            spread = float(np.ptp(unique_coords, axis=0).max()) if len(unique_coords) > 1 else 0.0
+            coords[self.dup] += self.direction * DUPLICATE_OFFSET * (spread or 1.0)
+        return coords
+
+
+def _tiny_layout(m: int, k: int) -> np.ndarray:
+    """Fixed layout for fewer than three distinct points: the origin, or two points on the x axis."""
+    coords = np.zeros((m, k))
+    if m == 2:
+        coords[:, 0] = (-1.0, 1.0)
+    return coords
+
+
+def _tiny_notes(m: int, n_rows: int) -> list[str]:
+    if m == 0:
+        return ["No valid points to project."]
+    if m == 1:
+        what = "one point" if n_rows == 1 else f"all {n_rows} points are identical"
+        return [f"Nothing to lay out ({what}): placed at the origin."]
+    return ["Only two distinct points: they are placed on a line (a map needs at least three)."]
+
+
+# --- t-SNE ----------------------------------------------------------------------------------------------
+
+
+def _run_tsne(Z: np.ndarray, k: int, *, perplexity, random_state, callback, callback_every, n_iter,
+              early_exaggeration_iter, gradient, n_jobs, **_):
+    """openTSNE on distinct rows Z (m, d), m >= 3. Returns (coords (m, k), params used, notes)."""
+    import openTSNE
+    from openTSNE.tsne import OptimizationInterrupt
+
+    m = len(Z)
+    notes: list[str] = []
+    Z, reduced_dims = _reduce_for_tsne(Z, k, random_state)
+    used_perplexity = min(float(perplexity), (m - 1) / 3)
+    if used_perplexity < perplexity:
+        notes.append(f"Perplexity lowered from {perplexity:g} to {used_perplexity:.3g} "
+                     f"for {m} distinct points (t-SNE needs at least 3 x perplexity neighbours).")
+    method = _gradient_method(gradient, m, k, notes)
+    neighbours = "exact" if m < EXACT_NEIGHBOURS_BELOW else "annoy"
+    n_jobs = n_jobs if m >= PARALLEL_MIN_POINTS else 1
+    tsne = openTSNE.TSNE(n_components=k, perplexity=used_perplexity, metric="euclidean",
+                         initialization="pca", neighbors=neighbours, negative_gradient_method=method,
+                         n_jobs=n_jobs, random_state=random_state, verbose=False)
+    used = {"perplexity": used_perplexity, "perplexity_requested": float(perplexity), "gradient": method,
+            "neighbors": neighbours, "input_dims": reduced_dims, "n_iter": n_iter,
+            "early_exaggeration_iter": early_exaggeration_iter, "n_jobs": n_jobs,
+            "initialization": "pca", "n_distinct_points": m}
+    try:
+        embedding = tsne.prepare_initial(Z)
+        phases = ((early_exaggeration_iter, EARLY_EXAGGERATION), (n_iter, None))
+        done = 0
+        for iters, exaggeration in phases:
+            if iters == 0:
+                continue
+            embedding.optimize(n_iter=iters, exaggeration=exaggeration, momentum=MOMENTUM, inplace=True,
+                               propagate_exception=True, **_callbacks(callback, callback_every, done))
+            done += iters
+    except OptimizationInterrupt as stop:
+        embedding = stop.final_embedding
+        notes.append("The caller stopped t-SNE early; this is the layout at that point.")
+    except Exception as exc:
+        raise ProjectionError(f"t-SNE failed on {m} points (perplexity {used_perplexity:.3g}, "
+                              f"{method}): {exc}") from exc
+    return np.asarray(embedding, dtype=np.float64), used, notes
+
+
+def _reduce_for_tsne(Z: np.ndarray, k: int, random_state: int) -> tuple[np.ndarray, int]:
+    """PCA-reduce wide input (keeps euclidean distances nearly intact); pad when narrower than k."""
+    m, d = Z.shape
+    if d > TSNE_PCA_DIMS:
+        Z, _, _ = _pca(Z, min(TSNE_PCA_DIMS, m), random_state)
+    if Z.shape[1] < k:
+        # openTSNE's PCA initialisation needs at least k input columns; a flat extra axis is harmless.
+        Z = np.hstack([Z, np.zeros((m, k - Z.shape[1]))])
+    return np.ascontiguousarray(Z), Z.shape[1]
+
+
+def _gradient_method(gradient: str, m: int, k: int, notes: list[str]) -> str:
+    if k == 3:
+        if gradient == "fft":
+            notes.append("FFT gradients are 2-D only; Barnes-Hut was used for the 3-D map.")
+        return "bh"
+    if gradient == "auto":
+        return "bh" if m < BH_MAX_POINTS else "fft"
+    return gradient
+
+
+def _callbacks(callback, every: int, offset: int) -> dict:
+    """openTSNE callback options reporting (global iteration, coords) to ``callback``."""
+    if callback is None:
+        return {"callbacks": None}
+
+    def report(iteration, _error, embedding):
+        return bool(callback(offset + iteration, np.array(embedding, dtype=np.float32)))
+
+    return {"callbacks": report, "callbacks_every_iters": every}
+
+
+# --- UMAP -----------------------------------------------------------------------------------------------
+
+
+def _umap_module():
+    try:
+        import umap  # noqa: F401  (optional dependency)
+    except Exception:  # ImportError, or a broken numba install
+        return None
+    return umap
+
+
+def _run_umap(Z: np.ndarray, k: int, *, random_state, callback, n_neighbors, **_):
+    """umap-learn on distinct rows Z (m, d), m >= 3. Returns (coords (m, k), params used, notes)."""
+    umap = _umap_module()
+    m = len(Z)
+    notes = []
+    used_neighbours = min(n_neighbors, m - 1)
+    if used_neighbours < n_neighbors:
+        notes.append(f"UMAP neighbours lowered from {n_neighbors} to {used_neighbours} for {m} distinct points.")
+    if callback is not None:
+        notes.append("UMAP does not report intermediate layouts; only the final map is shown.")
+    Z, reduced_dims = _reduce_for_tsne(Z, k, random_state)
+    # Tiny sets break UMAP's spectral initialisation; random init is well defined for any size.
+    init = "spectral" if m > k + 1 + used_neighbours else "random"
+    model = umap.UMAP(n_components=k, n_neighbors=used_neighbours, metric="euclidean", init=init,
+                      random_state=random_state)
+    try:
+        coords = model.fit_transform(Z)
+    except Exception as exc:
+        raise ProjectionError(f"UMAP failed on {m} points: {exc}") from exc
+    used = {"n_neighbors": used_neighbours, "input_dims": reduced_dims, "init": init, "n_distinct_points": m}
+    return np.asarray(coords, dtype=np.float64), used, notes
