@@ -27,13 +27,14 @@ def digits():
 # ------------------------------------------------------------------------------------------ the contract
 
 
-def test_unknown_name_is_quoted_and_valid_names_listed():
+@pytest.mark.parametrize("name, quoted", [("handz", "'handz'"), ("", "''"), (3, "3")])
+def test_unknown_name_is_quoted_and_valid_names_listed(name, quoted):
     with pytest.raises(ValueError) as err:
-        load_demo("handz")
+        load_demo(name)
     message = str(err.value)
-    assert "'handz'" in message
-    for name in DEMOS:
-        assert name in message
+    assert f"unknown demo {quoted};" in message
+    for valid in DEMOS:
+        assert valid in message
 
 
 @pytest.mark.parametrize("kwargs, parameter", [
