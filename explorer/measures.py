@@ -95,8 +95,8 @@ def trustworthiness(X, Y, *, k: int = 10, metric: str = "cosine") -> float | Non
 
     1 - 2 / (n k (2n - 3k - 1)) * sum over points i and their k map neighbours j of max(0, r(i, j) - k),
     where r(i, j) is the rank of j among i's neighbours in X (ties in X ordered by lower index).
-    Computed block by block with ranks counted only for map neighbours that are not among the k
-    nearest in X, so memory stays bounded for large n (sklearn's holds n x n integers).
+    Ranks are counted block by block against rows of X's distances, so memory stays bounded for
+    large n (sklearn's holds an n x n distance matrix and an n x n integer rank table).
     k is clamped to the largest value the formula allows, k < n / 2; None when n < 3 usable rows.
     """
     k = _check_k(k)
@@ -151,7 +151,7 @@ class KnnAgreement:
         None when fewer than two points could be used.
     per_point : ndarray (n,)
         1.0 if the vote recovered the point's tag, 0.0 if not, NaN for rows left out.
-    per_tag : dict tag -> float
+    per_tag : dict tag (as str) -> float
         Accuracy over the points of each tag (None for a tag whose points were all left out).
     same_tag_fraction : ndarray (n,)
         Fraction of each point's k neighbours that share its tag (NaN for rows left out).
