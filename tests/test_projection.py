@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -165,7 +166,7 @@ def test_gradient_method_by_size():
 
 def test_fft_gradient_runs_when_asked():
     X, labels = blobs(40, 2)
-    p = fast_tsne(X, gradient="fft", n_iter=50, early_exaggeration_iter=50)
+    p = fast_tsne(X, gradient="fft", n_iter=10, early_exaggeration_iter=10)  # FFT: ~fixed cost per step
     assert p.params["gradient"] == "fft"
     assert knn_accuracy(p.coords, labels) == 1.0
 
@@ -289,7 +290,7 @@ def test_collapsed_tsne_layout_falls_back_to_pca():
     assert np.isfinite(p.coords).all()
     d = np.linalg.norm(p.coords[:, None] - p.coords[None], axis=-1)[np.triu_indices(3, 1)]
     assert d.min() > 0.1 and d.max() / d.min() == pytest.approx(1.0, abs=1e-3)  # still equilateral
-    assert any("showing the PCA layout" in n for n in p.notes)
+    assert any("showing the PCA layout" in n for n in p.notes) and p.params["fallback"] == "pca"
 
 
 def test_integer_input_and_projection_record():
@@ -307,3 +308,39 @@ def test_umap_separates_blobs_when_installed():
     p = project(X, method="umap")
     assert p.coords.shape == (80, 2)
     assert knn_accuracy(p.coords, labels) == 1.0
+
+
+# --- real photographs -----------------------------------------------------------------------------------
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def real_hand_vectors(per_tag: int = 12) -> tuple[np.ndarray, list[str]]:
+    """Tiny grayscale pixel vectors of the first photos of each sign-language digit folder."""
+    from PIL import Image
+
+    root = SHARED / "sign-language-digits"
+    if not root.is_dir():
+        pytest.skip(f"shared data not found at {root}")
+    vectors, names = [], []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        for path in sorted(folder.glob("*.[jJ][pP][gG]"))[:per_tag]:
+            with Image.open(path) as im:
+                vectors.append(np.asarray(im.convert("L").resize((24, 24)), dtype=np.float32).ravel())
+            names.append(f"{folder.name}/{path.name}")
+    return np.stack(vectors), names
+
+
+def test_real_photos_tsne_keeps_neighbourhoods_better_than_pca():
+    from sklearn.manifold import trustworthiness
+
+    X, _ = real_hand_vectors()
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    pca = project(X, method="pca")
+    tsne = fast_tsne(X)
+    for p in (pca, tsne):
+        assert p.coords.shape == (len(X), 2) and np.isfinite(p.coords).all()
+    t_pca = trustworthiness(Xn, pca.coords, n_neighbors=5)
+    t_tsne = trustworthiness(Xn, tsne.coords, n_neighbors=5)
+    assert t_tsne > t_pca
+    assert 0 < pca.explained_variance_ratio[1] <= pca.explained_variance_ratio[0] < 1
