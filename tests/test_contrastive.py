@@ -167,17 +167,15 @@ def test_hard_negatives_are_the_closest_other_tag():
     assert info["easy_negatives"][0][0] == 4 and info["easy_negatives"][0][1] == pytest.approx(2.0)
 
 
-def test_knn_agreement_counts_same_tag_neighbours():
+def test_knn_agreement_is_majority_vote_of_neighbours():
     X = np.array([[1, 0], [0.99, 0.1], [0, 1], [0.1, 0.99]], dtype=float)
-    overall, per = C.knn_agreement(X, ["a", "a", "b", "b"], k=1)
-    assert overall == 1.0
-    overall, per = C.knn_agreement(X, ["a", "b", "a", "b"], k=1)
-    assert overall == 0.0
+    assert C.knn_agreement(X, ["a", "a", "b", "b"], k=1) == 1.0
+    assert C.knn_agreement(X, ["a", "b", "a", "b"], k=1) == 0.0
 
 
 def test_bad_inputs_name_the_parameter():
     with pytest.raises(ValueError, match="tags"):
-        C.knn_agreement(np.ones((3, 2)), ["a", "b"])
+        C.hard_negatives(np.ones((3, 2)), ["a", "b"])
     with pytest.raises(ValueError, match="X_twin"):
         C.alignment(np.ones((3, 2)), np.ones((2, 2)))
     with pytest.raises(ValueError, match="kind"):
