@@ -4,13 +4,14 @@ import streamlit as st
 
 from ui import sidebar
 
-st.set_page_config(page_title="Feature Space Explorer", page_icon="🖐", layout="wide")
+st.set_page_config(page_title="Feature Space Explorer", layout="wide")
 
 # One line per page; the first is the default. Story pages (issue 5) add their lines here.
+# No page_icon/icon=: Streamlit turns them into a favicon fetched from a CDN, and the app must work offline.
 PAGES = [
-    st.Page("ui/pages/map.py", title="Map", icon="🗺️", default=True),
-    st.Page("ui/pages/distances.py", title="Distances", icon="📏"),
-    st.Page("ui/pages/pair.py", title="Pair inspector", icon="🔍"),
+    st.Page("ui/pages/map.py", title="Map", default=True),
+    st.Page("ui/pages/distances.py", title="Distances"),
+    st.Page("ui/pages/pair.py", title="Pair inspector"),
 ]
 
 page = st.navigation(PAGES)

@@ -53,10 +53,8 @@ def draw() -> wsp.SourceChoice:
             ref = _npz_picker()
         embedder = _embedder_picker(disabled=kind == "npz")
         choice = wsp.SourceChoice(kind=kind, ref=ref or "", embedder=embedder, manifest_tag_column=manifest_col)
-        if kind in ("server", "npz") and not ref:
-            choice = wsp.SourceChoice(kind="none", ref="", embedder=embedder)
         st.session_state[wsp.CHOICE_KEY] = choice
-        loaded = wsp.load_choice(choice) if choice.kind != "none" else None
+        loaded = wsp.load_choice(choice)
         columns = list(loaded.columns) if loaded is not None else ["tag"]
         tag_column = st.selectbox("Colour by tag column", columns, key="fse_tag_column",
                                   help="Which tag colours the map and groups the distances.")

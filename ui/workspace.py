@@ -44,6 +44,7 @@ BATCHES_KEY = "fse_upload_batches"
 
 DEFAULT_SOURCE = "demo:hands"
 DEFAULT_EMBEDDER = "pixels"
+MIN_IMAGES = 3
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,8 @@ def load_choice(choice: SourceChoice) -> Loaded | None:
     """The loaded source for ``choice`` (cached); draws an error and returns None if it cannot load."""
     from explorer.sources import LoadError
 
+    if choice.kind not in ("demo", "upload", "server", "npz") or not choice.ref:
+        return None
     try:
         if choice.kind == "upload":
             return _load_uploads()
@@ -263,6 +266,11 @@ def current_workspace() -> Workspace | None:
         if choice.kind == "upload":
             st.info("Drop images (or a ZIP of one folder per tag) on the uploader in the sidebar, give them "
                     "a tag and press **Add to set**. Add more batches with other tags to build one set.")
+        elif choice.kind in ("server", "npz") and not choice.ref:
+            st.info("Choose what to load in the sidebar.")
+        return None
+    if len(loaded.ids) < MIN_IMAGES:
+        st.warning(f"Only {len(loaded.ids)} image(s) loaded: a map needs at least {MIN_IMAGES}. Add more images.")
         return None
     if loaded.vectors is not None:
         vectors, embedder, name = loaded.vectors, None, loaded.embedder_name
@@ -274,7 +282,13 @@ def current_workspace() -> Workspace | None:
             return None
         name = choice.embedder
     column = choice.tag_column if choice.tag_column in loaded.columns else "tag"
-    return Workspace(name=loaded.name, key=content_key(loaded.key, name), images=loaded.images, ids=loaded.ids,
+    key = content_key(loaded.key, name)
+    if st.session_state.get("fse_rows_of") not in (None, loaded.key):
+        # row indices mean nothing in another set: forget the clicked image and the selection
+        set_focus_row(None)
+        set_selected_rows([])
+    st.session_state["fse_rows_of"] = loaded.key
+    return Workspace(name=loaded.name, key=key, images=loaded.images, ids=loaded.ids,
                      sources=loaded.sources, tag_column=column, columns=loaded.columns, vectors=vectors,
                      embedder_name=name, embedder=embedder, skipped=loaded.skipped)
 
