@@ -145,7 +145,8 @@ proj = _animated_projection(method, dims, perplexity)
 neighbour_idx, neighbour_dist = wsp.get_neighbours(ws, k)
 focus = wsp.focus_row(ws)
 highlight = list(neighbour_idx[focus]) if focus is not None else []
-geo, agree = _measures(proj, k)
+# The measures come after the chart (so the map shows first) unless the overlay needs them.
+geo, agree = _measures(proj, k) if show == "kept" else (None, None)
 
 left, right = st.columns([3, 2], gap="medium")
 with left:
@@ -153,6 +154,8 @@ with left:
     event = st.plotly_chart(fig, key="map_chart", on_select="rerun", selection_mode=("points", "box", "lasso"),
                             config=render.PLOTLY_CONFIG)
     _handle_selection(event)
+    if show != "kept":
+        geo, agree = _measures(proj, k)
     if proj.excluded:
         with st.expander(f"{len(proj.excluded):,} image(s) not on the map — see why"):
             st.dataframe({"image": [ws.sources[i] for i in proj.excluded], "reason": list(proj.excluded.values())},
