@@ -38,8 +38,9 @@ def _as_tags(tags: Sequence[str], n: int, name: str = "tags") -> np.ndarray:
 
 
 def normalize_rows(X: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (zero rows stay zero), float64 (n, d)."""
-    X = np.asarray(X, dtype=np.float64)
+    """Rows scaled to unit L2 norm (zero rows stay zero), (n, d); float32 stays float32, else float64."""
+    X = np.asarray(X)
+    X = X if X.dtype in (np.float32, np.float64) else X.astype(np.float64)
     return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), EPS)
 
 
@@ -185,15 +186,16 @@ def supcon_loss(Z: np.ndarray, labels: np.ndarray, temperature: float) -> tuple[
     B = len(Z)
     S = (Z @ Z.T) / temperature
     np.fill_diagonal(S, -np.inf)
-    S_max = S.max(axis=1, keepdims=True)
-    P = np.exp(S - S_max)
-    P /= P.sum(axis=1, keepdims=True)  # softmax over a != i
+    S -= S.max(axis=1, keepdims=True)
+    P = np.exp(S)
+    denom = P.sum(axis=1, keepdims=True)
+    P /= denom  # softmax over a != i
     pos = (labels[:, None] == labels[None, :]) & ~np.eye(B, dtype=bool)
     n_pos = pos.sum(axis=1)
     anchors = n_pos > 0
     if not anchors.any():
         return 0.0, np.zeros_like(Z)
-    log_p = np.where(pos, S - S_max - np.log(np.sum(np.exp(S - S_max), axis=1, keepdims=True)), 0.0)
+    log_p = np.where(pos, S - np.log(denom), 0.0)
     per_anchor = -log_p.sum(axis=1)[anchors] / n_pos[anchors]
     m = anchors.sum()
     dS = np.where(anchors[:, None], P - pos / np.maximum(n_pos, 1)[:, None], 0.0) / m
@@ -408,15 +410,28 @@ def train_head(X, tags: Sequence[str], *, X_twin=None, settings: TrainSettings |
     opt = _Adam(head.params, settings.learning_rate, settings.weight_decay)
     batches = _batches(len(X), settings.batch_size)
     result = TrainResult(head, [_pass_loss(head, Xs, codes, Xts, settings, batches, None)], settings)
-    done = 0
     report(progress, 0, settings.steps, "training the contrastive head")
+    with _one_blas_thread():
+        _train_loop(head, Xs, codes, Xts, settings, batches, rng, opt, result, progress)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _one_blas_thread():
+    # The minibatch products are small: extra BLAS threads cost more in hand-offs than they save,
+    # and on a shared server they steal the other sessions' core.
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _train_loop(head, Xs, codes, Xts, settings, batches, rng, opt, result, progress) -> None:
+    done = 0
     while done < settings.steps:
         use = batches[:settings.steps - done]
         result.losses.append(_pass_loss(head, Xs, codes, Xts, settings, use, _stratified_order(codes, rng), opt))
         done += len(use)
         report(progress, done, settings.steps, f"training the contrastive head (loss {result.losses[-1]:.3f})")
-    result.seconds = time.perf_counter() - start
-    return result
 
 
 def _batches(n: int, batch_size: int) -> list[slice]:

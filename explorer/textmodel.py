@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from explorer.contrastive import _Adam, _as_matrix, _as_tags, clip_loss, normalize_backward, normalize_rows
+from explorer.contrastive import _Adam, _as_matrix, _one_blas_thread, _as_tags, clip_loss, normalize_backward, normalize_rows
 from explorer.progress import ProgressCallback, report
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
@@ -72,7 +72,7 @@ class TextModelSettings:
     out_dim: int = 64
     text_dim: int = 2048
     temperature: float = 0.1
-    steps: int = 300
+    steps: int = 200
     batch_size: int = 256
     learning_rate: float = 3e-3
     weight_decay: float = 1e-3
@@ -124,20 +124,23 @@ def train_image_text(X, texts: Sequence[str], *, settings: TextModelSettings | N
     T = hash_text_features(list(unique), dim=settings.text_dim)
     mean = X.mean(axis=0)
     scale = float(np.sqrt(np.mean(np.sum((X - mean) ** 2, axis=1)))) or 1.0
-    Xs = (X - mean) / scale
+    Xs = ((X - mean) / scale).astype(np.float32)
+    T = T.astype(np.float32)
     rng = np.random.default_rng(seed)
     params = {"W_image": rng.normal(0, 1 / np.sqrt(settings.out_dim), (X.shape[1], settings.out_dim)) * 3,
               "W_text": rng.normal(0, 1 / np.sqrt(settings.out_dim), (settings.text_dim, settings.out_dim))}
+    params = {k: v.astype(np.float32) for k, v in params.items()}
     opt = _Adam(params, settings.learning_rate, settings.weight_decay)
     losses = []
     batch = min(settings.batch_size, len(X))
-    for step in range(settings.steps):
-        idx = rng.choice(len(X), size=batch, replace=False)
-        loss, grads = _clip_step(params, Xs[idx], T[caption[idx]], caption[idx], settings.temperature)
-        opt.step(params, grads)
-        losses.append(loss)
-        if (step + 1) % 10 == 0 or step + 1 == settings.steps:
-            report(progress, step + 1, settings.steps, f"training the image-text model (loss {loss:.3f})")
+    with _one_blas_thread():
+        for step in range(settings.steps):
+            idx = rng.choice(len(X), size=batch, replace=False)
+            loss, grads = _clip_step(params, Xs[idx], T[caption[idx]], caption[idx], settings.temperature)
+            opt.step(params, grads)
+            losses.append(loss)
+            if (step + 1) % 10 == 0 or step + 1 == settings.steps:
+                report(progress, step + 1, settings.steps, f"training the image-text model (loss {loss:.3f})")
     return ImageTextModel(mean, scale, params["W_image"], params["W_text"], settings, losses,
                           time.perf_counter() - start)
 

@@ -1,0 +1,232 @@
+"""The "why hands smear" numbers: separation reports, restricted configurations and hands-vs-objects comparisons.
+
+Everything returned is JSON-ready (plain Python floats/ints/strings, None instead of NaN). The functions
+measure; they never decide the conclusion a view will show.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+from explorer import contrastive as C
+from explorer.progress import ProgressCallback, report
+
+ALIGNMENT_MAX_IMAGES = 500  # augmenting and re-embedding is the slow part; the mean settles long before
+
+
+def _num(value) -> float | None:
+    """A plain float, or None for None/NaN/inf (JSON has no NaN)."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _tags_of(image_set, tags, n: int) -> list[str]:
+    if tags is None:
+        if image_set is None:
+            raise ValueError("tags must be given when image_set is None (vectors from an .npz)")
+        tags = image_set.tags
+    tags = [str(t) for t in tags]
+    if len(tags) != n:
+        raise ValueError(f"tags has {len(tags)} entries but vectors has {n} rows")
+    return tags
+
+
+def tag_measures(X, tags: Sequence[str], *, k: int = 10) -> dict:
+    """Overall and per-tag separation of vectors X (n, d) under cosine distance, JSON-ready.
+
+    Keys: ``knn_agreement`` (leave-one-out majority-vote k-NN accuracy), ``chance`` (share of the most
+    common tag), ``neighbour_same_tag`` (mean share of the k neighbours with the same tag), ``silhouette``,
+    ``intra_mean``/``inter_mean`` (mean cosine distance of same-/different-tag pairs), ``per_tag``,
+    ``confusion`` ({"tags", "matrix"}: row a = share of tag a's neighbours with tag b), ``smears``
+    (the tag pairs that are each other's neighbours most often, highest first), ``notes``.
+    """
+    from explorer.measures import knn_tag_agreement, separation
+
+    X = C._as_matrix(X)
+    tags = [str(t) for t in tags]
+    sep = separation(X, tags, k=k)
+    agree = knn_tag_agreement(X, tags, k=k, metric="cosine")
+    same = agree.same_tag_fraction[np.isfinite(agree.same_tag_fraction)]
+    return {
+        "n_images": len(X), "n_tags": len(sep.tag_order), "k": int(sep.k),
+        "knn_agreement": _num(agree.overall), "chance": _num(agree.chance),
+        "neighbour_same_tag": _num(same.mean()) if len(same) else None,
+        "silhouette": _num(sep.silhouette), "intra_mean": _num(sep.intra_mean), "inter_mean": _num(sep.inter_mean),
+        "per_tag": {t: {"silhouette": _num(s.silhouette), "knn_agreement": _num(s.knn_agreement), "count": s.count}
+                    for t, s in sep.per_tag.items()},
+        "confusion": {"tags": list(sep.tag_order), "matrix": [[float(v) for v in row] for row in sep.confusion]},
+        "smears": smear_pairs(sep.confusion, sep.tag_order),
+        "notes": list(dict.fromkeys(sep.notes + agree.notes)),
+    }
+
+
+def smear_pairs(confusion: np.ndarray, tag_order: Sequence[str], *, top: int = 5) -> list[dict]:
+    """Tag pairs ranked by how often each appears among the other's neighbours (mean of both directions)."""
+    M = np.asarray(confusion, dtype=float)
+    pairs = [{"tags": [tag_order[a], tag_order[b]], "share": float((M[a, b] + M[b, a]) / 2)}
+             for a in range(len(M)) for b in range(a + 1, len(M))]
+    pairs.sort(key=lambda p: -p["share"])
+    return [p for p in pairs[:top] if p["share"] > 0]
+
+
+def separation_report(image_set, vectors, embedder, *, tags: Sequence[str] | None = None,
+                      train_contrastive: bool = False, seed: int = 0, k: int = 10,
+                      progress: ProgressCallback | None = None) -> dict:
+    """How well tags separate in feature space, as one JSON-ready dict.
+
+    image_set : ImageSet or None; embedder : Embedder or None. Both are needed for ``alignment`` (it
+    embeds augmented twins of up to ALIGNMENT_MAX_IMAGES images); without them alignment is None and a
+    note says why. tags : the row tags when image_set is None (e.g. from an .npz).
+    vectors : (n, d). With ``train_contrastive`` a linear SupCon head is trained on a stratified 70 %
+    and ``held_out_knn_agreement`` / ``held_out_silhouette`` compare the other 30 % before and after.
+    """
+    X = C._as_matrix(vectors, "vectors")
+    tags = _tags_of(image_set, tags, len(X))
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    out = tag_measures(X, tags, k=k)
+    out["embedder"] = getattr(embedder, "name", None)
+    out["seed"] = int(seed)
+    out["uniformity"] = _num(C.uniformity(X, seed=seed)) if len(X) >= 2 else None
+    out.update(_alignment_entry(image_set, embedder, len(X), seed, progress, out["notes"]))
+    if train_contrastive:
+        out.update(_held_out_entry(X, tags, seed, k, progress, out["notes"]))
+    return out
+
+
+def _alignment_entry(image_set, embedder, n: int, seed: int, progress, notes: list) -> dict:
+    if image_set is None or embedder is None:
+        notes.append("alignment needs the images and the embedder to embed augmented twins; "
+                     "vectors alone (an .npz) cannot give it")
+        return {"alignment": None, "alignment_images": 0}
+    from explorer.augment import augment_batch
+
+    rows = np.arange(n)
+    if n > ALIGNMENT_MAX_IMAGES:
+        rows = np.sort(np.random.default_rng(seed).choice(n, ALIGNMENT_MAX_IMAGES, replace=False))
+        notes.append(f"alignment measured on a seeded sample of {ALIGNMENT_MAX_IMAGES} of {n} images")
+    twins = augment_batch(image_set.pixels[rows], seed=seed, progress=progress)
+    twin_vectors = embedder.embed(twins, progress=progress)
+    originals = embedder.embed(image_set.pixels[rows], progress=progress)
+    return {"alignment": _num(C.alignment(originals, twin_vectors)), "alignment_images": int(len(rows))}
+
+
+def _held_out_entry(X, tags, seed: int, k: int, progress, notes: list) -> dict:
+    try:
+        res = C.held_out_comparison(X, tags, seed=seed, k=k, progress=progress)
+    except ValueError as exc:
+        notes.append(f"contrastive head not trained: {exc}")
+        return {"held_out_knn_agreement": None, "held_out_silhouette": None}
+    settings = res["result"].settings
+    return {
+        "held_out_knn_agreement": {"before": _num(res["knn_before"]), "after": _num(res["knn_after"])},
+        "held_out_silhouette": {"before": _num(res["silhouette_before"]), "after": _num(res["silhouette_after"])},
+        "contrastive": {"kind": settings.kind, "loss": settings.loss, "steps": settings.steps,
+                        "temperature": settings.temperature, "out_dim": settings.out_dim,
+                        "n_train": res["n_train"], "n_held_out": res["n_held_out"],
+                        "seconds": _num(res["seconds"]), "loss_start": _num(res["train_loss"][0]),
+                        "loss_end": _num(res["train_loss"][-1])},
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Restrict the configurations
+
+
+def restrict_configurations(X, tags: Sequence[str], subset: Sequence[str], *, k: int = 10, draws: int = 20,
+                            seed: int = 0) -> dict:
+    """Separation of all tags vs only the tags in ``subset``, plus random subsets of the same size.
+
+    Fewer tags raise k-NN agreement by chance alone (``chance`` rises), so the random-subset baseline
+    says whether *this* subset separates better than any subset of that size would.
+    """
+    X = C._as_matrix(X)
+    tags = np.asarray([str(t) for t in tags], dtype=object)
+    if len(tags) != len(X):
+        raise ValueError(f"tags has {len(tags)} entries but X has {len(X)} rows")
+    all_tags = list(dict.fromkeys(tags))
+    subset = list(dict.fromkeys(str(t) for t in subset))
+    unknown = [t for t in subset if t not in all_tags]
+    if unknown:
+        raise ValueError(f"subset names tags not in the set: {unknown}")
+    if len(subset) < 2:
+        raise ValueError(f"subset needs at least 2 tags to measure separation, got {len(subset)}")
+    rng = np.random.default_rng(seed)
+    baseline = [_subset_numbers(X, tags, list(rng.choice(all_tags, len(subset), replace=False)), k)
+                for _ in range(draws if len(subset) < len(all_tags) else 0)]
+    return {"all": _subset_numbers(X, tags, all_tags, k), "subset": _subset_numbers(X, tags, subset, k),
+            "subset_tags": subset,
+            "random_subsets": {"draws": len(baseline),
+                               "silhouette_mean": _mean([b["silhouette"] for b in baseline]),
+                               "knn_agreement_mean": _mean([b["knn_agreement"] for b in baseline])}}
+
+
+def _subset_numbers(X, tags: np.ndarray, chosen: list[str], k: int) -> dict:
+    keep = np.isin(tags, chosen)
+    m = tag_measures(X[keep], list(tags[keep]), k=k)
+    return {key: m[key] for key in ("n_images", "n_tags", "knn_agreement", "chance", "silhouette")}
+
+
+def _mean(values: list) -> float | None:
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Hands vs objects
+
+
+def balanced_rows(tags: Sequence[str], *, per_tag: int | None = None, n_tags: int | None = None,
+                  seed: int = 0) -> np.ndarray:
+    """Seeded row indices with the same number of images for every kept tag (at most ``per_tag``)
+    and at most ``n_tags`` tags (chosen at random with the seed)."""
+    tags = np.asarray([str(t) for t in tags], dtype=object)
+    order = list(dict.fromkeys(tags))
+    rng = np.random.default_rng(seed)
+    if n_tags is not None and n_tags < len(order):
+        order = [order[i] for i in sorted(rng.choice(len(order), n_tags, replace=False))]
+    m = min(int((tags == t).sum()) for t in order)
+    m = m if per_tag is None else min(m, per_tag)
+    rows = [rng.choice(np.flatnonzero(tags == t), m, replace=False) for t in order]
+    return np.sort(np.concatenate(rows))
+
+
+def compare_groups(groups: dict[str, tuple], *, k: int = 10, per_tag: int | None = None, seed: int = 0,
+                   embedder: str | None = None, image_size: int | None = None) -> dict:
+    """Separation of several groups (e.g. "hands", "objects") embedded by the same embedder.
+
+    groups : name -> (X (n, d), tags). Each group is cut to the same images per tag and the same number of
+    tags (the smallest over groups, seeded), so k-NN chance and silhouette sample sizes match.
+    Returns ``{"groups": {name: numbers}, "controlled": [...], "not_controlled": [...]}``.
+    """
+    if len(groups) < 2:
+        raise ValueError(f"groups needs at least 2 entries to compare, got {len(groups)}")
+    counts = {name: C.tag_codes(list(map(str, g[1])))[0] for name, g in groups.items()}
+    n_tags = min(int(c.max()) + 1 for c in counts.values())
+    per = min(int(np.bincount(c).min()) for c in counts.values())
+    per = per if per_tag is None else min(per, per_tag)
+    out = {}
+    for name, (X, tags) in groups.items():
+        rows = balanced_rows(tags, per_tag=per, n_tags=n_tags, seed=seed)
+        X = C._as_matrix(X)
+        m = tag_measures(X[rows], [str(tags[i]) for i in rows], k=k)
+        out[name] = {key: m[key] for key in ("n_images", "n_tags", "knn_agreement", "chance", "silhouette",
+                                               "intra_mean", "inter_mean", "per_tag", "smears")}
+    controlled = [f"same embedder ({embedder})" if embedder else "same embedder",
+                  f"{per} images per tag and {n_tags} tags in every group (seeded sample)"]
+    if image_size:
+        controlled.append(f"same image size ({image_size} px square)")
+    return {"groups": out, "per_tag": per, "n_tags": n_tags, "controlled": controlled,
+            "not_controlled": ["backgrounds and clutter", "framing, scale and pose of the subject",
+                               "lighting and camera", "how different the tags are meant to be"]}
+
+
+def group_rows(column: Sequence[str]) -> dict[str, np.ndarray]:
+    """Row indices per value of an extra tag column (e.g. ``kind`` -> {"hand": [...], "object": [...]})."""
+    column = np.asarray([str(v) for v in column], dtype=object)
+    return {v: np.flatnonzero(column == v) for v in dict.fromkeys(column)}

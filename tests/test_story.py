@@ -1,0 +1,108 @@
+"""Separation reports, restricted configurations and hands-vs-objects comparisons."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from explorer import story
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="module")
+def demo():
+    from explorer.demos import load_demo
+    from explorer.embedders import get_embedder
+
+    s = load_demo("hands")
+    emb = get_embedder("pixels")
+    return s, emb, emb.embed(s.pixels)
+
+
+def test_report_is_json_ready_with_the_promised_keys(demo):
+    s, emb, X = demo
+    r = story.separation_report(s, X, emb, seed=0)
+    text = json.dumps(r, allow_nan=False)  # raises on NaN or numpy types
+    assert json.loads(text)["n_images"] == len(s)
+    for key in ("knn_agreement", "silhouette", "alignment", "uniformity", "per_tag", "notes"):
+        assert key in r
+    assert set(r["per_tag"]) == set(s.tags)
+    assert 0.0 <= r["knn_agreement"] <= 1.0 and -1.0 <= r["silhouette"] <= 1.0
+    assert 0.0 < r["alignment"] < 4.0 and r["uniformity"] < 0.0
+    assert "held_out_knn_agreement" not in r
+    rows = np.array(r["confusion"]["matrix"])
+    np.testing.assert_allclose(rows.sum(axis=1), 1.0)
+
+
+def test_vectors_only_report_has_null_alignment_and_says_why(demo):
+    s, _, X = demo
+    r = story.separation_report(None, X, None, tags=s.tags)
+    assert r["alignment"] is None and any("alignment" in note for note in r["notes"])
+    assert r["knn_agreement"] == story.separation_report(s, X, None)["knn_agreement"]
+    with pytest.raises(ValueError, match="tags"):
+        story.separation_report(None, X, None)
+
+
+def test_training_raises_held_out_agreement_on_the_hands_demo(demo):
+    s, emb, X = demo
+    r = story.separation_report(None, X, None, tags=s.tags, train_contrastive=True, seed=0)
+    held = r["held_out_knn_agreement"]
+    assert held["after"] > held["before"] + 0.05, held
+    assert r["contrastive"]["n_train"] + r["contrastive"]["n_held_out"] == len(s)
+    json.dumps(r, allow_nan=False)
+
+
+def test_restricting_to_fewer_tags_reports_chance_and_a_random_baseline(demo):
+    s, _, X = demo
+    out = story.restrict_configurations(X, s.tags, ["fist", "ball", "star"], draws=5)
+    assert out["subset"]["n_tags"] == 3 and out["all"]["n_tags"] == len(set(s.tags))
+    assert out["subset"]["chance"] == pytest.approx(1 / 3)
+    assert out["random_subsets"]["draws"] == 5 and out["random_subsets"]["knn_agreement_mean"] is not None
+    with pytest.raises(ValueError, match="subset"):
+        story.restrict_configurations(X, s.tags, ["fist", "no such tag"])
+
+
+def test_compare_groups_equalises_images_and_tags(demo):
+    s, _, X = demo
+    groups = {k: (X[rows], [s.tags[i] for i in rows]) for k, rows in story.group_rows(s.extra_tags["kind"]).items()}
+    out = story.compare_groups(groups, embedder="pixels", seed=0)
+    hand, obj = out["groups"]["hand"], out["groups"]["object"]
+    assert hand["n_tags"] == obj["n_tags"] == 6  # 8 gestures cut to the 6 object kinds
+    assert hand["n_images"] == obj["n_images"] == 6 * 32
+    assert any("embedder" in c for c in out["controlled"]) and out["not_controlled"]
+
+
+def test_smear_pairs_rank_the_most_confused_pair_first():
+    M = np.array([[0.6, 0.3, 0.1], [0.4, 0.5, 0.1], [0.0, 0.1, 0.9]])
+    pairs = story.smear_pairs(M, ["a", "b", "c"])
+    assert pairs[0]["tags"] == ["a", "b"] and pairs[0]["share"] == pytest.approx(0.35)
+
+
+@pytest.mark.slow
+def test_pretrained_head_raises_held_out_agreement_on_sign_digits(tmp_path):
+    pytest.importorskip("torch", reason="torch not installed: the pretrained embedder is optional")
+    from explorer.embedders import EmbedderUnavailable, get_embedder
+    from explorer.sources import load_folder
+
+    root = DATA / "sign-language-digits"
+    if not root.is_dir():
+        pytest.skip(f"shared data not found at {root}")
+    try:
+        emb = get_embedder("efficientnet-lite0")
+    except EmbedderUnavailable as exc:
+        pytest.skip(f"efficientnet-lite0 unavailable: {exc}")
+    for tag_dir in sorted(p for p in root.iterdir() if p.is_dir()):  # a stratified subset: 30 per tag
+        (tmp_path / tag_dir.name).mkdir()
+        for f in sorted(tag_dir.iterdir())[:30]:
+            shutil.copy(f, tmp_path / tag_dir.name / f.name)
+    s = load_folder(tmp_path)
+    X = emb.embed(s.pixels)
+    r = story.separation_report(None, X, None, tags=s.tags, train_contrastive=True, seed=0)
+    held = r["held_out_knn_agreement"]
+    print(held)
+    assert held["after"] > held["before"], held
