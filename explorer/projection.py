@@ -28,14 +28,17 @@ GRADIENTS = ("auto", "bh", "fft")
 # Wide vectors are PCA-reduced before t-SNE: the neighbour search and PCA init get much cheaper and the
 # dropped tail is mostly noise. 50 is the usual choice (van der Maaten; openTSNE docs).
 TSNE_PCA_DIMS = 50
-# Below this many points Barnes-Hut beats FFT interpolation, whose grid has a fixed per-iteration cost
-# (measured here, see bench/bench_projection.py: digits 1,797 pts BH ~4x faster than FFT).
+# Below this many points Barnes-Hut beats FFT interpolation, whose grid has a fixed per-iteration cost.
+# Measured here (750 iterations, busy 2-core machine): 1,797 pts BH 55 s vs FFT 139 s; 3,000 x 512
+# BH 118 s vs FFT 173 s; issue 3 (quiet machine): digits BH 3.4 s vs FFT 16.9 s, 10k FFT 16-21 s.
 BH_MAX_POINTS = 5000
 # openTSNE uses exact neighbours below this size and Annoy above; we pass it explicitly to record it.
 EXACT_NEIGHBOURS_BELOW = 1000
 # Below this many points the per-iteration cost of waking OpenMP threads outweighs the work they share
 # (measured here: 120 points, 160 iterations: 0.4 s on one thread, 4-15 s on two when the machine is busy).
 PARALLEL_MIN_POINTS = 2000
+# float32 input is kept as is below this magnitude: 10^4 rows of squares stay far from float32's 3e38.
+FLOAT32_SAFE_MAX = 1e15
 # Matrix work below this many flops runs on one BLAS thread (see _blas_threads_for).
 SMALL_BLAS_FLOPS = 50_000_000
 EARLY_EXAGGERATION = 12.0
@@ -145,7 +148,7 @@ def project(
 
 def _validate(X, *, method, n_components, random_state, perplexity, callback, callback_every, metric,
               n_iter, early_exaggeration_iter, gradient, n_neighbors, n_jobs) -> np.ndarray:
-    """Check every parameter once; return X as a float64 (n, d) array."""
+    """Check every parameter once; return X as a float (n, d) array (float32 kept when safe)."""
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"method {method!r} is not one of {', '.join(METHODS)}")
     if method == "umap" and _umap_module() is None:
@@ -187,6 +190,9 @@ def _as_matrix(X) -> np.ndarray:
         raise ValueError(f"X must be numeric, got dtype {arr.dtype}")
     if arr.shape[1] == 0 and arr.shape[0] > 0:
         raise ValueError("X has no feature columns (shape (n, 0))")
+    if arr.dtype == np.float32 and arr.size and np.nanmax(np.abs(np.where(np.isinf(arr), 0, arr)),
+                                                          initial=0) < FLOAT32_SAFE_MAX:
+        return arr  # float32 halves the PCA cost; values this small cannot overflow its sums of squares
     return arr.astype(np.float64, copy=False)
 
 
