@@ -12,6 +12,10 @@ PAGES = [
     st.Page("ui/pages/map.py", title="Map", default=True),
     st.Page("ui/pages/distances.py", title="Distances"),
     st.Page("ui/pages/pair.py", title="Pair inspector"),
+    st.Page("ui/pages/pairs.py", title="Positive & negative pairs"),
+    st.Page("ui/pages/contrastive.py", title="Contrastive head"),
+    st.Page("ui/pages/smear.py", title="Why hands smear"),
+    st.Page("ui/pages/presenter.py", title="Presenter mode"),
 ]
 
 page = st.navigation(PAGES)

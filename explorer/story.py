@@ -230,3 +230,31 @@ def group_rows(column: Sequence[str]) -> dict[str, np.ndarray]:
     """Row indices per value of an extra tag column (e.g. ``kind`` -> {"hand": [...], "object": [...]})."""
     column = np.asarray([str(v) for v in column], dtype=object)
     return {v: np.flatnonzero(column == v) for v in dict.fromkeys(column)}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Helpers the story views share (pure; the pages cache them)
+
+
+def sample_rows(n: int, limit: int, *, seed: int = 0) -> np.ndarray:
+    """All rows when n <= limit, else a sorted seeded sample of ``limit`` rows."""
+    if n <= limit:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, limit, replace=False))
+
+
+def embed_twins(pixels: np.ndarray, embedder, *, seed: int = 0, progress: ProgressCallback | None = None) -> np.ndarray:
+    """Vectors (n, d) of the augmented twins of ``pixels`` (n, S, S, 3) under ``embedder``."""
+    from explorer.augment import augment_batch
+
+    twins = augment_batch(pixels, seed=seed, progress=progress)
+    return np.asarray(embedder.embed(twins, progress=progress), dtype=np.float32)
+
+
+def joint_map(X, X_twin, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """One PCA map fitted on images and twins together -> (coords (n, 2), twin_coords (n, 2))."""
+    from explorer.projection import project
+
+    both = np.vstack([C._as_matrix(X), C._as_matrix(X_twin, "X_twin")]).astype(np.float32)
+    coords = project(both, method="pca", n_components=2, random_state=seed).coords
+    return coords[: len(X)], coords[len(X):]
