@@ -108,11 +108,12 @@ def transition_animation(before, after, *, tags: Sequence[str], sources: Sequenc
     back = dict(label="⟲ before", method="animate",
                 args=[[frames[0].name], dict(frame=dict(duration=0, redraw=False), mode="immediate")])
     fig.update_layout(
-        height=height, margin=dict(l=10, r=10, t=30, b=10),
+        height=height, margin=dict(l=10, r=10, t=50, b=90),
         xaxis=dict(range=[both[:, 0].min() - pad[0], both[:, 0].max() + pad[0]], showticklabels=False, zeroline=False),
         yaxis=dict(range=[both[:, 1].min() - pad[1], both[:, 1].max() + pad[1]], showticklabels=False, zeroline=False),
-        updatemenus=[dict(type="buttons", direction="left", x=0.0, y=1.08, xanchor="left", buttons=[play, back])],
-        sliders=[dict(active=0, x=0.25, len=0.75, y=1.1, currentvalue=dict(prefix="training progress shown: "),
+        updatemenus=[dict(type="buttons", direction="left", x=0.0, y=1.1, xanchor="left", yanchor="bottom", buttons=[play, back])],
+        sliders=[dict(active=0, x=0.0, len=1.0, y=0, yanchor="top", pad=dict(t=10),
+                      currentvalue=dict(prefix="before → after (straight-line blend of the two maps): "),
                       steps=[dict(label=f.name, method="animate",
                                   args=[[f.name], dict(frame=dict(duration=0, redraw=False), mode="immediate")])
                              for f in frames])])
@@ -151,7 +152,8 @@ def per_tag_bars(per_tag: dict, *, height: int = 380) -> go.Figure:
     knn = [per_tag[t].get("knn_agreement") for t in tags]
     fig.add_trace(go.Bar(y=names, x=sil, orientation="h", marker_color=["#E15F99" if (v or 0) < 0 else "#1CA71C"
                                                                          for v in sil],
-                         text=[("n/a" if v is None else f"{v:.2f}") for v in sil], name="silhouette"), row=1, col=1)
+                         text=[("n/a" if v is None else f"{v:.2f}") for v in sil], name="silhouette", cliponaxis=False),
+                  row=1, col=1)
     fig.add_trace(go.Bar(y=names, x=knn, orientation="h", marker_color="#3283FE",
                          text=[("n/a" if v is None else f"{v:.2f}") for v in knn], name="k-NN agreement"), row=1, col=2)
     fig.update_yaxes(type="category")
@@ -167,7 +169,7 @@ def confusion_figure(matrix, tag_order: Sequence[str], *, height: int = 480) -> 
         raise ValueError(f"matrix must have shape ({t}, {t}), got {M.shape}")
     names = [escape_text(x) for x in tag_order]
     fig = go.Figure(go.Heatmap(
-        z=M, x=names, y=names, colorscale="Magma", zmin=0, zmax=1, text=np.round(M, 2), texttemplate="%{text}",
+        z=M, x=names, y=names, colorscale="Viridis", zmin=0, zmax=1, text=np.round(M, 2), texttemplate="%{text}",
         colorbar=dict(title=dict(text="share of<br>neighbours")),
         hovertemplate="%{z:.0%} of the neighbours of %{y} images are %{x}<extra></extra>"))
     fig.update_xaxes(type="category", title="neighbour's tag")

@@ -106,3 +106,25 @@ def test_pretrained_head_raises_held_out_agreement_on_sign_digits(tmp_path):
     held = r["held_out_knn_agreement"]
     print(held)
     assert held["after"] > held["before"], held
+
+
+def test_transition_frames_run_from_before_to_after_and_escape_names():
+    from explorer import story_figures as F
+
+    before = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    after = before + 2.0
+    tags = ["<b>x</b>", "y", "y"]
+    fig = F.transition_animation(before, after, tags=tags, sources=["a", "b", "c"], steps=5)
+    assert len(fig.frames) == 5
+    first, last = fig.frames[0].data[0], fig.frames[-1].data[0]
+    assert first.x[0] == 0.0 and last.x[0] == 2.0
+    assert "<b>" not in fig.data[0].name and "&lt;b&gt;" in fig.data[0].name
+
+
+def test_align_to_undoes_a_rotation_and_flip():
+    from explorer import story_figures as F
+
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(20, 2))
+    R = np.array([[0.0, -1.0], [-1.0, 0.0]])  # a reflection across y = -x
+    np.testing.assert_allclose(F.align_to(A, A @ R * 3 + 5), A, atol=1e-9)

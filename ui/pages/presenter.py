@@ -73,8 +73,8 @@ def _go(step: int) -> None:
 
 step = _step_from_url()
 st.markdown(STYLE, unsafe_allow_html=True)
-nav = st.columns([1, 6, 1])
-if nav[0].button("◀ previous", disabled=step == 1, key="presenter_prev", width="stretch"):
+nav = st.columns([1.3, 5, 1.3])
+if nav[0].button("◀ back", disabled=step == 1, key="presenter_prev", width="stretch"):
     _go(step - 1)
     st.rerun()
 if nav[2].button("next ▶", disabled=step == len(STEPS), key="presenter_next", width="stretch"):
@@ -101,14 +101,14 @@ def show_image(i: int, width: int = 320, label: str = "") -> None:
 
 
 if name == "pixels":
-    c = st.columns([1, 2])
+    c = st.columns([1.2, 2])
     with c[0]:
-        show_image(anchor, 360)
+        show_image(anchor, 300)
     with c[1]:
         if ws.images is not None:
             px = ws.images.pixels[anchor]
             st.markdown(f"A {px.shape[0]}×{px.shape[1]} picture with 3 colour channels is "
-                        f"**{px.size:,} numbers** from 0 to 255. The top-left corner:")
+                        f"**{px.size:,} numbers** from 0 to 255. The red channel of the top-left corner:")
             st.code("\n".join(" ".join(f"{v:3d}" for v in row) for row in px[:6, :8, 0]), language=None)
         else:
             st.info("This set holds vectors only, no pictures.")
@@ -145,7 +145,7 @@ elif name == "pairs":
             if info[key]:
                 i, d = info[key][0]
                 show_image(i, 260, f"{label}: ")
-                st.metric("cosine distance", f"{d:.3f}")
+                st.markdown(f"### cosine distance {d:.3f}")
 elif name == "training":
     result = wsp.memo("other", ("presenter_head", ws.key),
                       lambda: C.held_out_comparison(ws.vectors, ws.tags, seed=0))
