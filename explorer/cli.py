@@ -273,7 +273,7 @@ def run_separation(args: argparse.Namespace) -> int:
 
     progress = StderrProgress()
     loaded = load_with_vectors(args, progress)
-    report = separation_report(loaded.image_set, loaded.vectors, loaded.embedder,
+    report = separation_report(loaded.image_set, loaded.vectors, loaded.embedder, tags=loaded.tags,
                                train_contrastive=args.train_contrastive, seed=args.seed, progress=progress)
     if args.json:
         print(json.dumps(report, ensure_ascii=False, allow_nan=False))

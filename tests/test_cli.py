@@ -198,3 +198,16 @@ def test_python_dash_m_entry_point_runs():
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["images"] > 0
+
+
+def test_separation_reads_an_npz_and_trains_a_head(capsys, tmp_path):
+    npz = tmp_path / "hands.npz"
+    assert run(capsys, "embed", "demo:hands", "--embedder", "pixels", "--out", str(npz), "--no-cache")[0] == 0
+    code, out, err = run(capsys, "separation", str(npz), "--train-contrastive", "--seed", "1", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    held_out = report["held_out_knn_agreement"]
+    assert set(held_out) >= {"before", "after"}
+    assert all(0.0 <= held_out[key] <= 1.0 for key in ("before", "after"))
+    assert report["alignment"] is None  # vectors alone cannot be augmented; the report says so
+    assert any("alignment" in note.lower() for note in report.get("notes", []))
