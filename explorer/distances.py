@@ -58,8 +58,8 @@ class VectorHealth:
         return int((self.duplicate_of >= 0).sum())
 
 
-def _as_matrix(X, name: str = "X") -> np.ndarray:
-    """X as a 2-D float32 array, or a ValueError naming the parameter."""
+def as_matrix(X, name: str = "X", *, dtype=np.float32) -> np.ndarray:
+    """X as a contiguous 2-D array of ``dtype`` (None keeps float32/float64 as given), or a ValueError naming the parameter."""
     try:
         A = np.asarray(X)
     except Exception as exc:  # ragged lists and the like
@@ -70,7 +70,9 @@ def _as_matrix(X, name: str = "X") -> np.ndarray:
         raise ValueError(f"{name} must be numeric, got dtype {A.dtype}")
     if A.shape[1] == 0 and A.shape[0] > 0:
         raise ValueError(f"{name} has rows of length 0; vectors need at least one dimension")
-    return np.ascontiguousarray(A, dtype=np.float32)
+    if dtype is None:
+        dtype = A.dtype if A.dtype in (np.float32, np.float64) else np.float64
+    return np.ascontiguousarray(A, dtype=dtype)
 
 
 def _finite_rows(A: np.ndarray) -> np.ndarray:
@@ -79,7 +81,7 @@ def _finite_rows(A: np.ndarray) -> np.ndarray:
 
 def vector_health(X) -> VectorHealth:
     """Flag zero vectors, non-finite rows and exact duplicates of X (n, d) row by row."""
-    A = _as_matrix(X)
+    A = as_matrix(X)
     finite = _finite_rows(A)
     nonzero = np.zeros(len(A), bool)
     nonzero[finite] = np.any(A[finite] != 0, axis=1)
@@ -118,7 +120,7 @@ def _mark_identical(rows: np.ndarray, index: np.ndarray, out: np.ndarray) -> Non
 
 def l2_normalize(X) -> np.ndarray:
     """Rows of X (n, d) scaled to unit L2 norm, float32; zero and non-finite rows become zero rows."""
-    A = _as_matrix(X).copy()
+    A = as_matrix(X).copy()
     A[~_finite_rows(A)] = 0.0
     # Scaling by the row's largest magnitude first keeps the squared norm from over/underflowing.
     peak = np.abs(A).max(axis=1, keepdims=True) if A.size else np.zeros((len(A), 1), np.float32)
@@ -202,8 +204,8 @@ def euclidean_distance_matrix(X, Y=None) -> np.ndarray:
     Rows with NaN/inf raise ValueError (there is no defined distance to them).
     """
     same = Y is None
-    A = _as_matrix(X)
-    B = A if same else _as_matrix(Y, "Y")
+    A = as_matrix(X)
+    B = A if same else as_matrix(Y, "Y")
     if A.shape[1] != B.shape[1]:
         raise ValueError(f"X and Y must have the same number of columns, got {A.shape[1]} and {B.shape[1]}")
     _finite_or_raise(A, "X")
@@ -256,7 +258,7 @@ def knn(X, k: int, *, metric: str = "cosine", exclude_self: bool = True,
     Cosine: zero/non-finite rows are at distance 1 from everything (see module docstring).
     Euclidean: non-finite rows raise ValueError.
     """
-    A = _as_matrix(X)
+    A = as_matrix(X)
     n = len(A)
     k = _check_k(k, n, exclude_self)
     if metric not in METRICS:
@@ -446,7 +448,7 @@ def distance_blocks(X, *, metric: str = "cosine",
     """
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-    A = _as_matrix(X)
+    A = as_matrix(X)
     n = len(A)
     plan = _cosine_plan(A) if metric == "cosine" else _euclid_plan(A)
     rows_per_block = max(1, int(max_block_bytes // (plan.itemsize * max(n, 1))))

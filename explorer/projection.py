@@ -17,6 +17,8 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from explorer.distances import as_matrix
+
 # callback(iteration, coords): coords is (n, n_components) float32 with NaN rows for excluded points.
 # Returning True asks the optimisation to stop early (the current layout is then returned).
 LayoutCallback = Callable[[int, np.ndarray], Optional[bool]]
@@ -180,16 +182,7 @@ def _is_int(value) -> bool:
 
 
 def _as_matrix(X) -> np.ndarray:
-    try:
-        arr = np.asarray(X)
-    except Exception as exc:  # ragged lists and the like
-        raise ValueError(f"X must be a 2-D numeric array: {exc}") from exc
-    if arr.ndim != 2:
-        raise ValueError(f"X must be a 2-D array (n_points, n_features), got shape {arr.shape}")
-    if arr.dtype.kind not in "biuf":
-        raise ValueError(f"X must be numeric, got dtype {arr.dtype}")
-    if arr.shape[1] == 0 and arr.shape[0] > 0:
-        raise ValueError("X has no feature columns (shape (n, 0))")
+    arr = as_matrix(X, dtype=None)
     if arr.dtype == np.float32 and arr.size and np.nanmax(np.abs(np.where(np.isinf(arr), 0, arr)),
                                                           initial=0) < FLOAT32_SAFE_MAX:
         return arr  # float32 halves the PCA cost; values this small cannot overflow its sums of squares
