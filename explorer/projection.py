@@ -43,6 +43,11 @@ PARALLEL_MIN_POINTS = 2000
 FLOAT32_SAFE_MAX = 1e15
 # Matrix work below this many flops runs on one BLAS thread (see _blas_threads_for).
 SMALL_BLAS_FLOPS = 50_000_000
+# FFT gradient: openTSNE's interpolation grid grows with the layout's spread, so late iterations of a large
+# map dominate. Two unit intervals per grid box instead of one quarters the grid; measured here on
+# 10,000 x 512 clustered vectors (750 iterations, one thread): 47.4 s -> 23.8 s, trustworthiness (3k-point
+# sample, k=10) 0.9938 both ways.
+FFT_INTS_IN_INTERVAL = 2
 EARLY_EXAGGERATION = 12.0
 MOMENTUM = 0.8
 # A final layout narrower than this is degenerate (e.g. three equidistant points: every triangle size
@@ -392,11 +397,14 @@ def _run_tsne(Z: np.ndarray, k: int, *, perplexity, random_state, callback, call
     n_jobs = n_jobs if m >= PARALLEL_MIN_POINTS else 1
     tsne = openTSNE.TSNE(n_components=k, perplexity=used_perplexity, metric="euclidean",
                          initialization="pca", neighbors=neighbours, negative_gradient_method=method,
-                         n_jobs=n_jobs, random_state=random_state, verbose=False)
+                         ints_in_interval=FFT_INTS_IN_INTERVAL, n_jobs=n_jobs, random_state=random_state,
+                         verbose=False)
     used = {"perplexity": used_perplexity, "perplexity_requested": float(perplexity), "gradient": method,
             "neighbors": neighbours, "input_dims": reduced_dims, "n_iter": n_iter,
             "early_exaggeration_iter": early_exaggeration_iter, "n_jobs": n_jobs,
             "initialization": "pca", "n_distinct_points": m}
+    if method == "fft":
+        used["fft_ints_in_interval"] = FFT_INTS_IN_INTERVAL
     try:
         with _blas_threads_for(m * Z.shape[1] * min(m, Z.shape[1])):
             embedding = tsne.prepare_initial(Z)
