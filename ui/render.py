@@ -8,6 +8,7 @@ import numpy as np
 import streamlit as st
 
 from ui import workspace as wsp
+from ui.safe import md
 
 # Plotly runs from the bundle Streamlit serves; no MathJax typesetting, no logo link, no cloud buttons.
 PLOTLY_CONFIG = {"displaylogo": False, "scrollZoom": True, "typesetMath": False, "showLink": False,
@@ -43,7 +44,11 @@ def image_of(ws: wsp.Workspace, i: int) -> np.ndarray | bytes | None:
 
 def image_grid(ws: wsp.Workspace, rows: Sequence[int], *, captions: Sequence[str] | None = None,
                columns: int = 6, width: int = 110, key: str = "grid", focus_buttons: bool = False) -> None:
-    """Thumbnails of ``rows`` in a grid with plain-text captions; optional buttons to focus an image."""
+    """Thumbnails of ``rows`` in a grid; optional buttons to focus an image.
+
+    ``captions`` are taken as text (they quote tags and file names) and escaped here, because st.image
+    renders its caption as Markdown.
+    """
     if ws.images is None:
         st.info("This set is an .npz of vectors without pictures; names and tags only.")
         st.dataframe({"image": [ws.sources[i] for i in rows], "tag": [ws.tags[i] for i in rows]}, hide_index=True)
@@ -53,7 +58,7 @@ def image_grid(ws: wsp.Workspace, rows: Sequence[int], *, captions: Sequence[str
         for j, i in enumerate(rows[start:start + columns]):
             with cols[j]:
                 caption = captions[start + j] if captions is not None else f"{ws.sources[i]} · {ws.tags[i]}"
-                st.image(ws.images.thumbnails[i], caption=caption, width=width)
+                st.image(ws.images.thumbnails[i], caption=md(caption, max_length=200), width=width)
                 if focus_buttons and st.button("look closer", key=f"{key}_{i}", help="Make this the selected image"):
                     wsp.set_focus_row(i)
                     st.rerun()
@@ -64,12 +69,12 @@ def neighbour_panel(ws: wsp.Workspace, row: int, neighbours: np.ndarray, distanc
     st.markdown("#### Selected image")
     image = image_of(ws, row)
     if image is not None:
-        st.image(image, caption=ws.sources[row], width=260)
+        st.image(image, caption=md(ws.sources[row], max_length=200), width=260)
     else:
         st.text(ws.sources[row])
     st.text("\n".join(f"{c}: {ws.column(c)[row]}" for c in ws.tag_columns))
     if ws.images is not None and ws.images.notes[row]:
-        st.caption(ws.images.notes[row])
+        st.caption(md(ws.images.notes[row], max_length=300))
     valid = [(int(j), float(d)) for j, d in zip(neighbours, distances) if int(j) >= 0 and np.isfinite(d)]
     st.markdown(f"#### Its {len(valid)} nearest neighbours")
     st.caption("Cosine distance in feature space: 0 = pointing the same way, 1 = unrelated. "

@@ -1,8 +1,15 @@
 """Make user strings (file names, tags, manifest values) inert before they reach Markdown or HTML.
 
-``st.markdown`` renders Markdown (links, images that would fetch a URL, ``$...$`` math), so every user
-string shown through it goes through :func:`md` first; plain widgets (``st.text``, captions of
-``st.image``, dataframes) render text as text and need nothing.
+In Streamlit 1.67 far more than ``st.markdown`` renders Markdown (links, images that fetch a URL,
+``$...$`` math, colour/icon directives): ``st.caption``, ``st.info/warning/error/success``, ``st.toast``,
+titles and headers, ``st.image`` captions, the label and ``help=`` of every widget, ``st.expander`` /
+``st.status`` / ``st.tabs`` / ``st.metric`` labels, ``st.progress`` text, and the *options* of ``st.radio``
+and ``st.select_slider``. Every user string shown through any of those goes through :func:`md` first,
+including exception messages (they quote file names, tags and manifest columns).
+
+Plain text, needing nothing: ``st.text``, ``st.code``, ``st.dataframe`` cells and column names, the options
+of ``st.selectbox`` / ``st.multiselect`` (and their ``format_func`` output), text-input values.
+Plotly figures are escaped separately, by ``explorer.figures.escape_text``.
 """
 
 from __future__ import annotations
@@ -15,7 +22,11 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~:$^=<>&\"'])")
 
 
 def md(value: object, *, max_length: int = 120) -> str:
-    """A user string made safe to embed in Markdown: truncated, HTML-escaped, syntax backslash-escaped."""
+    """A user string made safe to embed in Markdown: printable, truncated, syntax backslash-escaped.
+
+    Every syntax character (including ``<``, ``&`` and ``$``) gets a backslash, so the string renders as
+    literal text, never as HTML, a link, an image or math.
+    """
     text = str(value)
     text = "".join(ch if ch.isprintable() else "\N{REPLACEMENT CHARACTER}" for ch in text)
     if len(text) > max_length:
@@ -24,7 +35,10 @@ def md(value: object, *, max_length: int = 120) -> str:
 
 
 def plain(value: object, *, max_length: int = 120) -> str:
-    """A user string for widgets that render plain text (captions, labels): printable and bounded."""
+    """A user string for elements that render plain text (``st.text``, selectbox options): printable, bounded.
+
+    Not for captions or labels: those render Markdown (see the module docstring); use :func:`md`.
+    """
     text = "".join(ch if ch.isprintable() else "\N{REPLACEMENT CHARACTER}" for ch in str(value))
     return text if len(text) <= max_length else text[: max_length - 1] + "…"
 

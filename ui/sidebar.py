@@ -28,7 +28,10 @@ KINDS = {"demo": "Built-in demo", "upload": "Your images (drag & drop)", "server
 
 @dataclass
 class BatchResult:
-    """What adding one batch did: images added, files skipped, and a refusal message if nothing was added."""
+    """What adding one batch did: images added, files skipped, and a refusal message if nothing was added.
+
+    ``refused`` is Markdown (it is shown with st.error) with every quoted user string already escaped.
+    """
 
     added: int
     skipped: int
@@ -101,7 +104,7 @@ def _uploader() -> None:
     if st.button("Add to set", type="primary", disabled=not files, key="fse_add"):
         result = add_batch([(f.name, f.getvalue()) for f in files], tag)
         if result.refused:
-            st.error(result.refused)
+            st.error(result.refused)  # already escaped by add_batch
         else:
             st.session_state["fse_uploader_nonce"] = nonce + 1
             st.session_state["fse_last_batch"] = result
@@ -145,7 +148,8 @@ def add_batch(files: list[tuple[str, bytes]], tag: str) -> BatchResult:
             images = load_uploads(uploads, progress=progress)
     except LoadError as exc:
         wsp.show_skipped(exc.skipped)
-        return BatchResult(0, len(exc.skipped), f"Nothing could be added: {exc}")
+        # the message quotes the upload's name; BatchResult.refused is shown as Markdown
+        return BatchResult(0, len(exc.skipped), f"Nothing could be added: {md(exc, max_length=300)}")
     wsp.upload_batches().append({"id": uuid.uuid4().hex[:12], "tag": (tag or "").strip(), "images": images,
                                  "files": len(files), "bytes": size})
     return BatchResult(len(images), len(images.skipped))
@@ -186,7 +190,7 @@ def _server_picker() -> tuple[str, str | None]:
     try:
         path = resolve_in_root(rel, root)
     except PathRefused as exc:
-        st.error(f"Refused: {exc}.")
+        st.error(f"Refused: {md(exc)}.")
         return "", None
     manifest_col = None
     if path.suffix.lower() in (".csv", ".tsv"):

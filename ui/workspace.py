@@ -35,6 +35,7 @@ import numpy as np
 import streamlit as st
 
 from explorer.imageset import ImageSet, SkippedFile
+from ui.safe import md
 
 # Session keys (one place, so pages and tests agree).
 CHOICE_KEY = "fse_choice"
@@ -161,14 +162,18 @@ def content_key(*parts: object) -> str:
 
 @contextmanager
 def progress_box(label: str) -> Iterator[Callable[[int, int, str], None]]:
-    """A status box with a progress bar, removed when the step is done; yields a progress callback."""
+    """A status box with a progress bar, removed when the step is done; yields a progress callback.
+
+    ``label`` and the callback's messages are text (a label may quote a server path) and are escaped here:
+    status labels and progress texts render Markdown.
+    """
     holder = st.empty()
-    with holder.status(label, expanded=True) as status:
-        bar = st.progress(0.0, text=label)
+    with holder.status(md(label, max_length=200), expanded=True) as status:
+        bar = st.progress(0.0, text=md(label, max_length=200))
 
         def progress(done: int, total: int, message: str = "") -> None:
             frac = min(max(done / total, 0.0), 1.0) if total else 1.0
-            bar.progress(frac, text=f"{message or label}: {done:,}/{total:,}")
+            bar.progress(frac, text=md(f"{message or label}: {done:,}/{total:,}", max_length=200))
 
         yield progress
         status.update(state="complete")
@@ -191,11 +196,11 @@ def load_choice(choice: SourceChoice) -> Loaded | None:
         spec = choice.ref
         key = ("src", spec, choice.manifest_tag_column, _mtime(spec))
         return memo("set", key, lambda: _load_source(spec, choice.manifest_tag_column))
-    except LoadError as exc:
-        st.error(f"Could not load this source: {exc}")
+    except LoadError as exc:  # messages quote file, folder and manifest column names: escape them
+        st.error(f"Could not load this source: {md(exc, max_length=400)}")
         show_skipped(exc.skipped)
     except (OSError, ValueError, KeyError) as exc:
-        st.error(f"Could not load this source: {exc}")
+        st.error(f"Could not load this source: {md(exc, max_length=400)}")
     return None
 
 
@@ -278,7 +283,7 @@ def current_workspace() -> Workspace | None:
         try:
             vectors, embedder = _embed(loaded, choice.embedder)
         except Exception as exc:  # an optional embedder failing must not take the page down
-            st.error(f"The embedder '{choice.embedder}' failed: {type(exc).__name__}: {exc}")
+            st.error(f"The embedder '{md(choice.embedder)}' failed: {type(exc).__name__}: {md(exc, max_length=300)}")
             return None
         name = choice.embedder
     column = choice.tag_column if choice.tag_column in loaded.columns else "tag"

@@ -119,6 +119,6 @@ second = b[1].selectbox("Second tag", tags, index=min(1, len(tags) - 1), key="bl
 weight = b[2].slider("Weight of the second", 0.0, 1.0, 0.5, 0.05, key="blend_w")
 blend = textmodel.blend_tags(ws.vectors, ws.tags, first, second, weight=weight, k=8)
 st.caption(f"(1 − {weight:.2f}) × centroid({md(first)}) + {weight:.2f} × centroid({md(second)}) in the "
-           f"{ws.embedder_name} space; the images nearest to the blend:")
+           f"{md(ws.embedder_name)} space; the images nearest to the blend:")
 render.image_grid(ws, [i for i, _ in blend["nearest"]], captions=[f"{s:.3f} · {ws.tags[i]}" for i, s in blend["nearest"]],
                   columns=8, width=90, key="blend_nearest")

@@ -8,6 +8,7 @@ import streamlit as st
 from explorer import figures
 from ui import analysis, render
 from ui import workspace as wsp
+from ui.safe import md
 
 st.markdown("## Pair inspector")
 ws = wsp.current_workspace()
@@ -41,7 +42,7 @@ for col, i, name in ((c[0], a, "A"), (c[1], b, "B")):
     with col:
         image = render.image_of(ws, i)
         if image is not None:
-            st.image(image, caption=f"{name}: {ws.sources[i]} ({ws.tags[i]})", width=220)
+            st.image(image, caption=md(f"{name}: {ws.sources[i]} ({ws.tags[i]})", max_length=200), width=220)
         else:
             st.text(f"{name}: {ws.sources[i]} ({ws.tags[i]})")
 

@@ -9,6 +9,7 @@ from explorer import contrastive as C
 from explorer import figures, story, story_figures
 from ui import render
 from ui import workspace as wsp
+from ui.safe import md
 
 TWIN_LIMIT = 300  # images augmented and re-embedded for the twin map (seeded sample beyond this)
 
@@ -30,7 +31,7 @@ left, right = st.columns([1, 3])
 with left:
     image = render.image_of(ws, anchor)
     if image is not None:
-        st.image(image, caption=f"anchor · {ws.tags[anchor]}", width=200)
+        st.image(image, caption=md(f"anchor · {ws.tags[anchor]}", max_length=200), width=200)
     else:
         st.text(f"anchor: {ws.sources[anchor]} ({ws.tags[anchor]})")
 with right:
@@ -71,7 +72,7 @@ else:
     m[3].metric("median same-tag distance", f"{np.median(pairs['same']):.3f}" if len(pairs["same"]) else "n/a")
     st.caption("Alignment = mean squared distance between each image and its twin on the unit sphere (0 to 4); "
                "uniformity = log of the mean Gaussian potential over all pairs (Wang & Isola, ICML 2020). "
-               f"Measured on {len(rows)} images with the {ws.embedder_name} embedder; compare embedders in the sidebar.")
+               f"Measured on {len(rows)} images with the {md(ws.embedder_name)} embedder; compare embedders in the sidebar.")
     coords, twin_coords = story.joint_map(X, twins, seed=0)
     fig = story_figures.twin_map(coords, twin_coords, tags=[ws.tags[i] for i in rows],
                                  sources=[ws.sources[i] for i in rows],

@@ -7,6 +7,7 @@ import streamlit as st
 
 from explorer import contrastive as C
 from explorer import story, story_figures
+from explorer.sources import LoadError
 from ui import analysis, render
 from ui import workspace as wsp
 from ui.safe import md
@@ -46,8 +47,8 @@ def _workspace():
         return None
     try:
         return wsp.memo("other", ("presenter_ws", source, embedder), lambda: _load_demo(source, embedder))
-    except ValueError as exc:
-        st.error(f"Cannot open this bookmark: {exc}")
+    except (LoadError, ValueError) as exc:  # the URL is anyone's text: quote it only escaped
+        st.error(f"Cannot open this bookmark: {md(exc, max_length=300)}")
         return None
 
 
@@ -95,7 +96,7 @@ nearest = int(wsp.get_neighbours(ws, 1)[0][anchor, 0]) if len(ws) > 1 else ancho
 def show_image(i: int, width: int = 320, label: str = "") -> None:
     image = render.image_of(ws, i)
     if image is not None:
-        st.image(image, caption=f"{label}{ws.sources[i]} · {ws.tags[i]}", width=width)
+        st.image(image, caption=md(f"{label}{ws.sources[i]} · {ws.tags[i]}", max_length=200), width=width)
     else:
         st.text(f"{label}{ws.sources[i]} · {ws.tags[i]}")
 
@@ -118,7 +119,7 @@ elif name == "numbers":
         show_image(anchor, 300)
     with c[1]:
         v = ws.vectors[anchor]
-        st.markdown(f"The **{ws.embedder_name}** embedder makes a row of **{v.size:,} numbers**:")
+        st.markdown(f"The **{md(ws.embedder_name)}** embedder makes a row of **{v.size:,} numbers**:")
         st.code(analysis.format_row(v, 10), language=None)
 elif name == "cosine":
     c = st.columns(2)

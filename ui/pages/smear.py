@@ -80,7 +80,9 @@ if "kind" in ws.tag_columns:
                        lambda: story.compare_groups(groups, k=k, embedder=ws.embedder_name,
                                                     image_size=ws.images.image_size if ws.images else None))
         st.plotly_chart(story_figures.group_comparison(cmp["groups"]), config=render.PLOTLY_CONFIG, key="smear_groups")
-        st.caption("Controlled: " + "; ".join(cmp["controlled"]) + ". Not controlled: " + "; ".join(cmp["not_controlled"]) + ".")
+        # "controlled" quotes the embedder name, which an .npz file supplies
+        st.caption("Controlled: " + "; ".join(md(c, max_length=200) for c in cmp["controlled"])
+                   + ". Not controlled: " + "; ".join(cmp["not_controlled"]) + ".")
 else:
     st.caption("This set has no `kind` column (hand/object); the built-in demo:hands has one.")
 
