@@ -116,13 +116,17 @@ def test_pair_page_shows_the_cosine_walk_with_live_numbers():
     at = app()
     at.switch_page("ui/pages/pair.py").run()
     no_exceptions(at)
+    assert len(charts(at)) == 1  # default embedder (hog): contribution bars, no pixel grid to draw back onto
+    at.selectbox(key="fse_embedder").set_value("pixels").run()
+    no_exceptions(at)
     codes = "\n".join(c.value for c in at.code)
     assert "cos θ = (A · B)" in codes and codes.count("[") >= 2
     a = at.selectbox(key="pair_a_0").value
     b = at.selectbox(key="pair_b_1").value
-    ws_vectors = wsp._stores()["vectors"].data
-    vectors = next(iter(ws_vectors.values()))
-    va, vb = vectors[a].astype(np.float64), vectors[b].astype(np.float64)
+    from explorer.demos import load_demo
+    from explorer.embedders import get_embedder
+
+    va, vb = get_embedder("pixels").embed(load_demo("hands").pixels[[a, b]]).astype(np.float64)
     cos = va @ vb / np.linalg.norm(va) / np.linalg.norm(vb)
     assert f"= {cos:.4f}" in codes
     assert len(charts(at)) == 2  # contribution bars + pixel grid (pixels embedder)

@@ -50,6 +50,8 @@ def test_pairs_page_shows_positives_negatives_and_twin_numbers():
 
 def test_contrastive_page_trains_on_click_and_reports_held_out_numbers():
     at = open_page("ui/pages/contrastive.py")
+    at.selectbox(key="fse_embedder").set_value("pixels").run()
+    assert not at.exception, [e.value for e in at.exception]
     assert not [m for m in at.metric if m.label.startswith("held-out")]  # nothing before the click
     at.button(key="head_train").click().run()
     assert not at.exception, [e.value for e in at.exception]

@@ -12,6 +12,7 @@ from ui import render
 from ui import workspace as wsp
 from ui.safe import md
 
+DEFAULT_METHOD = "tsne"  # the map people expect; it animates in, and PCA is one click away
 METHOD_NAMES = {"pca": "PCA (instant, linear)", "tsne": "t-SNE (keeps neighbourhoods)", "umap": "UMAP"}
 SHOW = {"dots": "dots", "images": "images", "kept": "neighbours kept"}
 
@@ -30,7 +31,8 @@ def _controls():
 
     methods = available_methods()
     c = st.columns([1.6, 0.8, 1.4, 1.8, 0.9])
-    method = c[0].selectbox("Projection", methods, format_func=METHOD_NAMES.get, key="map_method")
+    method = c[0].selectbox("Projection", methods, index=methods.index(DEFAULT_METHOD), format_func=METHOD_NAMES.get,
+                            key="map_method")
     dims = c[1].radio("View", [2, 3], format_func=lambda d: f"{d}D", horizontal=True, key="map_dims")
     perplexity = c[2].slider("Perplexity (t-SNE)", 5, 100, 30, key="map_perplexity", disabled=method != "tsne",
                              help="Roughly how many neighbours each point tries to keep close. "
