@@ -10,6 +10,7 @@ implementations (scikit-learn issue #28368).
 
 from __future__ import annotations
 
+import importlib.util
 import numbers
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -92,8 +93,12 @@ class Projection:
 
 
 def available_methods() -> list[str]:
-    """Projection methods usable here: "pca", "tsne", and "umap" when umap-learn imports."""
-    return [m for m in METHODS if m != "umap" or _umap_module() is not None]
+    """Projection methods usable here: "pca", "tsne", and "umap" when umap-learn is installed.
+
+    Only looks the package up: importing umap (and numba) costs seconds, which the app's first screen
+    should not pay for a method it may never use. A broken install is reported when UMAP is run.
+    """
+    return [m for m in METHODS if m != "umap" or importlib.util.find_spec("umap") is not None]
 
 
 def project(
