@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from explorer import contrastive as C
-from explorer.progress import ProgressCallback, report
+from explorer.progress import ProgressCallback
 
 ALIGNMENT_MAX_IMAGES = 500  # augmenting and re-embedding is the slow part; the mean settles long before
 

@@ -42,6 +42,15 @@ def image_of(ws: wsp.Workspace, i: int) -> np.ndarray | bytes | None:
     return ws.images.pixels[i]
 
 
+def image_or_name(ws: wsp.Workspace, i: int, *, caption: str, width: int) -> None:
+    """Image ``i`` with ``caption`` (user text, escaped here), or just the caption when the set has no pictures."""
+    image = image_of(ws, i)
+    if image is not None:
+        st.image(image, caption=md(caption, max_length=200), width=width)
+    else:
+        st.text(caption)
+
+
 def image_grid(ws: wsp.Workspace, rows: Sequence[int], *, captions: Sequence[str] | None = None,
                columns: int = 6, width: int = 110, key: str = "grid", focus_buttons: bool = False) -> None:
     """Thumbnails of ``rows`` in a grid; optional buttons to focus an image.
@@ -67,11 +76,7 @@ def image_grid(ws: wsp.Workspace, rows: Sequence[int], *, captions: Sequence[str
 def neighbour_panel(ws: wsp.Workspace, row: int, neighbours: np.ndarray, distances: np.ndarray) -> None:
     """The clicked image large, its tags, then its nearest neighbours with cosine distances."""
     st.markdown("#### Selected image")
-    image = image_of(ws, row)
-    if image is not None:
-        st.image(image, caption=md(ws.sources[row], max_length=200), width=260)
-    else:
-        st.text(ws.sources[row])
+    image_or_name(ws, row, caption=ws.sources[row], width=260)
     st.text("\n".join(f"{c}: {ws.column(c)[row]}" for c in ws.tag_columns))
     if ws.images is not None and ws.images.notes[row]:
         st.caption(md(ws.images.notes[row], max_length=300))

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from explorer import contrastive as C
-from explorer import story, story_figures, textmodel
+from explorer import story_figures, textmodel
 from ui import render
 from ui.safe import md
 from ui import workspace as wsp

@@ -8,7 +8,6 @@ import streamlit as st
 from explorer import figures
 from ui import analysis, render
 from ui import workspace as wsp
-from ui.safe import md
 
 st.markdown("## Pair inspector")
 ws = wsp.current_workspace()
@@ -40,11 +39,7 @@ b = c[1].selectbox("Image B", options, index=b0, format_func=ws.label, key=f"pai
 
 for col, i, name in ((c[0], a, "A"), (c[1], b, "B")):
     with col:
-        image = render.image_of(ws, i)
-        if image is not None:
-            st.image(image, caption=md(f"{name}: {ws.sources[i]} ({ws.tags[i]})", max_length=200), width=220)
-        else:
-            st.text(f"{name}: {ws.sources[i]} ({ws.tags[i]})")
+        render.image_or_name(ws, i, caption=f"{name}: {ws.sources[i]} ({ws.tags[i]})", width=220)
 
 va, vb = ws.vectors[a], ws.vectors[b]
 walk = analysis.cosine_walk(va, vb)

@@ -29,11 +29,7 @@ info = C.positives_and_negatives(ws.vectors, ws.tags, anchor, k=k)
 
 left, right = st.columns([1, 3])
 with left:
-    image = render.image_of(ws, anchor)
-    if image is not None:
-        st.image(image, caption=md(f"anchor · {ws.tags[anchor]}", max_length=200), width=200)
-    else:
-        st.text(f"anchor: {ws.sources[anchor]} ({ws.tags[anchor]})")
+    render.image_or_name(ws, anchor, caption=f"anchor: {ws.sources[anchor]} · {ws.tags[anchor]}", width=200)
 with right:
     for title, key in (("Closest positives (same tag)", "positives"), ("Hardest negatives (other tag, closest)",
                                                                        "hard_negatives")):

@@ -94,11 +94,7 @@ nearest = int(wsp.get_neighbours(ws, 1)[0][anchor, 0]) if len(ws) > 1 else ancho
 
 
 def show_image(i: int, width: int = 320, label: str = "") -> None:
-    image = render.image_of(ws, i)
-    if image is not None:
-        st.image(image, caption=md(f"{label}{ws.sources[i]} · {ws.tags[i]}", max_length=200), width=width)
-    else:
-        st.text(f"{label}{ws.sources[i]} · {ws.tags[i]}")
+    render.image_or_name(ws, i, caption=f"{label}{ws.sources[i]} · {ws.tags[i]}", width=width)
 
 
 if name == "pixels":
