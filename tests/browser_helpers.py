@@ -93,9 +93,16 @@ def offline_page(playwright, *, width: int = 1500, height: int = 1000):
         browser.close()
 
 
-def wait_for_map(page, timeout_ms: int = 120_000) -> None:
-    """Wait until the map chart has drawn its points."""
-    page.wait_for_selector(MAP_POINTS, state="attached", timeout=timeout_ms)
+def wait_for_map(page, timeout_ms: int = 120_000, *, min_points: int = 1, final: bool = True) -> None:
+    """Wait until the map has drawn at least ``min_points`` points (``final``: the finished layout).
+
+    t-SNE redraws the chart while it optimises, so a point seen once may vanish with the next frame; the
+    measures under the map are written only after the final layout, so ``final`` waits for them too.
+    """
+    if final:
+        page.get_by_text("Map faithfulness").first.wait_for(timeout=timeout_ms)
+    page.wait_for_function(f"document.querySelectorAll({MAP_POINTS!r}).length >= {int(min_points)}",
+                           timeout=timeout_ms)
 
 
 def click_first_point(page) -> None:

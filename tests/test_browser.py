@@ -51,8 +51,8 @@ def test_map_click_and_drop_offline(browser_ok, tmp_path):
     shared = REPO.parent / "shared" / "data"
     with app_server(tmp_path) as (url, _), sync_playwright() as p, offline_page(p) as (page, blocked):
         page.goto(url)
-        wait_for_map(page)
         page.get_by_text("448 images").first.wait_for(timeout=60_000)
+        wait_for_map(page, min_points=448)
         page.wait_for_timeout(500)
         page.screenshot(path=str(ARTIFACTS / "browser-1-first-start.png"))
         assert page.locator(".js-plotly-plot .scatterlayer .point").count() >= 448
@@ -78,7 +78,7 @@ def test_map_click_and_drop_offline(browser_ok, tmp_path):
             page.get_by_role("button", name="Add to set").click()
             page.get_by_text(f"digit {tag}: 5 image(s)").wait_for(timeout=60_000)
         page.get_by_text("10 images · 2 tags").wait_for(timeout=60_000)
-        wait_for_map(page)
+        wait_for_map(page, min_points=10)
         page.wait_for_timeout(800)
         legend = page.locator(".js-plotly-plot .legendtext").evaluate_all("els => els.map(e => e.textContent)")
         assert {"digit 3", "digit 7"} <= set(legend)
