@@ -295,3 +295,24 @@ def test_tsne_animates_and_perplexity_does_not_reembed(monkeypatch):
     no_exceptions(at)
     assert calls == []
     assert len(charts(at)) == 1
+
+
+def test_a_bookmarked_url_opens_its_demo_and_embedder():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["source"] = "demo:digits"
+    at.query_params["embedder"] = "pixels"
+    at.run()
+    no_exceptions(at)
+    assert at.selectbox(key="fse_demo").value == "digits"
+    assert at.selectbox(key="fse_embedder").value == "pixels"
+    assert "1,797 images" in texts(at)
+
+
+def test_a_url_naming_something_unknown_falls_back_to_the_defaults():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["source"] = "demo:../../etc"
+    at.query_params["embedder"] = "<script>"
+    at.run()
+    no_exceptions(at)
+    assert at.selectbox(key="fse_demo").value == "hands"
+    assert at.selectbox(key="fse_embedder").value == wsp.DEFAULT_EMBEDDER

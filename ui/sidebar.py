@@ -70,11 +70,22 @@ def draw() -> wsp.SourceChoice:
     return choice
 
 
+def _from_url(param: str, allowed: list[str]) -> str | None:
+    """A bookmarked value (``?source=demo:digits&embedder=hog``) if it is one of ``allowed``, else None.
+
+    Only a widget's first draw reads it (its ``index``); afterwards the widget's own state wins.
+    """
+    value = st.query_params.get(param)
+    return value if value in allowed else None
+
+
 def _demo_picker() -> str:
     from explorer.demos import DEMOS
 
     names = list(DEMOS)
     default = names.index("hands") if "hands" in names else 0
+    wanted = _from_url("source", [f"demo:{n}" for n in names])
+    default = names.index(wanted.removeprefix("demo:")) if wanted else default
     name = st.selectbox("Demo", names, index=default, key="fse_demo", format_func=lambda n: f"demo:{n}")
     st.caption(md(DEMOS[name], max_length=300))
     return f"demo:{name}"
@@ -86,6 +97,8 @@ def _embedder_picker(*, disabled: bool) -> str:
     st.markdown("### Embedder")
     names = available_embedders() or list(EMBEDDERS)
     index = names.index(wsp.DEFAULT_EMBEDDER) if wsp.DEFAULT_EMBEDDER in names else 0
+    wanted = _from_url("embedder", names)
+    index = names.index(wanted) if wanted else index
     name = st.selectbox("Turns each image into a vector", names, index=index, key="fse_embedder",
                         disabled=disabled, help="\n\n".join(f"**{n}**: {EMBEDDERS.get(n, '')}" for n in names))
     st.caption("The .npz file brings its own vectors." if disabled else EMBEDDERS.get(name, ""))
