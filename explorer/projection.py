@@ -92,6 +92,39 @@ class Projection:
     excluded: dict[int, str] = field(default_factory=dict)
 
 
+def pca_preview(X, *, n_components: int = 2) -> np.ndarray:
+    """A quick linear layout to show while a slower projection runs; numpy only (no sklearn import).
+
+    Rows are L2-normalised (the cosine geometry ``project`` uses by default) and centred, then projected
+    on their top principal axes, signs fixed so the largest loading is positive. Non-finite rows get NaN.
+    Returns ndarray of shape (n_samples, n_components), float32.
+    """
+    if n_components not in (2, 3):
+        raise ValueError(f"n_components must be 2 or 3, got {n_components!r}")
+    A = as_matrix(X, dtype=np.float64)
+    ok = np.isfinite(A).all(axis=1)
+    out = np.full((len(A), n_components), np.nan, dtype=np.float32)
+    Z = A[ok] / np.maximum(np.linalg.norm(A[ok], axis=1, keepdims=True), 1e-12)
+    Z -= Z.mean(axis=0) if len(Z) else 0.0
+    if len(Z) < 2:
+        out[ok] = 0.0
+        return out
+    # Eigen-decompose the smaller of the two Gram matrices: cheap for tall and for wide data.
+    if Z.shape[0] >= Z.shape[1]:
+        _, vecs = np.linalg.eigh(Z.T @ Z)
+        axes = vecs[:, ::-1][:, :n_components]
+        axes *= np.where(axes[np.abs(axes).argmax(axis=0), range(axes.shape[1])] < 0, -1.0, 1.0)
+        Y = Z @ axes
+    else:
+        vals, vecs = np.linalg.eigh(Z @ Z.T)
+        Y = vecs[:, ::-1][:, :n_components] * np.sqrt(np.maximum(vals[::-1][:n_components], 0.0))
+        loadings = Z.T @ Y
+        Y *= np.where(loadings[np.abs(loadings).argmax(axis=0), range(Y.shape[1])] < 0, -1.0, 1.0)
+    out[ok, : Y.shape[1]] = Y
+    out[ok, Y.shape[1]:] = 0.0
+    return out
+
+
 def available_methods() -> list[str]:
     """Projection methods usable here: "pca", "tsne", and "umap" when umap-learn is installed.
 

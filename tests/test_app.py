@@ -316,3 +316,22 @@ def test_a_url_naming_something_unknown_falls_back_to_the_defaults():
     no_exceptions(at)
     assert at.selectbox(key="fse_demo").value == "hands"
     assert at.selectbox(key="fse_embedder").value == wsp.DEFAULT_EMBEDDER
+
+
+def test_tsne_shows_the_linear_view_first_then_its_iterations():
+    from types import SimpleNamespace
+
+    from explorer.projection import pca_preview
+
+    rng = np.random.default_rng(3)
+    vectors = np.vstack([rng.normal(0, 1, (15, 6)) + 4, rng.normal(0, 1, (15, 6)) - 4]).astype(np.float32)
+    ws = SimpleNamespace(key=f"preview-test-{rng.integers(1 << 30)}", vectors=vectors)
+    frames = []
+    proj = wsp.get_projection(ws, method="tsne", perplexity=5, on_layout=lambda i, c: frames.append((i, c.copy())))
+    iterations = [i for i, _ in frames]
+    assert iterations[0] == 0 and iterations[1:] == sorted(iterations[1:]) and len(iterations) > 2
+    np.testing.assert_array_equal(frames[0][1], pca_preview(vectors))
+    assert proj.coords.shape == (30, 2)
+    frames.clear()
+    wsp.get_projection(ws, method="tsne", perplexity=5, on_layout=lambda i, c: frames.append(i))
+    assert frames == []  # cached: no preview, no animation

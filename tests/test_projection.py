@@ -344,3 +344,38 @@ def test_real_photos_tsne_keeps_neighbourhoods_better_than_pca():
     t_tsne = trustworthiness(Xn, tsne.coords, n_neighbors=5)
     assert t_tsne > t_pca
     assert 0 < pca.explained_variance_ratio[1] <= pca.explained_variance_ratio[0] < 1
+
+
+def test_pca_preview_matches_sklearn_pca_of_unit_rows_up_to_sign():
+    from sklearn.decomposition import PCA
+
+    from explorer.projection import pca_preview
+
+    rng = np.random.default_rng(5)
+    for shape in ((60, 8), (6, 40)):  # tall and wide
+        X = rng.normal(size=shape) + 3.0
+        unit = X / np.linalg.norm(X, axis=1, keepdims=True)
+        expected = PCA(2, svd_solver="full").fit_transform(unit)
+        got = pca_preview(X)
+        assert got.dtype == np.float32 and got.shape == (shape[0], 2)
+        for c in range(2):
+            sign = np.sign(got[:, c] @ expected[:, c])
+            np.testing.assert_allclose(got[:, c], sign * expected[:, c], atol=1e-5)
+
+
+def test_pca_preview_marks_bad_rows_and_imports_no_sklearn():
+    import subprocess
+    import sys
+
+    from explorer.projection import pca_preview
+
+    X = np.random.default_rng(1).normal(size=(10, 5))
+    X[3] = np.nan
+    Y = pca_preview(X, n_components=3)
+    assert np.isnan(Y[3]).all() and np.isfinite(np.delete(Y, 3, axis=0)).all()
+    assert (pca_preview(X[:1]) == 0).all()
+    code = ("import numpy as np, sys; from explorer.projection import pca_preview; "
+            "pca_preview(np.eye(5)); print('sklearn' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                            cwd=str(Path(__file__).resolve().parents[1]))
+    assert result.stdout.strip() == "False", result.stderr

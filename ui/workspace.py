@@ -323,12 +323,19 @@ def _embed(loaded: Loaded, embedder_name: str):
 def get_projection(ws: Workspace, *, method: str = "pca", dims: int = 2, perplexity: float = 30.0, seed: int = 0,
                    on_layout: Callable[[int, np.ndarray], None] | None = None):
     """The map of ``ws.vectors`` (explorer.projection.Projection), cached by content and parameters."""
-    from explorer.projection import project
+    from explorer.projection import pca_preview, project
 
     params = (method, int(dims), float(perplexity) if method == "tsne" else None, int(seed))
-    return memo("projection", (ws.key, params),
-                lambda: project(ws.vectors, method=method, n_components=int(dims), random_state=int(seed),
-                                perplexity=float(perplexity), callback=on_layout, callback_every=25))
+
+    def compute():
+        if on_layout is not None and method == "tsne":
+            # Something to look at at once: the linear view t-SNE starts from, before its imports and
+            # neighbour search (seconds on a cold start) and its first iterations.
+            on_layout(0, pca_preview(ws.vectors, n_components=int(dims)))
+        return project(ws.vectors, method=method, n_components=int(dims), random_state=int(seed),
+                       perplexity=float(perplexity), callback=on_layout, callback_every=25)
+
+    return memo("projection", (ws.key, params), compute)
 
 
 def get_neighbours(ws: Workspace, k: int) -> tuple[np.ndarray, np.ndarray]:

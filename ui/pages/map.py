@@ -53,8 +53,9 @@ def _animated_projection(method: str, dims: int, perplexity: float):
         if time.monotonic() - last[0] < 0.4:
             return
         last[0] = time.monotonic()
-        fig = figures.map_figure(coords, tags=ws.tags, sources=ws.sources, tag_name=ws.tag_column,
-                                 title=f"t-SNE optimising… iteration {iteration}")
+        title = ("t-SNE starting from the linear (PCA) view…" if iteration == 0
+                 else f"t-SNE optimising… iteration {iteration}")
+        fig = figures.map_figure(coords, tags=ws.tags, sources=ws.sources, tag_name=ws.tag_column, title=title)
         slot.plotly_chart(fig, config=render.PLOTLY_CONFIG, key=f"map_anim_{iteration}")
 
     proj = wsp.get_projection(ws, method=method, dims=dims, perplexity=perplexity, on_layout=on_layout)
