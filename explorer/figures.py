@@ -200,6 +200,38 @@ def images_figure(
     return fig, note
 
 
+def mosaic_figure(
+    coords: np.ndarray,
+    mosaic_uri: str,
+    x_range: tuple[float, float],
+    y_range: tuple[float, float],
+    *,
+    tags: Sequence[str],
+    sources: Sequence[str],
+    tag_name: str = "tag",
+    height: int = 620,
+) -> go.Figure:
+    """The map with every image drawn, from one pre-composed picture (see ``explorer.mosaic``).
+
+    The picture lies under the dots and is stretched onto ``x_range`` x ``y_range`` (data units); the
+    axes keep one unit per unit so sprites stay square. Dots stay small and half transparent, for
+    hover and click.
+    """
+    fig = map_figure(coords, tags=tags, sources=sources, tag_name=tag_name,
+                     webgl=len(tags) > WEBGL_THRESHOLD, height=height)
+    for trace in fig.data:
+        trace.marker.size = 3
+        trace.marker.opacity = 0.35
+    (x0, x1), (y0, y1) = x_range, y_range
+    fig.update_layout(images=[dict(source=mosaic_uri, xref="x", yref="y", x=x0, y=y1, sizex=x1 - x0,
+                                   sizey=y1 - y0, xanchor="left", yanchor="top", sizing="stretch",
+                                   layer="below")])
+    # constrain="domain": keep these ranges and shrink the plot area instead, so no sprite is cut off.
+    fig.update_xaxes(range=[x0, x1], constrain="domain")
+    fig.update_yaxes(range=[y0, y1], scaleanchor="x", scaleratio=1, constrain="domain")
+    return fig
+
+
 def order_by_tag(tags: Sequence[str]) -> np.ndarray:
     """Row order grouping equal tags together (tags in first-seen order, rows stable within a tag)."""
     rank = {t: i for i, t in enumerate(dict.fromkeys(tags))}

@@ -335,3 +335,19 @@ def test_tsne_shows_the_linear_view_first_then_its_iterations():
     frames.clear()
     wsp.get_projection(ws, method="tsne", perplexity=5, on_layout=lambda i, c: frames.append(i))
     assert frames == []  # cached: no preview, no animation
+
+
+def test_images_as_points_draws_every_image_of_a_large_set_as_one_picture():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["source"] = "demo:digits"
+    at.query_params["embedder"] = "pixels"
+    at.run()
+    at.selectbox(key="map_method").set_value("pca").run()
+    at.radio(key="map_show").set_value("images").run()
+    no_exceptions(at)
+    assert "All 1,797 images drawn as one picture" in texts(at)
+    import json
+
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    (image,) = spec["layout"]["images"]
+    assert image["source"].startswith("data:image/webp;base64,") and image["layer"] == "below"

@@ -23,6 +23,7 @@ Uploaded images live only in the uploading session's ``st.session_state``.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import threading
@@ -371,6 +372,27 @@ def thumbnail_uris(ws: Workspace, side: int = 48) -> list[str]:
         return out
 
     return memo("thumbs", (ws.key, side), compute)
+
+
+def mosaic_for(ws: Workspace, proj, *, canvas_px: int = 2000):
+    """(data-URI WebP, x_range, y_range, images drawn) of every image pasted at its map point (cached)."""
+    if ws.images is None:
+        return None
+
+    def compute():
+        from PIL import Image
+
+        from explorer.mosaic import compose_mosaic
+
+        with progress_box(f"Drawing {len(ws):,} images on the map") as progress:
+            mosaic = compose_mosaic(proj.coords, ws.images.pixels, canvas_px=canvas_px, progress=progress)
+        buf = io.BytesIO()
+        Image.fromarray(mosaic.image, "RGBA").save(buf, "WEBP", quality=80)  # keeps transparency, small
+        uri = "data:image/webp;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+        return uri, mosaic.x_range, mosaic.y_range, mosaic.drawn
+
+    key = (ws.key, proj.method, proj.coords.shape, hashlib.sha256(proj.coords.tobytes()).hexdigest()[:16], canvas_px)
+    return memo("thumbs", key, compute)
 
 
 # ----------------------------------------------------------------------------------------- selection

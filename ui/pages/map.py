@@ -12,6 +12,9 @@ from ui import render
 from ui import workspace as wsp
 from ui.safe import md
 
+# Up to this many images each is its own picture in the chart (sharp when zoomed); beyond it the browser
+# slows down, so all of them are pasted into one picture (explorer.mosaic) with no cap on the count.
+SEPARATE_PICTURES_MAX = 800
 DEFAULT_METHOD = "tsne"  # the map people expect; it animates in, and PCA is one click away
 METHOD_NAMES = {"pca": "PCA (instant, linear)", "tsne": "t-SNE (keeps neighbourhoods)", "umap": "UMAP"}
 SHOW = {"dots": "dots", "images": "images", "kept": "neighbours kept"}
@@ -117,6 +120,11 @@ def _explain(proj, geo, agree, k: int) -> None:
 
 def _figure(proj, show: str, focus, highlight, kept):
     coords = proj.coords
+    if show == "images" and coords.shape[1] == 2 and ws.images is not None and len(ws) > SEPARATE_PICTURES_MAX:
+        uri, x_range, y_range, drawn = wsp.mosaic_for(ws, proj)
+        st.caption(f"All {drawn:,} images drawn as one picture under the dots (zoom in to look closer).")
+        return figures.mosaic_figure(coords, uri, x_range, y_range, tags=ws.tags, sources=ws.sources,
+                                     tag_name=ws.tag_column)
     if show == "images" and coords.shape[1] == 2 and ws.images is not None:
         fig, note = figures.images_figure(coords, wsp.thumbnail_uris(ws), tags=ws.tags, sources=ws.sources,
                                           tag_name=ws.tag_column)
