@@ -264,22 +264,30 @@ def similarity_heatmap(
     return fig
 
 
-def tag_similarity_figure(matrix: np.ndarray, tag_order: Sequence[str], *, height: int = 480) -> go.Figure:
-    """Mean cosine similarity between every pair of tags, (t, t), with the value written in each cell."""
+def tag_matrix_heatmap(matrix: np.ndarray, tag_order: Sequence[str], *, colorbar_title: str, hovertemplate: str,
+                       x_title: str = "tag", y_title: str = "tag", zrange: tuple[float, float] | None = None,
+                       height: int = 480) -> go.Figure:
+    """A (t, t) matrix over tags, rows top to bottom in ``tag_order``, the value written in each cell."""
     matrix = np.asarray(matrix, dtype=np.float64)
     t = len(tag_order)
     if matrix.shape != (t, t):
         raise ValueError(f"matrix must have shape ({t}, {t}), got {matrix.shape}")
     names = [escape_text(x) for x in tag_order]
+    zmin, zmax = zrange if zrange is not None else (None, None)
     fig = go.Figure(go.Heatmap(
-        z=matrix, x=names, y=names, colorscale="Viridis", text=np.round(matrix, 2), texttemplate="%{text}",
-        colorbar=dict(title=dict(text="mean<br>similarity")),
-        hovertemplate="%{y} vs %{x}<br>mean cosine similarity: %{z:.3f}<extra></extra>",
+        z=matrix, x=names, y=names, colorscale="Viridis", zmin=zmin, zmax=zmax, text=np.round(matrix, 2),
+        texttemplate="%{text}", colorbar=dict(title=dict(text=colorbar_title)), hovertemplate=hovertemplate,
     ))
-    fig.update_xaxes(type="category", title="tag")
-    fig.update_yaxes(type="category", autorange="reversed", title="tag")
+    fig.update_xaxes(type="category", title=x_title)
+    fig.update_yaxes(type="category", autorange="reversed", title=y_title)
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10))
     return fig
+
+
+def tag_similarity_figure(matrix: np.ndarray, tag_order: Sequence[str], *, height: int = 480) -> go.Figure:
+    """Mean cosine similarity between every pair of tags, (t, t), with the value written in each cell."""
+    return tag_matrix_heatmap(matrix, tag_order, colorbar_title="mean<br>similarity", height=height,
+                              hovertemplate="%{y} vs %{x}<br>mean cosine similarity: %{z:.3f}<extra></extra>")
 
 
 def distance_histograms(same: np.ndarray, different: np.ndarray, *, bins: int = 60, height: int = 380) -> go.Figure:

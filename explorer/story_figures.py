@@ -12,7 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from explorer.figures import escape_text, map_figure, tag_colors
+from explorer.figures import escape_text, map_figure, tag_colors, tag_matrix_heatmap
 
 
 def _xy(coords) -> np.ndarray:
@@ -163,19 +163,10 @@ def per_tag_bars(per_tag: dict, *, height: int = 380) -> go.Figure:
 
 def confusion_figure(matrix, tag_order: Sequence[str], *, height: int = 480) -> go.Figure:
     """Row a, column b: share of tag a's nearest neighbours that carry tag b ("which tags smear together")."""
-    M = np.asarray(matrix, dtype=np.float64)
-    t = len(tag_order)
-    if M.shape != (t, t):
-        raise ValueError(f"matrix must have shape ({t}, {t}), got {M.shape}")
-    names = [escape_text(x) for x in tag_order]
-    fig = go.Figure(go.Heatmap(
-        z=M, x=names, y=names, colorscale="Viridis", zmin=0, zmax=1, text=np.round(M, 2), texttemplate="%{text}",
-        colorbar=dict(title=dict(text="share of<br>neighbours")),
-        hovertemplate="%{z:.0%} of the neighbours of %{y} images are %{x}<extra></extra>"))
-    fig.update_xaxes(type="category", title="neighbour's tag")
-    fig.update_yaxes(type="category", autorange="reversed", title="image's tag")
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10))
-    return fig
+    return tag_matrix_heatmap(
+        matrix, tag_order, colorbar_title="share of<br>neighbours", zrange=(0, 1), height=height,
+        hovertemplate="%{z:.0%} of the neighbours of %{y} images are %{x}<extra></extra>",
+        x_title="neighbour's tag", y_title="image's tag")
 
 
 def group_comparison(groups: dict, *, height: int = 340) -> go.Figure:
