@@ -305,6 +305,16 @@ def init_head(X_train: np.ndarray, *, kind: str, out_dim: int, hidden: int, seed
     return ContrastiveHead(kind, mean, scale, params)
 
 
+def check_settings(settings, *, at_least_one: Sequence[str], positive: Sequence[str]) -> None:
+    """Validate a settings record's counts (>= 1) and rates (> 0), naming the field that is wrong."""
+    for name in at_least_one:
+        if int(getattr(settings, name)) < 1:
+            raise ValueError(f"{name} must be >= 1, got {getattr(settings, name)}")
+    for name in positive:
+        if not getattr(settings, name) > 0:
+            raise ValueError(f"{name} must be > 0, got {getattr(settings, name)}")
+
+
 @dataclass
 class TrainSettings:
     """Hyper-parameters of ``train_head``; validated once here."""
@@ -324,12 +334,8 @@ class TrainSettings:
             raise ValueError(f"kind must be 'linear' or 'mlp', got {self.kind!r}")
         if self.loss not in ("supcon", "infonce", "both"):
             raise ValueError(f"loss must be 'supcon', 'infonce' or 'both', got {self.loss!r}")
-        for name in ("out_dim", "hidden", "steps", "batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("temperature", "learning_rate"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        check_settings(self, at_least_one=("out_dim", "hidden", "steps", "batch_size"),
+                       positive=("temperature", "learning_rate"))
         if self.weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
 

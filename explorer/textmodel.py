@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from explorer.contrastive import _Adam, _as_matrix, _one_blas_thread, _as_tags, clip_loss, normalize_backward, normalize_rows
+from explorer.contrastive import _Adam, _as_matrix, _one_blas_thread, _as_tags, check_settings, clip_loss, normalize_backward, normalize_rows
 from explorer.progress import ProgressCallback, report
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
@@ -78,12 +78,8 @@ class TextModelSettings:
     weight_decay: float = 1e-3
 
     def __post_init__(self) -> None:
-        for name in ("out_dim", "text_dim", "steps", "batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("temperature", "learning_rate"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        check_settings(self, at_least_one=("out_dim", "text_dim", "steps", "batch_size"),
+                       positive=("temperature", "learning_rate"))
 
 
 @dataclass
