@@ -101,6 +101,15 @@ def make_embedder(name: str):
         raise CliError(str(exc)) from None
 
 
+def make_text_encoder(name: Optional[str]):
+    from explorer.text_encoders import get_text_encoder
+
+    try:
+        return get_text_encoder(name or "hashed")
+    except ValueError as exc:  # includes TextEncoderUnavailable with the install command
+        raise CliError(str(exc)) from None
+
+
 def make_cache(args: argparse.Namespace):
     if getattr(args, "no_cache", False):
         return None
@@ -250,9 +259,19 @@ def run_separation(args: argparse.Namespace) -> int:
     from explorer.story import separation_report
 
     progress = StderrProgress()
+    text_encoder = make_text_encoder(args.text_model) if args.text_model or args.zero_shot_holdout else None
+    if args.zero_shot_holdout is not None and args.zero_shot_holdout < 1:
+        raise CliError(f"--zero-shot-holdout must be at least 1, got {args.zero_shot_holdout}")
     loaded = load_with_vectors(args, progress)
-    report = separation_report(loaded.image_set, loaded.vectors, loaded.embedder, tags=loaded.tags,
-                               train_contrastive=args.train_contrastive, seed=args.seed, progress=progress)
+    if args.zero_shot_holdout is not None and args.zero_shot_holdout > len(set(loaded.tags)) - 2:
+        raise CliError(f"{args.source}: --zero-shot-holdout {args.zero_shot_holdout} leaves fewer than 2 of its "
+                       f"{len(set(loaded.tags))} tags to train on")
+    try:
+        report = separation_report(loaded.image_set, loaded.vectors, loaded.embedder, tags=loaded.tags,
+                                   train_contrastive=args.train_contrastive, seed=args.seed, progress=progress,
+                                   text_encoder=text_encoder, zero_shot_holdout=args.zero_shot_holdout)
+    except ValueError as exc:
+        raise CliError(f"{args.source}: {exc}") from None
     if args.json:
         print(json.dumps(report, ensure_ascii=False, allow_nan=False))
     else:
@@ -316,6 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_source_args(sep, npz=True)
     sep.add_argument("--embedder", metavar="NAME", default=None, help="embedder (default: pixels)")
     sep.add_argument("--train-contrastive", action="store_true", help="also train a contrastive head and report held-out gains")
+    sep.add_argument("--text-model", choices=["hashed", "minilm"], default=None,
+                     help="train the image-text model with this text encoder and report zero-shot top-1 (default hashed)")
+    sep.add_argument("--zero-shot-holdout", metavar="K", type=int, default=None,
+                     help="tags held out of the image-text model's training (default: a fifth of the tags)")
     sep.add_argument("--seed", metavar="S", type=int, default=0)
     sep.add_argument("--json", action="store_true", help="print one JSON object")
     add_cache_args(sep)

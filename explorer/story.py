@@ -76,6 +76,7 @@ def smear_pairs(confusion: np.ndarray, tag_order: Sequence[str], *, top: int = 5
 
 def separation_report(image_set, vectors, embedder, *, tags: Sequence[str] | None = None,
                       train_contrastive: bool = False, seed: int = 0, k: int = 10,
+                      text_encoder=None, zero_shot_holdout: int | None = None,
                       progress: ProgressCallback | None = None) -> dict:
     """How well tags separate in feature space, as one JSON-ready dict.
 
@@ -84,6 +85,9 @@ def separation_report(image_set, vectors, embedder, *, tags: Sequence[str] | Non
     note says why. tags : the row tags when image_set is None (e.g. from an .npz).
     vectors : (n, d). With ``train_contrastive`` a linear SupCon head is trained on a stratified 70 %
     and ``held_out_knn_agreement`` / ``held_out_silhouette`` compare the other 30 % before and after.
+    With ``text_encoder`` (an ``explorer.text_encoders.TextEncoder``) or ``zero_shot_holdout`` (K tags),
+    ``zero_shot`` gives the image-text model's top-1 on held-out images of seen and of never-seen tags
+    (see ``explorer.textmodel.zero_shot``); a bad K raises ValueError.
     """
     X = C._as_matrix(vectors, "vectors")
     tags = _tags_of(image_set, tags, len(X))
@@ -96,7 +100,31 @@ def separation_report(image_set, vectors, embedder, *, tags: Sequence[str] | Non
     out.update(_alignment_entry(image_set, embedder, len(X), seed, progress, out["notes"]))
     if train_contrastive:
         out.update(_held_out_entry(X, tags, seed, k, progress, out["notes"]))
+    if text_encoder is not None or zero_shot_holdout is not None:
+        out["zero_shot"] = _zero_shot_entry(X, tags, text_encoder, zero_shot_holdout, seed, progress, out["notes"])
     return out
+
+
+def default_zero_shot_holdout(n_tags: int) -> int:
+    """A fifth of the tags (at least 1, leaving at least 2 to train on)."""
+    return max(1, min(n_tags - 2, round(n_tags / 5)))
+
+
+def _zero_shot_entry(X, tags, text_encoder, holdout: int | None, seed: int, progress, notes: list) -> dict:
+    from explorer import textmodel
+
+    if text_encoder is None:
+        from explorer.text_encoders import get_text_encoder
+
+        text_encoder = get_text_encoder("hashed")
+    n_tags = len(set(tags))
+    holdout = default_zero_shot_holdout(n_tags) if holdout is None else holdout
+    res = textmodel.zero_shot(X, tags, held_out=int(holdout), encoder=text_encoder, seed=seed, progress=progress)
+    notes.append(f"zero-shot: {res.text_model} text encoder; {len(res.held_out_tags)} of {n_tags} tags held out "
+                 f"({len(res.unseen_index)} images), {len(res.seen_test_index)} held-out images of the other tags; "
+                 f"projections trained on {len(res.train_index)} images; each classified among all {n_tags} tag names")
+    out = res.as_json()
+    return {key: (_num(v) if key != "held_out_tags" else v) for key, v in out.items()}
 
 
 def _alignment_entry(image_set, embedder, n: int, seed: int, progress, notes: list) -> dict:

@@ -93,3 +93,27 @@ def test_every_presenter_step_renders_from_the_url(step):
 def test_presenter_refuses_a_bookmark_outside_the_demos():
     at = open_page("ui/pages/presenter.py", step="2", source="/etc", embedder="pixels")
     assert any("demo" in e.value for e in at.error)
+
+
+def test_image_text_model_says_what_it_does_not_know_and_measures_zero_shot():
+    at = open_page("ui/pages/contrastive.py")
+    at.selectbox(key="fse_embedder").set_value("pixels").run()
+    at.radio(key="text_encoder").set_value("hashed").run()
+    at.text_input(key="text_phrase").set_value("asdfgh").run()
+    assert not at.exception, [e.value for e in at.exception]
+    warning = "\n".join(w.value for w in at.warning)
+    assert "knows none of the words" in warning and "asdfgh" in warning
+    assert not at.dataframe and not at.get("plotly_chart")  # no ranking, no star pretending to know
+    at.text_input(key="text_phrase").set_value("thumbs banana").run()
+    assert "banana" in "\n".join(i.value for i in at.info)
+    ranked = at.dataframe[0].value
+    assert ranked["tag"].iloc[0] == "thumbs up" and list(ranked.columns) == ["rank", "tag", "score"]
+    at.slider(key="zero_shot_k").set_value(3).run()
+    at.button(key="zero_shot_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = at.dataframe[-1].value
+    hashed = table[table["text encoder"] == "hashed"].iloc[0]
+    assert hashed["chance"] == pytest.approx(1 / 14) and len(hashed["never-seen tags"].split(", ")) == 3
+    assert hashed["never-seen vs chance"] in ("above chance", "at chance", "below chance")
+    text = "\n".join(m.value for m in at.markdown)
+    assert f"**{hashed['never-seen vs chance']}**" in text

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import streamlit as st
 
 from explorer import contrastive as C
-from explorer import story_figures, textmodel
+from explorer import story, story_figures, text_encoders, textmodel
 from ui import render
 from ui.safe import md
 from ui import workspace as wsp
@@ -75,24 +78,61 @@ else:
     st.plotly_chart(story_figures.transition_animation(before, after, tags=ws.tags, sources=ws.sources),
                     config=render.PLOTLY_CONFIG, key="head_anim")
 
-st.markdown("## A tiny image–text model")
-st.caption("Contrastive image pre-training in miniature: two linear heads (images, and hashed words and letter "
-           "groups of the tags) trained so each image lands next to its own tag text. Then type any phrase.")
-texts = textmodel.image_texts(ws.tags, {c: ws.column(c) for c in ws.tag_columns if c != ws.tag_column})
+st.markdown("## An image–text model: locked towers, a learned joint space")
+st.caption("The essay's contrastive image–text model in miniature, the way LiT (locked-image tuning) builds one: "
+           f"the image vectors ({md(ws.embedder_name)}) and a text encoder stay as they are; only two small "
+           "projections into one shared space are trained, so that each image lands next to captions of its tag "
+           '(the tag itself and plain templates such as "a photo of a {tag}"). Then type any phrase.')
+encoder_name = st.radio("Text encoder", list(text_encoders.TEXT_ENCODERS), horizontal=True, key="text_encoder",
+                        help=" · ".join(f"{k}: {v}" for k, v in text_encoders.TEXT_ENCODERS.items()))
+st.caption(md(text_encoders.TEXT_ENCODERS[encoder_name]))
+
+
+def text_encoder_or_none(name: str):
+    """The shared encoder, or None with the reason shown (a missing optional extra is not an error)."""
+    if name not in text_encoders.available_text_encoders():
+        st.warning(f"The {name} text encoder is not installed. {md(text_encoders.TEXT_HINT)}")
+        return None
+    try:
+        with st.spinner(f"Loading the {name} text encoder from its installed package (the first time only)"):
+            return text_encoders.get_text_encoder(name)
+    except ValueError as exc:
+        st.warning(md(str(exc)))
+        return None
+
+
+encoder = text_encoder_or_none(encoder_name)
+extra_columns = {c: ws.column(c) for c in ws.tag_columns if c != ws.tag_column}
 
 
 def train_text():
-    with wsp.progress_box("Training the image–text model") as progress:
-        return textmodel.train_image_text(ws.vectors, texts, seed=0, progress=progress)
+    with wsp.progress_box(f"Training the image–text projections ({encoder_name} text encoder)") as progress:
+        return textmodel.train_on_tags(ws.vectors, ws.tags, encoder=encoder, extra_tags=extra_columns, seed=0,
+                                       progress=progress)
 
 
-model = wsp.memo("other", ("story_text", ws.key, ws.tag_column), train_text)
-phrase = st.text_input("A phrase", value=ws.tags[0], max_chars=80, key="text_phrase",
-                       help="Try a tag, two tags at once, or a word from another tag column.")
-query = textmodel.query_images(model, phrase, ws.vectors, k=8)
-if not query.known:
-    st.warning("The phrase has no letters or digits the model can read.")
-else:
+def show_phrase(model) -> None:
+    phrase = st.text_input("A phrase", value=ws.tags[0], max_chars=80, key="text_phrase",
+                           help="Try a tag, a synonym of one, a description of a gesture, or nonsense.")
+    query = textmodel.query_images(model, phrase, ws.vectors, k=8)
+    if not query.known:
+        known = ", ".join(sorted(model.vocabulary.words)) if model.vocabulary else ""
+        st.warning(f"The model knows none of the words of this phrase ({md(', '.join(query.unknown_words) or 'no letters or digits')}"
+                   f"{'; template words ' + md(', '.join(query.filler_words)) + ' say nothing about a tag' if query.filler_words else ''}), "
+                   "so it ranks nothing: any ranking would be noise. The hashed encoder knows only the words (and "
+                   f"close spellings) of the tags it was trained on: {md(known, max_length=400)}.")
+        return
+    if query.unknown_words:
+        st.info(f"Unknown to the model and left out: {md(', '.join(query.unknown_words))}. "
+                f"It answers for: “{md(query.read_as)}”.")
+    if model.text_model != "hashed":
+        names = list(dict.fromkeys(ws.tags))
+        raw = model.text_features([phrase] + names)
+        cos = raw[1:] @ raw[0]
+        best = int(np.argmax(cos))
+        st.caption(f"{md(model.text_model)} places every phrase somewhere, nonsense too: judge the answer by how "
+                   f"close the phrase is to any tag name in {md(model.text_model)}'s own space. Closest here: "
+                   f"“{md(names[best])}” at cosine {cos[best]:.2f}.")
     proj = wsp.get_projection(ws, method="pca")
     star = textmodel.star_position(proj.coords, query.scores, k=8)
     col_map, col_tags = st.columns([3, 1])
@@ -103,12 +143,85 @@ else:
         st.caption("The star sits at the score-weighted mean map position of the 8 best-matching images "
                    "(a t-SNE map has no formula for new points, so every map uses the same rule).")
     with col_tags:
+        ranked = textmodel.rank_tags(model, phrase, ws.vectors, ws.tags)
+        ranks = textmodel.tie_ranks([s for _, s in ranked])
         st.markdown("**Tags ranked for this phrase**")
-        st.dataframe({"tag": [t for t, _ in textmodel.rank_tags(model, phrase, ws.vectors, ws.tags)],
-                      "score": [round(s, 3) for _, s in textmodel.rank_tags(model, phrase, ws.vectors, ws.tags)]},
+        st.dataframe({"rank": ranks, "tag": [t for t, _ in ranked], "score": [round(s, 3) for _, s in ranked]},
                      hide_index=True)
-    render.image_grid(ws, [i for i, _ in query.nearest], captions=[f"{s:.3f} · {ws.tags[i]}" for i, s in query.nearest],
+        tied = [t for (t, _), r in zip(ranked, ranks) if r == "1="]
+        if tied:
+            st.info(f"A tie for first place: {md(', '.join(tied))} score the same ({ranked[0][1]:.3f}).")
+    image_ranks = textmodel.tie_ranks([s for _, s in query.nearest])
+    render.image_grid(ws, [i for i, _ in query.nearest],
+                      captions=[f"{r} · {s:.3f} · {ws.tags[i]}" for r, (i, s) in zip(image_ranks, query.nearest)],
                       columns=8, width=90, key="text_nearest")
+
+
+if encoder is not None:
+    model = wsp.memo("other", ("story_text", ws.key, ws.tag_column, encoder_name), train_text)
+    show_phrase(model)
+
+
+def fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def verdict(top1: float | None, chance: float, n: int) -> str:
+    """What the unseen-tag number says, against chance and its sampling noise (2 binomial s.d.)."""
+    if top1 is None or n == 0:
+        return "nothing to measure"
+    noise = 2 * math.sqrt(chance * (1 - chance) / n)
+    if top1 > chance + noise:
+        return "above chance"
+    return "below chance" if top1 < chance - noise else "at chance"
+
+
+st.markdown("#### Zero-shot: tags the model never saw")
+n_tags = len(set(ws.tags))
+if n_tags < 3:
+    st.info("Zero-shot needs at least 3 tags: some held out, at least 2 to train on.")
+else:
+    st.caption("Some tags are held out entirely: none of their images and none of their captions are trained on. "
+               "Then every held-out image (those tags' images, and 30 % of the other tags' images) is classified "
+               "among **all** tag names by text similarity. Chance is one over the number of tags.")
+    z = st.columns([2, 1, 1])
+    holdout = int(z[0].slider("Tags held out", 1, n_tags - 2, story.default_zero_shot_holdout(n_tags),
+                              key="zero_shot_k"))
+    zs_seed = int(z[1].number_input("Seed", 0, 10_000, 0, key="zero_shot_seed"))
+    zs_key = ("zero_shot", ws.key, ws.tag_column, holdout, zs_seed)
+    if z[2].button("Measure zero-shot", key="zero_shot_run"):
+        st.session_state["zero_shot_done"] = zs_key
+    if st.session_state.get("zero_shot_done") != zs_key:
+        st.info("Press **Measure zero-shot**: it trains the projections once per installed text encoder.")
+    else:
+        rows = []
+        for name in text_encoders.TEXT_ENCODERS:
+            enc = text_encoder_or_none(name)
+            if enc is None:
+                continue
+
+            def measure(enc=enc, name=name):
+                with wsp.progress_box(f"Zero-shot with the {name} text encoder") as progress:
+                    return textmodel.zero_shot(ws.vectors, ws.tags, held_out=holdout, encoder=enc, seed=zs_seed,
+                                               progress=progress)
+
+            res = wsp.memo("other", zs_key + (name,), measure)
+            rows.append({"text encoder": name,
+                         "top-1, held-out images of trained tags": res.seen_top1,
+                         "top-1, images of never-seen tags": res.unseen_top1, "chance": res.chance,
+                         "never-seen tags": ", ".join(res.held_out_tags),
+                         "never-seen vs chance": verdict(res.unseen_top1, res.chance, len(res.unseen_index)),
+                         "images (trained / held-out / never-seen tags)":
+                             f"{len(res.train_index)} / {len(res.seen_test_index)} / {len(res.unseen_index)}"})
+        if rows:
+            st.dataframe(rows, hide_index=True, column_config={
+                k: st.column_config.NumberColumn(format="%.3f") for k in
+                ("top-1, held-out images of trained tags", "top-1, images of never-seen tags", "chance")})
+            for row in rows:
+                st.markdown(f"- **{md(row['text encoder'])}**: on tags it never saw, top-1 is "
+                            f"{fmt(row['top-1, images of never-seen tags'])} against chance {row['chance']:.3f} — "
+                            f"**{row['never-seen vs chance']}** (2 standard deviations of sampling noise); on "
+                            f"new images of trained tags it is {fmt(row['top-1, held-out images of trained tags'])}.")
 
 st.markdown("#### Tag arithmetic: blend two tags")
 tags = list(dict.fromkeys(ws.tags))
