@@ -85,7 +85,7 @@ st.caption("The essay's contrastive image–text model in miniature, the way LiT
            '(the tag itself and plain templates such as "a photo of a {tag}"). Then type any phrase.')
 encoder_name = st.radio("Text encoder", list(text_encoders.TEXT_ENCODERS), horizontal=True, key="text_encoder",
                         help=" · ".join(f"{k}: {v}" for k, v in text_encoders.TEXT_ENCODERS.items()))
-st.caption(md(text_encoders.TEXT_ENCODERS[encoder_name]))
+st.caption(md(text_encoders.TEXT_ENCODERS[encoder_name], max_length=300))
 
 
 def text_encoder_or_none(name: str):
