@@ -1,8 +1,12 @@
-"""A tiny image-text model: hashed n-gram text features and two linear heads trained with symmetric InfoNCE.
+"""An image-text model: two linear projections between locked towers, trained with symmetric InfoNCE.
 
-This is the essay's "contrastive image pre-training" in miniature: (image, tag text) pairs pull an image
-vector and its words to the same point of a shared unit sphere. Nothing is downloaded; text features are
-signed feature hashing of words, word pairs and character n-grams (stable across runs: crc32, not ``hash``).
+This is the essay's "contrastive image pre-training" in miniature, built the way locked-image tuning (LiT)
+builds one: the image vectors (any embedder) and a text encoder (``explorer.text_encoders``: hashed words
+and letter groups, or the pretrained MiniLM sentence encoder) stay fixed; only the two projections into one
+shared unit sphere are trained, on captions made from the tags ("a photo of a {tag}"). ``zero_shot`` holds
+whole tags out of training and measures how well their images are found by their names. The hashed
+features are signed feature hashing of words, word pairs and character n-grams (stable across runs: crc32,
+not ``hash``); a phrase with none of the tag words is reported as unknown rather than ranked.
 """
 
 from __future__ import annotations
