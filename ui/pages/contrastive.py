@@ -85,7 +85,7 @@ st.caption("The essay's contrastive image–text model in miniature, the way LiT
            '(the tag itself and plain templates such as "a photo of a {tag}"). Then type any phrase.')
 encoder_name = st.radio("Text encoder", list(text_encoders.TEXT_ENCODERS), horizontal=True, key="text_encoder",
                         help=" · ".join(f"{k}: {v}" for k, v in text_encoders.TEXT_ENCODERS.items()))
-st.caption(md(text_encoders.TEXT_ENCODERS[encoder_name]))
+st.caption(md(text_encoders.TEXT_ENCODERS[encoder_name], max_length=300))
 
 
 def text_encoder_or_none(name: str):
@@ -183,7 +183,9 @@ if n_tags < 3:
 else:
     st.caption("Some tags are held out entirely: none of their images and none of their captions are trained on. "
                "Then every held-out image (those tags' images, and 30 % of the other tags' images) is classified "
-               "among **all** tag names by text similarity. Chance is one over the number of tags.")
+               "among **all** tag names by text similarity. Chance is one over the number of tags. The last "
+               "columns ask the never-seen tags' images to choose among the never-seen names only: can the text "
+               "encoder's meaning carry over to new tags at all, even where trained tags out-score them?")
     z = st.columns([2, 1, 1])
     holdout = int(z[0].slider("Tags held out", 1, n_tags - 2, story.default_zero_shot_holdout(n_tags),
                               key="zero_shot_k"))
@@ -211,17 +213,25 @@ else:
                          "top-1, images of never-seen tags": res.unseen_top1, "chance": res.chance,
                          "never-seen tags": ", ".join(res.held_out_tags),
                          "never-seen vs chance": verdict(res.unseen_top1, res.chance, len(res.unseen_index)),
+                         "top-1 among the never-seen tag names only": res.unseen_only_top1,
+                         "chance among them": res.unseen_only_chance,
+                         "among them vs chance": verdict(res.unseen_only_top1, res.unseen_only_chance,
+                                                         len(res.unseen_index)),
                          "images (trained / held-out / never-seen tags)":
                              f"{len(res.train_index)} / {len(res.seen_test_index)} / {len(res.unseen_index)}"})
         if rows:
             st.dataframe(rows, hide_index=True, column_config={
                 k: st.column_config.NumberColumn(format="%.3f") for k in
-                ("top-1, held-out images of trained tags", "top-1, images of never-seen tags", "chance")})
+                ("top-1, held-out images of trained tags", "top-1, images of never-seen tags", "chance",
+                 "top-1 among the never-seen tag names only", "chance among them")})
             for row in rows:
                 st.markdown(f"- **{md(row['text encoder'])}**: on tags it never saw, top-1 is "
                             f"{fmt(row['top-1, images of never-seen tags'])} against chance {row['chance']:.3f} — "
                             f"**{row['never-seen vs chance']}** (2 standard deviations of sampling noise); on "
-                            f"new images of trained tags it is {fmt(row['top-1, held-out images of trained tags'])}.")
+                            f"new images of trained tags it is {fmt(row['top-1, held-out images of trained tags'])}. "
+                            f"Asked to choose among the never-seen tag names only, it scores "
+                            f"{fmt(row['top-1 among the never-seen tag names only'])} against chance "
+                            f"{row['chance among them']:.3f} — **{row['among them vs chance']}**.")
 
 st.markdown("#### Tag arithmetic: blend two tags")
 tags = list(dict.fromkeys(ws.tags))
