@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from explorer import contrastive as C
+from explorer.measures import sample_rows  # noqa: F401 (story pages use story.sample_rows)
 from explorer.progress import ProgressCallback
 
 ALIGNMENT_MAX_IMAGES = 500  # augmenting and re-embedding is the slow part; the mean settles long before
@@ -234,13 +235,6 @@ def group_rows(column: Sequence[str]) -> dict[str, np.ndarray]:
 
 # ---------------------------------------------------------------------------------------------------------
 # Helpers the story views share (pure; the pages cache them)
-
-
-def sample_rows(n: int, limit: int, *, seed: int = 0) -> np.ndarray:
-    """All rows when n <= limit, else a sorted seeded sample of ``limit`` rows."""
-    if n <= limit:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(n, limit, replace=False))
 
 
 def embed_twins(pixels: np.ndarray, embedder, *, seed: int = 0, progress: ProgressCallback | None = None) -> np.ndarray:

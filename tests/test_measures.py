@@ -243,3 +243,57 @@ def test_separation_with_zero_and_nan_vectors_is_finite_and_noted():
     X_zero = X.copy()
     X_zero[5] = 0
     assert sep.silhouette == pytest.approx(silhouette_score(X_zero, tags, metric="cosine"), abs=1e-6)
+
+
+# ------------------------------------------------------------------------------ sampled estimates
+
+def clustered_map(n=2000, d=24, seed=0):
+    """Eight clusters in X and a noisy 2-D map of them: measures well inside (0, 1)."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 8, n)
+    centres = 3 * rng.standard_normal((8, d))
+    X = centres[labels] + rng.standard_normal((n, d))
+    Y = X[:, :2] + 0.8 * rng.standard_normal((n, 2))
+    return X, Y, [f"c{v}" for v in labels]
+
+
+def test_sampled_measures_agree_with_exact_ones_and_say_the_sample_size():
+    from explorer.measures import map_measures
+
+    X, Y, tags = clustered_map()
+    exact = map_measures(X, Y, tags, k=10, sample=None)
+    est = map_measures(X, Y, tags, k=10, sample=600, seed=1)
+    assert exact.exact and exact.sample_size == exact.population == 2000 and not est.exact
+    assert (est.sample_size, est.population) == (600, 2000)
+    assert est.notes[0] == "estimated on a random sample of 600 of 2,000 points"
+    assert 0.6 < exact.trustworthiness < 0.99
+    assert est.trustworthiness == pytest.approx(exact.trustworthiness, abs=0.01)
+    assert est.trustworthiness.sample_size == 600 and exact.trustworthiness.sample_size == 2000
+    assert est.knn_agreement_embedding == pytest.approx(exact.knn_agreement_embedding, abs=0.05)
+    assert est.knn_agreement_map == pytest.approx(exact.knn_agreement_map, abs=0.05)
+    assert np.isfinite(est.neighbours_kept).sum() == 600
+    assert np.nanmean(est.neighbours_kept) == pytest.approx(np.nanmean(exact.neighbours_kept), abs=0.03)
+    # the sampled rows carry their exact values; the one-measure functions give the same numbers
+    on = np.isfinite(est.neighbours_kept)
+    np.testing.assert_allclose(est.neighbours_kept[on], exact.neighbours_kept[on])
+    assert exact.trustworthiness == pytest.approx(sk_trustworthiness(X, Y, n_neighbors=10, metric="cosine"), abs=1e-6)
+    assert trustworthiness(X, Y, k=10, sample=600, seed=1) == pytest.approx(est.trustworthiness, abs=1e-12)
+    agree = knn_tag_agreement(X, tags, k=10, sample=600, seed=1)
+    assert agree.sample_size == 600 and agree.overall == pytest.approx(est.knn_agreement_embedding)
+    assert "600 of 2,000" in agree.notes[-1]
+    np.testing.assert_array_equal(np.isfinite(neighbours_kept(X, Y, k=10, sample=600, seed=1)), on)
+
+
+def test_auto_sampling_starts_above_the_threshold_and_is_seeded(monkeypatch):
+    import explorer.measures as measures
+
+    X, Y, tags = clustered_map(n=400)
+    assert trustworthiness(X, Y).sample_size == 400  # "auto" below the threshold: exact
+    monkeypatch.setattr(measures, "SAMPLE_ABOVE", 300)
+    monkeypatch.setattr(measures, "SAMPLE_SIZE", 100)
+    a, b = trustworthiness(X, Y, seed=4), trustworthiness(X, Y, seed=4)
+    assert a.sample_size == 100 and a == b and trustworthiness(X, Y, seed=5) != a
+    assert knn_tag_agreement(X, tags).sample_size == 100
+    assert trustworthiness(X, Y, sample=None).sample_size == 400
+    with pytest.raises(ValueError, match="sample"):
+        trustworthiness(X, Y, sample="most")
