@@ -58,8 +58,11 @@ class VectorHealth:
         return int((self.duplicate_of >= 0).sum())
 
 
-def as_matrix(X, name: str = "X", *, dtype=np.float32) -> np.ndarray:
-    """X as a contiguous 2-D array of ``dtype`` (None keeps float32/float64 as given), or a ValueError naming the parameter."""
+def as_matrix(X, name: str = "X", *, dtype=np.float32, finite: bool = False, min_rows: int = 0) -> np.ndarray:
+    """X as a contiguous 2-D array of ``dtype`` (None keeps float32/float64 as given), or a ValueError naming the parameter.
+
+    The one validator of vectors in ``explorer``: ``finite`` refuses NaN/inf, ``min_rows`` too few rows.
+    """
     try:
         A = np.asarray(X)
     except Exception as exc:  # ragged lists and the like
@@ -70,9 +73,14 @@ def as_matrix(X, name: str = "X", *, dtype=np.float32) -> np.ndarray:
         raise ValueError(f"{name} must be numeric, got dtype {A.dtype}")
     if A.shape[1] == 0 and A.shape[0] > 0:
         raise ValueError(f"{name} has rows of length 0; vectors need at least one dimension")
+    if A.shape[0] < min_rows:
+        raise ValueError(f"{name} must have at least {min_rows} row(s) (n, d), got shape {A.shape}")
     if dtype is None:
         dtype = A.dtype if A.dtype in (np.float32, np.float64) else np.float64
-    return np.ascontiguousarray(A, dtype=dtype)
+    A = np.ascontiguousarray(A, dtype=dtype)
+    if finite and not np.isfinite(A).all():
+        raise ValueError(f"{name} holds NaN or infinite values; drop those rows first")
+    return A
 
 
 def _finite_rows(A: np.ndarray) -> np.ndarray:
@@ -264,7 +272,7 @@ def knn(X, k: int, *, metric: str = "cosine", exclude_self: bool = True,
     """
     A = as_matrix(X)
     n = len(A)
-    k = _check_k(k, n, exclude_self)
+    k = check_k(k, n, exclude_self=exclude_self)
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
     if not isinstance(max_block_bytes, (int, np.integer)) or max_block_bytes < 1:
@@ -307,13 +315,22 @@ def _check_rows(rows, n: int) -> np.ndarray:
     return idx
 
 
-def _check_k(k, n: int, exclude_self: bool) -> int:
+def check_k(k, n: int | None = None, *, exclude_self: bool = True, name: str = "k") -> int:
+    """The one check of a neighbour count (or any count ``name``): a positive int, ValueError naming it.
+
+    With ``n`` points it must also fit: k <= n - 1 (``exclude_self``) or n. Nothing is clamped here:
+    callers that clamp (the measures) do it themselves and say so in their notes.
+    """
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise ValueError(f"k must be an integer, got {k!r}")
+        raise ValueError(f"{name} must be a positive integer, got {k!r}")
     k = int(k)
+    if n is None:
+        if k < 1:
+            raise ValueError(f"{name} must be a positive integer, got {k!r}")
+        return k
     limit = n - 1 if exclude_self else n
     if k < 1 or (n > 0 and k > limit):
-        raise ValueError(f"k={k} is out of range: need 1 <= k <= {limit} for {n} points"
+        raise ValueError(f"{name}={k} is out of range: need 1 <= {name} <= {limit} for {n} points"
                          + (" (the point itself is excluded)" if exclude_self else ""))
     return k
 

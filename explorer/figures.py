@@ -14,6 +14,8 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from explorer.imageset import tag_order
+
 # Above this many points a 2D map uses WebGL (Scattergl): SVG makes one DOM node per point.
 WEBGL_THRESHOLD = 1000
 # Layout images are SVG <image> nodes; past a few thousand the browser's pan/zoom gets sluggish.
@@ -39,7 +41,7 @@ def thumbnail_data_uri(jpeg: bytes) -> str:
 
 def tag_colors(tags: Sequence[str]) -> dict[str, str]:
     """A stable colour per distinct tag, in first-seen order."""
-    distinct = list(dict.fromkeys(tags))
+    distinct = tag_order(tags)  # the order of the measures' tag charts too
     return {tag: PALETTE[i % len(PALETTE)] for i, tag in enumerate(distinct)}
 
 

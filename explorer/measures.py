@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .distances import METRICS, distance_blocks, knn, l2_normalize
+from .distances import METRICS, as_matrix, check_k, distance_blocks, knn, l2_normalize
+from .imageset import tag_codes
 
 
 SAMPLE_ABOVE = 20_000  # more usable points than this: "auto" estimates on a sample
@@ -81,13 +82,6 @@ def sample_note(sample_size: int, population: int) -> str:
     return f"estimated on a random sample of {sample_size:,} of {population:,} points"
 
 
-def check_k(k, *, name: str = "k") -> int:
-    """A positive int, or a ValueError naming the parameter (no clamping: callers clamp and say so)."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"{name} must be a positive integer, got {k!r}")
-    return int(k)
-
-
 def _check_metric(metric: str) -> str:
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
@@ -95,10 +89,7 @@ def _check_metric(metric: str) -> str:
 
 
 def _matrix(X, name: str) -> np.ndarray:
-    A = np.asarray(X)
-    if A.ndim != 2 or A.dtype.kind not in "biuf":
-        raise ValueError(f"{name} must be a numeric 2-D array (n, d), got {A.dtype} of shape {A.shape}")
-    return A
+    return as_matrix(X, name, dtype=None)
 
 
 def _usable_rows(A: np.ndarray, metric: str) -> np.ndarray:
@@ -106,15 +97,6 @@ def _usable_rows(A: np.ndarray, metric: str) -> np.ndarray:
     if metric == "cosine":
         return np.ones(len(A), bool)
     return np.isfinite(A).all(axis=1)
-
-
-def _tag_codes(tags, n: int) -> tuple[np.ndarray, list[str]]:
-    tags = [str(t) for t in tags]
-    if len(tags) != n:
-        raise ValueError(f"tags has {len(tags)} entries but X has {n} rows")
-    order = sorted(set(tags))
-    lookup = {t: i for i, t in enumerate(order)}
-    return np.array([lookup[t] for t in tags], np.int64), order
 
 
 def _neighbours_or_none(A: np.ndarray, k: int, metric: str, rows: np.ndarray | None = None):
@@ -266,7 +248,7 @@ def knn_tag_agreement(X, tags, *, k: int = 10, metric: str = "cosine", sample="a
     """
     k = check_k(k)
     A = _matrix(X, "X")
-    codes, order = _tag_codes(tags, len(A))
+    codes, order = tag_codes(tags, len(A))
     keep = _usable_rows(A, _check_metric(metric))
     rows = measure_rows(int(keep.sum()), sample, seed)
     nb, k_used = _neighbours_or_none(A[keep], k, metric, rows)
@@ -358,7 +340,7 @@ def map_measures(X, Y, tags, *, k: int = 10, metric: str = "cosine", sample="aut
     """
     k = check_k(k)
     A, B = _pair(X, Y)
-    codes, order = _tag_codes(tags, len(A))
+    codes, order = tag_codes(tags, len(A))
     keep = _usable_rows(A, _check_metric(metric)) & np.isfinite(B).all(axis=1)
     usable = np.flatnonzero(keep)
     n = len(usable)
@@ -407,7 +389,8 @@ class Separation:
         Row a: fraction of tag-a images' k nearest neighbours carrying tag b (rows sum to 1;
         all zero when there are no neighbours).
     tag_order : list of str
-        Sorted tags: the order of confusion's rows and columns.
+        Tags in first-seen order (``explorer.imageset.tag_order``, as the map's legend): the order of
+        confusion's rows and columns.
     k : int
         Neighbours used for agreement and confusion.
     notes : list of str
@@ -432,7 +415,7 @@ def separation(X, tags, *, k: int = 10) -> Separation:
     """
     k = check_k(k)
     A = _matrix(X, "X")
-    codes, order = _tag_codes(tags, len(A))
+    codes, order = tag_codes(tags, len(A))
     N = l2_normalize(A).astype(np.float64)
     t = len(order)
     counts = np.bincount(codes, minlength=t)

@@ -200,8 +200,24 @@ def test_separation_confusion_counts_neighbour_tags():
     sep = separation(X, tags, k=4)
     nb = knn(X, 4)[0]
     a = tags == "a"
-    assert sep.confusion[0, 1] == pytest.approx((tags[nb[a]] == "b").mean())
-    assert sep.confusion[1, 1] == pytest.approx((tags[nb[~a]] == "b").mean())
+    ia, ib = sep.tag_order.index("a"), sep.tag_order.index("b")
+    assert sep.confusion[ia, ib] == pytest.approx((tags[nb[a]] == "b").mean())
+    assert sep.confusion[ib, ib] == pytest.approx((tags[nb[~a]] == "b").mean())
+
+
+def test_tag_charts_and_map_colours_share_one_first_seen_order():
+    from explorer.figures import tag_colors
+    from explorer.imageset import tag_codes
+
+    tags = ["zebra", "ant", "zebra", "moth", "ant", "moth"] * 5
+    X = gaussian(30, 4, seed=2)
+    sep = separation(X, tags, k=3)
+    assert sep.tag_order == ["zebra", "ant", "moth"] == list(tag_colors(tags))
+    assert list(knn_tag_agreement(X, tags, k=3).per_tag) == sep.tag_order
+    codes, order = tag_codes(tags)
+    assert order == sep.tag_order and codes[:4].tolist() == [0, 1, 0, 2]
+    with pytest.raises(ValueError, match="tags has 30 entries but there are 29"):
+        tag_codes(tags, 29)
 
 
 def test_two_separated_blobs_have_high_silhouette_and_diagonal_confusion():
