@@ -313,3 +313,23 @@ def test_auto_sampling_starts_above_the_threshold_and_is_seeded(monkeypatch):
     assert trustworthiness(X, Y, sample=None).sample_size == 400
     with pytest.raises(ValueError, match="sample"):
         trustworthiness(X, Y, sample="most")
+
+
+def test_large_maps_use_a_kd_tree_with_the_same_neighbours(monkeypatch):
+    import explorer.measures as measures
+
+    B = np.round(gaussian(400, 2, seed=11), 1)  # rounding makes ties at the k-th distance common
+    B[7] = B[30]  # twins
+    monkeypatch.setattr(measures, "KDTREE_ABOVE", 100)
+    tree, brute = measures._map_neighbours(B, 6), knn(B, 6, metric="euclidean")[0]
+
+    def lengths(nb, rows):
+        return np.linalg.norm(B[nb] - B[rows][:, None, :], axis=2)
+
+    everyone = np.arange(len(B))
+    # the same neighbour distances, nearest first; only exact ties (up to rounding) may swap places
+    np.testing.assert_allclose(lengths(tree, everyone), lengths(brute, everyone), atol=1e-9)
+    assert (tree == brute).mean() > 0.6 and not (tree == everyone[:, None]).any()
+    assert tree[30, 0] == 7 and tree[7, 0] == 30  # a twin is the nearest neighbour, itself is not
+    rows = np.array([30, 7, 99])
+    np.testing.assert_array_equal(measures._map_neighbours(B, 6, rows), tree[rows])
