@@ -7,7 +7,6 @@ manifest value) that reaches hover text, legends or labels goes through :func:`e
 
 from __future__ import annotations
 
-import base64
 import html
 from typing import Sequence
 
@@ -36,7 +35,9 @@ def escape_text(value: object) -> str:
 
 def thumbnail_data_uri(jpeg: bytes) -> str:
     """A ``data:`` URI for JPEG bytes, so images travel inside the figure (no URL, works offline)."""
-    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
+    from explorer.thumbs import data_uri
+
+    return data_uri(jpeg, "image/jpeg")
 
 
 def tag_colors(tags: Sequence[str]) -> dict[str, str]:
