@@ -282,8 +282,8 @@ def add_source_args(parser: argparse.ArgumentParser, *, npz: bool) -> None:
 
 
 def add_cache_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--cache-dir", metavar="DIR", help="embedding cache folder (default: $EXPLORER_CACHE_DIR or ~/.cache)")
-    parser.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    parser.add_argument("--cache-dir", metavar="DIR", help="cache folder for embeddings and decoded images (default: $EXPLORER_CACHE_DIR or ~/.cache)")
+    parser.add_argument("--no-cache", action="store_true", help="do not read or write the caches (embeddings, decoded images)")
 
 
 def build_parser() -> argparse.ArgumentParser:
