@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from explorer.contrastive import (_Adam, _as_matrix, _as_tags, _one_blas_thread, check_settings, clip_loss,
-                                  normalize_backward, normalize_rows, tag_codes)
+                                  normalize_backward, normalize_rows)
+from explorer.imageset import tag_codes, tag_order
 from explorer.progress import ProgressCallback, report
 
 if TYPE_CHECKING:
@@ -303,7 +304,7 @@ class ZeroShotResult:
 
 def choose_held_out_tags(tags: Sequence[str], k: int, *, seed: int = 0) -> list[str]:
     """``k`` tag names drawn with the seed (in first-seen order); at least 2 tags must stay for training."""
-    order = list(dict.fromkeys(str(t) for t in tags))
+    order = tag_order(tags)
     if not 1 <= int(k) <= len(order) - 2:
         raise ValueError(f"the zero-shot hold-out must be between 1 and {len(order) - 2} tags "
                          f"(the set has {len(order)} tags and training needs at least 2), got {k}")
@@ -326,7 +327,7 @@ def zero_shot(X, tags: Sequence[str], *, held_out: int | Sequence[str] = 2, enco
 
     X = _as_matrix(X)
     tags = _as_tags(tags, len(X))
-    names = list(dict.fromkeys(tags))
+    names = tag_order(tags)
     unseen_tags = choose_held_out_tags(tags, held_out, seed=seed) if isinstance(held_out, (int, np.integer)) \
         else [str(t) for t in held_out]
     missing = [t for t in unseen_tags if t not in names]
@@ -417,7 +418,7 @@ def rank_tags(model: ImageTextModel, phrase: str, X, tags: Sequence[str]) -> lis
     t = model.encode_texts([text])[0]
     if not np.any(t):
         return []
-    order = list(dict.fromkeys(tags))
+    order = tag_order(tags)
     centroids = normalize_rows(np.stack([Z[tags == tag].mean(axis=0) for tag in order]))
     scores = centroids @ t
     return [(order[i], float(scores[i])) for i in np.argsort(-scores, kind="stable")]
