@@ -13,11 +13,12 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence, TextIO
 
 import numpy as np
+
+from explorer.workset import WorkSet, embed_workset, is_npz, load_workset
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -28,18 +29,10 @@ class CliError(Exception):
     """A failure to report to the user as one line."""
 
 
-@dataclass
-class LoadedVectors:
-    """What every command works on: rows of an image set, or of a precomputed ``.npz``."""
-
-    ids: list[str]
-    sources: list[str]
-    tags: list[str]
-    vectors: Optional[np.ndarray] = None
-    image_set: object = None  # explorer.imageset.ImageSet when loaded from images
-    embedder: object = None  # explorer.embedders.Embedder when this run embedded
-    embedder_name: str = ""
-    skipped: list = field(default_factory=list)
+# What every command works on: rows of an image set, or of a precomputed ``.npz`` (explorer.workset).
+# ``LoadedVectors`` is the old name; the record has ids, sources, tags, vectors, image_set (alias of
+# images), embedder, embedder_name and skipped.
+LoadedVectors = WorkSet
 
 
 class StderrProgress:
@@ -76,35 +69,27 @@ def say(message: str) -> None:
 # Loading
 
 
-def is_npz(source: str) -> bool:
-    return source.lower().endswith(".npz")
-
-
-def load_images(source: str, args: argparse.Namespace, progress) -> LoadedVectors:
-    from explorer.sources import LoadError, load_source
+def load_set(args: argparse.Namespace, progress, *, embedder=None) -> WorkSet:
+    """``args.source`` as a WorkSet (``explorer.workset.load_workset``): embedded when ``embedder`` is given."""
+    from explorer.sources import LoadError
 
     try:
-        image_set = load_source(source, tag_column=getattr(args, "tag_column", None), progress=progress)
+        return load_workset(args.source, embedder=embedder, tag_column=getattr(args, "tag_column", None),
+                            cache=make_cache(args), progress=progress)
     except LoadError as exc:
         raise CliError(str(exc)) from None
-    except (OSError, ValueError) as exc:
-        raise CliError(f"{source}: {exc}") from None
-    return LoadedVectors(ids=list(image_set.ids), sources=list(image_set.sources), tags=list(image_set.tags),
-                         image_set=image_set, skipped=list(image_set.skipped))
-
-
-def load_npz(source: str) -> LoadedVectors:
-    from explorer.store import load_embeddings
-
-    try:
-        data = load_embeddings(source)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError) as exc:  # includes EmbedderUnavailable
         message = str(exc)
-        raise CliError(message if source in message else f"{source}: {message}") from None
-    if len(data.ids) == 0:
-        raise CliError(f"{source}: the file holds no vectors")
-    return LoadedVectors(ids=list(data.ids), sources=list(data.sources), tags=list(data.tags),
-                         vectors=np.asarray(data.vectors, dtype=np.float32), embedder_name=data.embedder or "")
+        raise CliError(message if args.source in message else f"{args.source}: {message}") from None
+
+
+def load_images(source: str, args: argparse.Namespace, progress) -> WorkSet:
+    """The rows of ``source`` without vectors (an ``.npz`` keeps its vectors)."""
+    return load_set(argparse.Namespace(**{**vars(args), "source": source}), progress)
+
+
+def load_npz(source: str) -> WorkSet:
+    return load_images(source, argparse.Namespace(), None)
 
 
 def make_embedder(name: str):
@@ -125,22 +110,17 @@ def make_cache(args: argparse.Namespace):
     return EmbeddingCache(root)
 
 
-def load_with_vectors(args: argparse.Namespace, progress) -> LoadedVectors:
+def load_with_vectors(args: argparse.Namespace, progress) -> WorkSet:
     """Load SOURCE and make sure it has vectors: embed images, or take an ``.npz`` as it is."""
     if is_npz(args.source):
-        loaded = load_npz(args.source)
+        loaded = load_set(args, progress)
         if args.embedder and loaded.embedder_name and args.embedder != loaded.embedder_name:
             say(f"note: {args.source} holds {loaded.embedder_name} vectors; --embedder {args.embedder} is ignored")
         return loaded
-    from explorer.embedders import embed_set
-
-    loaded = load_images(args.source, args, progress)
-    embedder = make_embedder(args.embedder or "pixels")
+    embedder = make_embedder(args.embedder or "pixels")  # fail on a bad name before decoding anything
+    loaded = load_set(args, progress)
     report_skips(loaded.skipped)
-    vectors = embed_set(loaded.image_set, embedder, cache=make_cache(args), progress=progress)
-    loaded.vectors = np.asarray(vectors, dtype=np.float32)
-    loaded.embedder = embedder
-    loaded.embedder_name = embedder.name
+    embed_workset(loaded, embedder, cache=make_cache(args), progress=progress)
     return loaded
 
 
@@ -157,7 +137,7 @@ def report_skips(skipped: Sequence) -> None:
 
 def run_info(args: argparse.Namespace) -> int:
     progress = StderrProgress(quiet=args.json)
-    loaded = load_npz(args.source) if is_npz(args.source) else load_images(args.source, args, progress)
+    loaded = load_set(args, progress)
     counts: dict[str, int] = {}
     for tag in loaded.tags:
         counts[tag] = counts.get(tag, 0) + 1
@@ -189,12 +169,10 @@ def run_embed(args: argparse.Namespace) -> int:
 
     progress = StderrProgress()
     embedder = make_embedder(args.embedder)  # fail on a bad name before decoding anything
-    loaded = load_images(args.source, args, progress)
+    loaded = load_set(args, progress)
     report_skips(loaded.skipped)
-    from explorer.embedders import embed_set
-
     start = time.perf_counter()
-    vectors = embed_set(loaded.image_set, embedder, cache=make_cache(args), progress=progress)
+    vectors = embed_workset(loaded, embedder, cache=make_cache(args), progress=progress).vectors
     out = Path(args.out or default_npz_name(args.source, embedder.name))
     try:
         save_embeddings(out, loaded.image_set, vectors, embedder)

@@ -36,6 +36,7 @@ import numpy as np
 import streamlit as st
 
 from explorer.imageset import ImageSet, SkippedFile
+from explorer.workset import content_key, image_set_key, workset_key  # noqa: F401 (content_key: page API)
 from ui.safe import md
 
 # Session keys (one place, so pages and tests agree).
@@ -157,14 +158,6 @@ def memo(kind: str, key: Any, compute: Callable[[], Any]) -> Any:
     return value
 
 
-def content_key(*parts: object) -> str:
-    """A short SHA-256 over the parts' text (lists joined by newlines)."""
-    h = hashlib.sha256()
-    for part in parts:
-        h.update((("\n".join(map(str, part)) if isinstance(part, (list, tuple)) else str(part)) + "\x1f").encode())
-    return h.hexdigest()[:24]
-
-
 @contextmanager
 def progress_box(label: str) -> Iterator[Callable[[int, int, str], None]]:
     """A status box with a progress bar, removed when the step is done; yields a progress callback.
@@ -225,22 +218,19 @@ def _from_image_set(images: ImageSet, key: str) -> Loaded:
 
 
 def _load_source(spec: str, manifest_tag_column: str | None) -> Loaded:
-    from explorer.sources import load_source
+    from explorer.workset import load_workset
 
     with progress_box(f"Loading {spec}") as progress:
-        images = load_source(spec, tag_column=manifest_tag_column, progress=progress)
-    return _from_image_set(images, content_key(images.hashes, images.tags, images.image_size))
+        record = load_workset(spec, embedder=None, tag_column=manifest_tag_column, progress=progress)
+    return _from_image_set(record.images, record.set_key)
 
 
 def _load_npz(path: str) -> Loaded:
-    from explorer.store import load_embeddings
+    from explorer.workset import load_workset
 
-    data = load_embeddings(path)
-    vectors = np.asarray(data.vectors, dtype=np.float32)
-    columns = {"tag": list(data.tags), **{k: list(v) for k, v in (data.extra_tags or {}).items() if k != "tag"}}
-    key = content_key(data.ids, data.embedder, hashlib.sha256(vectors.tobytes()).hexdigest())
-    return Loaded(key=key, name=str(path).rsplit("/", 1)[-1], images=None, ids=list(data.ids),
-                  sources=list(data.sources), columns=columns, vectors=vectors, embedder_name=str(data.embedder))
+    record = load_workset(path)
+    return Loaded(key=record.key, name=record.name, images=None, ids=record.ids, sources=record.sources,
+                  columns=record.columns, vectors=record.vectors, embedder_name=record.embedder_name)
 
 
 def upload_batches() -> list[dict]:
@@ -257,7 +247,7 @@ def _load_uploads() -> Loaded | None:
     if cached is not None and cached[0] == signature:
         return cached[1]
     images = ImageSet.concatenate([b["images"] for b in batches], name="your images")
-    loaded = _from_image_set(images, content_key(images.hashes, images.tags, images.image_size))
+    loaded = _from_image_set(images, image_set_key(images))
     st.session_state["fse_upload_joined"] = (signature, loaded)
     return loaded
 
@@ -292,7 +282,8 @@ def current_workspace() -> Workspace | None:
             return None
         name = choice.embedder
     column = choice.tag_column if choice.tag_column in loaded.columns else "tag"
-    key = content_key(loaded.key, name)
+    # the core's key of set + embedder (explorer.workset), the same the CLI makes; an .npz's key is whole already
+    key = loaded.key if embedder is None else workset_key(loaded.key, embedder.cache_key)
     if st.session_state.get("fse_rows_of") not in (None, loaded.key):
         # row indices mean nothing in another set: forget the clicked image and the selection
         set_focus_row(None)
@@ -304,16 +295,15 @@ def current_workspace() -> Workspace | None:
 
 
 def _embed(loaded: Loaded, embedder_name: str):
-    from explorer.embedders import embed_set, get_embedder
+    from explorer.embedders import get_embedder
 
     embedder = memo("other", ("embedder", embedder_name), lambda: get_embedder(embedder_name))
 
     def compute() -> np.ndarray:
-        from explorer.cache import EmbeddingCache, default_cache_dir
+        from explorer.workset import load_workset
 
-        cache = EmbeddingCache(default_cache_dir())
         with progress_box(f"Embedding {len(loaded.ids):,} images with {embedder_name}") as progress:
-            return np.asarray(embed_set(loaded.images, embedder, cache=cache, progress=progress), dtype=np.float32)
+            return load_workset(loaded.images, embedder=embedder, progress=progress).vectors
 
     vectors = memo("vectors", (loaded.key, embedder.cache_key), compute)
     return vectors, embedder
