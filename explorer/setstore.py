@@ -1,5 +1,7 @@
 """Sets users built (uploads, ZIPs, server folders, .npz), kept on disk so a link can bring them back.
 
+The record is the core's ``explorer.workset.WorkSet``; ``info`` is JSON the caller keeps beside it.
+
 A saved set is one ``.npz`` *object* named by the SHA-256 of its content (saving the same set twice
 stores it once) and any number of *tokens* pointing at it. A token is ``secrets.token_urlsafe`` text:
 it is the only way to reach a set (there is deliberately no listing), so nobody can enumerate or guess
@@ -10,7 +12,8 @@ saying so. Every file is written to a temporary name in the same folder, fsynced
 Layout: ``root/v1/objects/<sha256>.npz`` and ``root/v1/tokens/<token>.json`` (``{"object": sha256}``).
 Object arrays: ``meta`` (UTF-8 JSON as uint8: name, ids, sources, columns, notes, hashes, skipped, extra
 ``info``), and when the set has pictures ``pixels`` (n, S, S, 3) uint8, ``thumbs`` (all JPEG thumbnails
-concatenated) with ``thumb_ends`` (n,) int64; when it has its own vectors (an .npz) ``vectors`` (n, d).
+concatenated) with ``thumb_ends`` (n,) int64; a set without pictures (an .npz) keeps ``vectors`` (n, d).
+Sets with pictures are stored without vectors: embedding them again is a hit in the embedding cache.
 """
 
 from __future__ import annotations
@@ -22,13 +25,13 @@ import re
 import secrets
 import uuid
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from explorer.imageset import ImageSet, SkippedFile
+from explorer.workset import WorkSet
 
 FORMAT_DIR = "v1"
 # A shared server must not fill its disk with visitors' sets: beyond this the least recently used go.
@@ -46,50 +49,29 @@ class SetNotFound(SetStoreError):
     """No set behind this token (never existed, forgotten, evicted to make room, or damaged)."""
 
 
-@dataclass
-class SavedSet:
-    """A set as it is kept: its rows, tag columns and pictures (``images``) and/or its own ``vectors``.
+def content_digest(record: WorkSet, info: dict[str, Any] | None = None) -> str:
+    """SHA-256 of everything that defines a saved set (pixels are named by their files' hashes)."""
+    h = hashlib.sha256()
+    h.update(json.dumps(_meta(record, info or {}), sort_keys=True).encode())
+    if record.images is None and record.vectors is not None:
+        v = np.ascontiguousarray(record.vectors, dtype=np.float32)
+        h.update(repr(v.shape).encode())
+        h.update(v.tobytes())
+    return h.hexdigest()
 
-    ``columns`` maps each tag column name to n strings (``"tag"`` first). ``info`` is free JSON the
-    caller keeps with the set (where it came from, upload batches); ``token`` is filled by load/save.
-    """
 
-    name: str
-    ids: list[str]
-    sources: list[str]
-    columns: dict[str, list[str]]
-    images: ImageSet | None = None
-    vectors: np.ndarray | None = None
-    embedder_name: str = ""
-    skipped: list[SkippedFile] = field(default_factory=list)
-    info: dict[str, Any] = field(default_factory=dict)
-    token: str = ""
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def content_digest(self) -> str:
-        """SHA-256 of everything that defines the set (pixels are named by their files' hashes)."""
-        h = hashlib.sha256()
-        h.update(json.dumps(self._meta(), sort_keys=True).encode())
-        if self.vectors is not None:
-            v = np.ascontiguousarray(self.vectors, dtype=np.float32)
-            h.update(repr(v.shape).encode())
-            h.update(v.tobytes())
-        return h.hexdigest()
-
-    def _meta(self) -> dict[str, Any]:
-        meta: dict[str, Any] = {"name": self.name, "ids": list(self.ids), "sources": list(self.sources),
-                                "columns": {k: list(v) for k, v in self.columns.items()},
-                                "embedder_name": self.embedder_name, "info": self.info,
-                                "skipped": [[s.file, s.reason] for s in self.skipped]}
-        if self.images is not None:
-            im = self.images
-            meta["images"] = {"ids": im.ids, "hashes": im.hashes, "sources": im.sources, "tags": im.tags,
-                              "notes": im.notes, "extra_tags": im.extra_tags, "name": im.name,
-                              "image_size": im.image_size,
-                              "skipped": [[s.file, s.reason] for s in im.skipped]}
-        return meta
+def _meta(record: WorkSet, info: dict[str, Any]) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": record.name, "key": record.key, "set_key": record.set_key,
+                            "ids": list(record.ids), "sources": list(record.sources),
+                            "columns": {k: list(v) for k, v in record.columns.items()},
+                            "embedder_name": record.embedder_name, "info": info,
+                            "skipped": [[s.file, s.reason] for s in record.skipped]}
+    if record.images is not None:
+        im = record.images
+        meta["images"] = {"ids": im.ids, "hashes": im.hashes, "sources": im.sources, "tags": im.tags,
+                          "notes": im.notes, "extra_tags": im.extra_tags, "name": im.name,
+                          "image_size": im.image_size, "skipped": [[s.file, s.reason] for s in im.skipped]}
+    return meta
 
 
 def new_token() -> str:
@@ -113,30 +95,34 @@ class SetStore:
 
     # ----- public API -------------------------------------------------------------------------------
 
-    def save(self, saved: SavedSet) -> str:
-        """Keep ``saved`` and return a new token for it (the content is stored once however often saved)."""
-        _check(saved)
-        digest = saved.content_digest()
+    def save(self, record: WorkSet, *, info: dict[str, Any] | None = None) -> str:
+        """Keep ``record`` (its pictures when it has any, else its vectors) with ``info`` (free JSON the
+        caller wants back, e.g. upload batches) and return a new token (content is stored once)."""
+        info = dict(info or {})
+        _check(record)
+        digest = content_digest(record, info)
         objects, tokens = self._dirs()
         path = objects / f"{digest}.npz"
         try:
             if path.exists():
                 os.utime(path)
             else:
-                _atomic_write(path, lambda fh: np.savez(fh, **_arrays(saved)))
+                _atomic_write(path, lambda fh: np.savez(fh, **_arrays(record, info)))
             token = new_token()
             _atomic_write(tokens / f"{token}.json", lambda fh: fh.write(json.dumps({"object": digest}).encode()))
         except OSError as exc:
             raise SetStoreError(f"could not save the set in {self.root}: {exc.strerror or exc}") from exc
         self._evict(keep=path)
-        saved.token = token
         return token
 
-    def load(self, token: str) -> SavedSet:
-        """The set behind ``token``; SetNotFound when there is none, SetStoreError when it is unreadable."""
+    def load(self, token: str) -> tuple[WorkSet, dict[str, Any]]:
+        """(the set, its ``info``) behind ``token``; SetNotFound when there is none or it is unreadable.
+
+        A set saved with pictures comes back without vectors (embed it again: the embedding cache has
+        them); a set of vectors alone comes back with them."""
         path = self._object_path(token)
         try:
-            saved = _read(path)
+            saved = _read(path)  # (record, info)
         except FileNotFoundError:
             self._drop_token(token)
             raise SetNotFound("this set is no longer kept on the server (it was forgotten or removed to make "
@@ -149,7 +135,6 @@ class SetStore:
             os.utime(path)  # most recently used: evicted last
         except OSError:
             pass
-        saved.token = token
         return saved
 
     def forget(self, token: str) -> bool:
@@ -229,7 +214,7 @@ def _token_object(path: Path) -> str | None:
     return digest if isinstance(digest, str) and _OBJECT_RE.match(digest) else None
 
 
-def _check(saved: SavedSet) -> None:
+def _check(saved: WorkSet) -> None:
     n = len(saved.ids)
     lengths = {len(saved.sources), *(len(v) for v in saved.columns.values())}
     if saved.images is not None:
@@ -244,19 +229,19 @@ def _check(saved: SavedSet) -> None:
         raise ValueError("a saved set needs its images or its vectors")
 
 
-def _arrays(saved: SavedSet) -> dict[str, np.ndarray]:
-    arrays = {"meta": np.frombuffer(json.dumps(saved._meta()).encode("utf-8"), dtype=np.uint8)}
+def _arrays(saved: WorkSet, info: dict[str, Any]) -> dict[str, np.ndarray]:
+    arrays = {"meta": np.frombuffer(json.dumps(_meta(saved, info)).encode("utf-8"), dtype=np.uint8)}
     if saved.images is not None:
         thumbs = saved.images.thumbnails
         arrays["pixels"] = np.ascontiguousarray(saved.images.pixels, dtype=np.uint8)
         arrays["thumbs"] = np.frombuffer(b"".join(thumbs), dtype=np.uint8)
         arrays["thumb_ends"] = np.cumsum([len(t) for t in thumbs], dtype=np.int64)
-    if saved.vectors is not None:
+    elif saved.vectors is not None:
         arrays["vectors"] = np.ascontiguousarray(saved.vectors, dtype=np.float32)
     return arrays
 
 
-def _read(path: Path) -> SavedSet:
+def _read(path: Path) -> tuple[WorkSet, dict[str, Any]]:
     with np.load(path, allow_pickle=False) as data:
         meta = json.loads(bytes(data["meta"]).decode("utf-8"))
         images = None
@@ -270,11 +255,12 @@ def _read(path: Path) -> SavedSet:
                               extra_tags=m["extra_tags"], name=m["name"],
                               skipped=[SkippedFile(f, r) for f, r in m["skipped"]])
         vectors = np.asarray(data["vectors"], dtype=np.float32) if "vectors" in data.files else None
-    saved = SavedSet(name=meta["name"], ids=meta["ids"], sources=meta["sources"], columns=meta["columns"],
-                     images=images, vectors=vectors, embedder_name=meta.get("embedder_name", ""),
-                     skipped=[SkippedFile(f, r) for f, r in meta.get("skipped", [])], info=meta.get("info", {}))
+    saved = WorkSet(name=meta["name"], key=meta["key"], set_key=meta["set_key"], images=images, ids=meta["ids"],
+                    sources=meta["sources"], columns=meta["columns"], vectors=vectors,
+                    embedder_name=meta.get("embedder_name", "") if vectors is not None else "",
+                    skipped=[SkippedFile(f, r) for f, r in meta.get("skipped", [])])
     _check(saved)
-    return saved
+    return saved, meta.get("info", {})
 
 
 def _atomic_write(path: Path, write) -> None:

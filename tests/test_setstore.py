@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from explorer.imageset import ImageSet, SkippedFile
-from explorer.setstore import SavedSet, SetNotFound, SetStore, is_token
+from explorer.setstore import SetNotFound, SetStore, is_token
+from explorer.workset import WorkSet, load_workset, vectors_set_key
 
 
 def image_set(n: int = 5, seed: int = 0, size: int = 8) -> ImageSet:
@@ -24,20 +25,22 @@ def image_set(n: int = 5, seed: int = 0, size: int = 8) -> ImageSet:
                     skipped=[SkippedFile("bad.jpg", "truncated")], name="uploads")
 
 
-def saved_images(seed: int = 0, n: int = 5) -> SavedSet:
-    im = image_set(n, seed)
-    return SavedSet(name=im.name, ids=im.ids, sources=im.sources, columns={"tag": im.tags, **im.extra_tags},
-                    images=im, skipped=im.skipped, info={"origin": "upload", "batches": [[n, "a"]]})
+INFO = {"origin": "upload", "batches": [[5, "a"]]}
+
+
+def saved_images(seed: int = 0, n: int = 5) -> WorkSet:
+    return load_workset(image_set(n, seed), embedder=None)
 
 
 def test_round_trip_of_a_set_with_pictures(tmp_path):
     store = SetStore(tmp_path)
     original = saved_images()
-    token = store.save(original)
+    token = store.save(original, info=INFO)
     assert is_token(token) and len(token) >= 32
-    back = store.load(token)
-    assert back.token == token and back.name == "uploads" and back.info == original.info
+    back, info = store.load(token)
+    assert back.name == "uploads" and info == INFO and back.vectors is None
     assert back.columns == original.columns and back.ids == original.ids
+    assert back.key == back.set_key == original.set_key
     im, orig = back.images, original.images
     np.testing.assert_array_equal(im.pixels, orig.pixels)
     assert im.thumbnails == orig.thumbnails and im.hashes == orig.hashes and im.notes == orig.notes
@@ -48,9 +51,12 @@ def test_round_trip_of_a_set_with_pictures(tmp_path):
 def test_round_trip_of_vectors_without_pictures(tmp_path):
     store = SetStore(tmp_path)
     vectors = np.random.default_rng(1).normal(size=(4, 3)).astype(np.float32)
-    token = store.save(SavedSet(name="v.npz", ids=list("abcd"), sources=list("abcd"), columns={"tag": list("xxyy")},
-                                vectors=vectors, embedder_name="hog"))
-    back = store.load(token)
+    key = vectors_set_key(list("abcd"), "hog", vectors)
+    token = store.save(WorkSet(name="v.npz", key=key, set_key=key, images=None, ids=list("abcd"),
+                               sources=list("abcd"), columns={"tag": list("xxyy")}, vectors=vectors,
+                               embedder_name="hog"))
+    back, info = store.load(token)
+    assert info == {} and back.key == key
     np.testing.assert_array_equal(back.vectors, vectors)
     assert back.images is None and back.embedder_name == "hog"
 
@@ -64,7 +70,7 @@ def test_tokens_are_random_and_content_is_stored_once(tmp_path):
     assert store.forget(t1)
     with pytest.raises(SetNotFound):
         store.load(t1)
-    assert store.load(t2).name == "uploads"
+    assert store.load(t2)[0].name == "uploads"
     assert store.forget(t2)
     assert list((tmp_path / "v1" / "objects").glob("*.npz")) == []
     assert not store.forget(t2)
@@ -90,7 +96,7 @@ def test_size_cap_evicts_the_least_recently_used(tmp_path):
     store.load(t0)  # t0 is now the most recently used; t1 is the oldest
     t2 = store.save(saved_images(2, n=20))
     assert store.size_bytes() <= store.max_bytes
-    assert store.load(t0).images is not None and store.load(t2).images is not None
+    assert store.load(t0)[0].images is not None and store.load(t2)[0].images is not None
     with pytest.raises(SetNotFound, match="no longer kept"):
         store.load(t1)
 
