@@ -43,6 +43,23 @@ def rerun_here() -> None:
     st.rerun(scope="fragment" if ctx is not None and getattr(ctx, "current_fragment_id", None) else "app")
 
 
+def selection_csv(ws: wsp.Workspace, rows: Sequence[int]) -> str:
+    """The rows' names, ids and tag columns as CSV; a cell a spreadsheet would run as a formula gets a
+    leading quote (file names and tags are visitors' text)."""
+    import csv
+    import io
+
+    def cell(text: str) -> str:
+        return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["row", "image", "id", *ws.tag_columns])
+    for i in rows:
+        writer.writerow([i, cell(ws.sources[i]), ws.ids[i], *(cell(ws.column(c)[i]) for c in ws.tag_columns)])
+    return buf.getvalue()
+
+
 def image_of(ws: wsp.Workspace, i: int) -> np.ndarray | bytes | None:
     """The largest picture we hold for row ``i`` (normalised pixels, else the thumbnail), or None."""
     if ws.images is None:

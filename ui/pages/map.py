@@ -7,8 +7,6 @@ beside their look-alikes on the existing layout, which t-SNE then refines, anima
 
 from __future__ import annotations
 
-import csv
-import io
 import time
 
 import numpy as np
@@ -241,21 +239,6 @@ def _handle_selection(event) -> bool:
     return True
 
 
-def selection_csv(rows) -> str:
-    """The selected images' names and tag columns as CSV (cells that a spreadsheet would run as a formula
-    are prefixed with a quote)."""
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["row", "image", "id", *ws.tag_columns])
-
-    def cell(text: str) -> str:
-        return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-    for i in rows:
-        writer.writerow([i, cell(ws.sources[i]), ws.ids[i], *(cell(ws.column(c)[i]) for c in ws.tag_columns)])
-    return buf.getvalue()
-
-
 def _clear_selection() -> None:
     wsp.set_selected_rows([])
     st.session_state["map_panel"] = "focus"
@@ -267,7 +250,7 @@ def _selection_panel(selected: list[int]) -> None:
     counts = {t: tags.count(t) for t in dict.fromkeys(tags)}
     st.dataframe({ws.tag_column: list(counts), "images": list(counts.values())}, hide_index=True, width="stretch")
     c = st.columns(2)
-    c[0].download_button("Download names (CSV)", selection_csv(selected), file_name="selection.csv",
+    c[0].download_button("Download names (CSV)", render.selection_csv(ws, selected), file_name="selection.csv",
                          mime="text/csv", key="map_sel_csv", on_click="ignore")
     c[1].button("Clear selection", key="map_clear", on_click=_clear_selection)
     shown = selected[:SELECTION_GRID_MAX]
