@@ -15,7 +15,7 @@ import re
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Callable, Sequence, Union
+from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -344,10 +344,12 @@ def _shape_note(size: tuple[int, int]) -> str:
 # photos is read one file at a time inside the workers instead of all at once). A reader may raise
 # ImageRejected to report a file it refused to read.
 Item = Union[bytes, Callable[[], bytes]]
+# lookup(sha256 hex of the bytes) -> the image decoded earlier (a cache), or None to decode it now.
+Lookup = Callable[[str], Optional[DecodedImage]]
 
 
 def _decode_item(item: Item, image_size: int, thumb_size: int, limits: Limits,
-                 started: dict, key: int) -> DecodedImage:
+                 started: dict, key: int, lookup: Lookup | None = None) -> DecodedImage:
     started[key] = time.monotonic()
     try:
         data = item() if callable(item) else item
@@ -355,13 +357,21 @@ def _decode_item(item: Item, image_size: int, thumb_size: int, limits: Limits,
         raise
     except OSError as exc:
         raise ImageRejected(f"could not be read ({exc.strerror or _short(exc)})") from None
+    if lookup is not None and data:
+        known = lookup(hashlib.sha256(data).hexdigest())
+        if known is not None:
+            return known
     return decode_image(data, image_size=image_size, thumb_size=thumb_size, limits=limits)
 
 
 def decode_many(items: Sequence[Item], *, image_size: int = DEFAULT_IMAGE_SIZE,
                 thumb_size: int = THUMBNAIL_SIZE, limits: Limits = DEFAULT_LIMITS, workers: int = 2,
-                progress: ProgressCallback | None = None) -> list[DecodedImage | ImageRejected]:
+                progress: ProgressCallback | None = None,
+                lookup: Lookup | None = None) -> list[DecodedImage | ImageRejected]:
     """Decode many items on ``workers`` threads; result ``i`` is item ``i``'s DecodedImage or ImageRejected.
+
+    ``lookup``, when given, is asked first with the SHA-256 of each item's bytes: what it returns is used
+    instead of decoding (``explorer.decoded.DecodedLookup.by_hash``).
 
     At most ``2 * workers`` files are in flight, so memory holds only small arrays and thumbnails. A file
     still decoding after ``limits.timeout_s`` is reported as timed out and abandoned: its thread is left
@@ -386,7 +396,7 @@ def decode_many(items: Sequence[Item], *, image_size: int = DEFAULT_IMAGE_SIZE,
         index = next(queue, None)
         if index is not None:
             pending[pool.submit(_decode_item, items[index], image_size, thumb_size, limits,
-                                started, index)] = index
+                                started, index, lookup)] = index
 
     try:
         for _ in range(2 * workers):

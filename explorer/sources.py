@@ -23,10 +23,11 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from explorer.decoded import DecodedCache, file_identity
 from explorer.images import (DEFAULT_IMAGE_SIZE, DEFAULT_LIMITS, THUMBNAIL_SIZE, DecodedImage, ImageRejected,
                              Limits, decode_many, human_bytes)
 from explorer.imageset import UNTAGGED, ImageSet, SkippedFile, unique_ids
-from explorer.progress import ProgressCallback
+from explorer.progress import ProgressCallback, report
 
 # Files operating systems and tools leave behind; they are not the user's images, so they are
 # ignored without being reported.
@@ -80,6 +81,7 @@ class _Entry:
     tag: str
     read: Callable[[], bytes] | bytes
     extra: dict[str, str] = field(default_factory=dict)
+    path: str | None = None  # a file on disk: its identity lets the decoded cache skip reading it
 
 
 # --- names ---------------------------------------------------------------------------------------
@@ -121,10 +123,14 @@ def _summary(skipped: Sequence[SkippedFile]) -> str:
 
 
 def _build(name: str, entries: list[_Entry], skipped: list[SkippedFile], *, image_size: int,
-           progress: ProgressCallback | None, limits: Limits = DEFAULT_LIMITS) -> ImageSet:
-    """Decode ``entries`` in parallel and assemble the ImageSet; LoadError when none loads."""
-    results = decode_many([e.read for e in entries], image_size=image_size, thumb_size=THUMBNAIL_SIZE,
-                          limits=limits, progress=progress)
+           progress: ProgressCallback | None, limits: Limits = DEFAULT_LIMITS,
+           decoded: DecodedCache | None = None) -> ImageSet:
+    """Decode ``entries`` in parallel and assemble the ImageSet; LoadError when none loads.
+
+    With a ``decoded`` cache, images seen before are taken from it instead of decoded: an unchanged
+    file on disk by its path, size and mtime (not even read), anything else by the SHA-256 of its bytes.
+    """
+    results = _decode_entries(entries, image_size=image_size, limits=limits, progress=progress, decoded=decoded)
     kept: list[tuple[_Entry, DecodedImage]] = []
     for entry, result in zip(entries, results):
         if isinstance(result, DecodedImage):
@@ -141,6 +147,32 @@ def _build(name: str, entries: list[_Entry], skipped: list[SkippedFile], *, imag
                     thumbnails=[d.thumbnail for _, d in kept], notes=[d.note for _, d in kept],
                     extra_tags={c: [e.extra.get(c, "") for e, _ in kept] for c in columns},
                     skipped=skipped, name=name)
+
+
+def _decode_entries(entries: list[_Entry], *, image_size: int, limits: Limits, progress: ProgressCallback | None,
+                    decoded: DecodedCache | None) -> list[DecodedImage | ImageRejected]:
+    if decoded is None:
+        return decode_many([e.read for e in entries], image_size=image_size, thumb_size=THUMBNAIL_SIZE,
+                           limits=limits, progress=progress)
+    lookup = decoded.lookup(image_size, THUMBNAIL_SIZE)
+    try:
+        identities = [file_identity(e.path) if e.path else None for e in entries]
+        results: list[DecodedImage | ImageRejected | None] = [lookup.by_file(i) for i in identities]
+        todo = [i for i, r in enumerate(results) if r is None]
+        if len(todo) < len(entries):
+            report(progress, len(entries) - len(todo), len(entries), "decoded images from the cache")
+        fresh = decode_many([entries[i].read for i in todo], image_size=image_size, thumb_size=THUMBNAIL_SIZE,
+                            limits=limits, progress=progress, lookup=lookup.by_hash)
+    finally:
+        lookup.close()
+    for i, result in zip(todo, fresh):
+        results[i] = result
+    new = {r.sha256: r for r in fresh if isinstance(r, DecodedImage) and r.sha256 not in lookup.served}
+    decoded.put_many(list(new.values()), image_size, THUMBNAIL_SIZE)
+    seen = [(identities[i], r.sha256) for i, r in zip(todo, fresh) if isinstance(r, DecodedImage) and identities[i]]
+    if seen:
+        decoded.remember_files([i for i, _ in seen], [h for _, h in seen])
+    return results  # type: ignore[return-value]
 
 
 def _file_reader(path: str, limits: Limits) -> Callable[[], bytes]:
@@ -165,7 +197,8 @@ def _file_reader(path: str, limits: Limits) -> Callable[[], bytes]:
 # --- folder --------------------------------------------------------------------------------------
 
 def load_folder(root: str | Path, *, image_size: int = DEFAULT_IMAGE_SIZE,
-                progress: ProgressCallback | None = None, limits: Limits = DEFAULT_LIMITS) -> ImageSet:
+                progress: ProgressCallback | None = None, limits: Limits = DEFAULT_LIMITS,
+                decoded: DecodedCache | None = None) -> ImageSet:
     """Load a folder with one sub-folder per tag (tag = first folder level; files at the root are untagged).
 
     Symbolic links are never followed out of the folder: links to folders and links leaving the root are
@@ -181,7 +214,7 @@ def load_folder(root: str | Path, *, image_size: int = DEFAULT_IMAGE_SIZE,
     skipped: list[SkippedFile] = []
     _walk(real_root, real_root, (), entries, skipped, limits)
     return _build(display_name(root_path.resolve().name or str(root)), entries, skipped,
-                  image_size=image_size, progress=progress, limits=limits)
+                  image_size=image_size, progress=progress, limits=limits, decoded=decoded)
 
 
 def _walk(real_root: str, folder: str, rel: tuple[str, ...], entries: list[_Entry],
@@ -207,7 +240,7 @@ def _walk(real_root: str, folder: str, rel: tuple[str, ...], entries: list[_Entr
         elif child.is_dir(follow_symlinks=False):
             _walk(real_root, child.path, parts, entries, skipped, limits)
         elif child.is_file(follow_symlinks=False):
-            entries.append(_Entry(shown, _tag_of(parts), _file_reader(child.path, limits)))
+            entries.append(_Entry(shown, _tag_of(parts), _file_reader(child.path, limits), path=child.path))
         else:
             skipped.append(SkippedFile(shown, "not a regular file"))
 
@@ -222,7 +255,7 @@ def _symlink(real_root: str, child: os.DirEntry, parts: tuple[str, ...], shown: 
     elif os.path.isdir(target):
         skipped.append(SkippedFile(shown, "symbolic link to a folder, not followed"))
     elif os.path.isfile(target):
-        entries.append(_Entry(shown, _tag_of(parts), _file_reader(target, limits)))
+        entries.append(_Entry(shown, _tag_of(parts), _file_reader(target, limits), path=target))
     else:
         skipped.append(SkippedFile(shown, "not a regular file"))
 
@@ -235,7 +268,7 @@ def _tag_of(parts: Sequence[str]) -> str:
 
 def load_manifest(csv_path: str | Path, *, tag_column: str | None = None, path_column: str | None = None,
                   image_size: int = DEFAULT_IMAGE_SIZE, progress: ProgressCallback | None = None,
-                  limits: Limits = DEFAULT_LIMITS) -> ImageSet:
+                  limits: Limits = DEFAULT_LIMITS, decoded: DecodedCache | None = None) -> ImageSet:
     """Load the images a CSV lists, paths relative to the CSV's folder.
 
     ``path_column`` defaults to the first of file/path/filename/image... present, else the first column;
@@ -260,7 +293,7 @@ def load_manifest(csv_path: str | Path, *, tag_column: str | None = None, path_c
     for line, row in rows:
         _manifest_row(folder, row, line, path_column, tag_column, others, entries, skipped, seen, limits)
     return _build(display_name(f"{folder.name}/{manifest.name}"), entries, skipped, image_size=image_size,
-                  progress=progress, limits=limits)
+                  progress=progress, limits=limits, decoded=decoded)
 
 
 def _read_csv(manifest: Path, shown: str) -> tuple[list[str], list[tuple[int, dict]]]:
@@ -314,7 +347,7 @@ def _manifest_row(folder: Path, row: dict, line: int, path_column: str, tag_colu
         seen[target] = line
         tag = (row.get(tag_column) or "").strip() or UNTAGGED
         extra = {c: display_name((row.get(c) or "").strip()) for c in others if c != tag_column}
-        entries.append(_Entry(shown, display_name(tag), _file_reader(target, limits), extra))
+        entries.append(_Entry(shown, display_name(tag), _file_reader(target, limits), extra, path=target))
 
 
 def _inside(folder: Path, raw: str) -> str | None:
@@ -331,7 +364,7 @@ def _inside(folder: Path, raw: str) -> str | None:
 
 def load_zip(source: str | Path | bytes, *, name: str | None = None, image_size: int = DEFAULT_IMAGE_SIZE,
              progress: ProgressCallback | None = None, limits: Limits = DEFAULT_LIMITS,
-             zip_limits: ZipLimits = DEFAULT_ZIP_LIMITS) -> ImageSet:
+             zip_limits: ZipLimits = DEFAULT_ZIP_LIMITS, decoded: DecodedCache | None = None) -> ImageSet:
     """Load a ZIP laid out like a tagged folder, in memory, without extracting anything to disk.
 
     A single folder wrapping everything (``myset/cats/a.jpg``) is not taken as the tag.
@@ -341,7 +374,8 @@ def load_zip(source: str | Path | bytes, *, name: str | None = None, image_size:
     archive = _open_zip(source, shown)
     with archive:
         entries, skipped = _zip_entries(archive, shown, zip_limits, default_tag=UNTAGGED, prefix="")
-        return _build(shown, entries, skipped, image_size=image_size, progress=progress, limits=limits)
+        return _build(shown, entries, skipped, image_size=image_size, progress=progress, limits=limits,
+                      decoded=decoded)
 
 
 def _open_zip(source: str | Path | bytes, shown: str) -> zipfile.ZipFile:
@@ -470,7 +504,7 @@ def _member_reader(archive: zipfile.ZipFile, info: zipfile.ZipInfo, zl: ZipLimit
 
 def load_uploads(uploads: Iterable[Upload], *, image_size: int = DEFAULT_IMAGE_SIZE,
                  progress: ProgressCallback | None = None, limits: Limits = DEFAULT_LIMITS,
-                 zip_limits: ZipLimits = DEFAULT_ZIP_LIMITS) -> ImageSet:
+                 zip_limits: ZipLimits = DEFAULT_ZIP_LIMITS, decoded: DecodedCache | None = None) -> ImageSet:
     """Load in-memory uploads; a ``.zip`` upload is expanded as a tagged-folder archive.
 
     An upload's tag applies to a plain image, and to the members at the root of an uploaded archive.
@@ -489,7 +523,8 @@ def load_uploads(uploads: Iterable[Upload], *, image_size: int = DEFAULT_IMAGE_S
         for upload in uploads:
             _upload_entries(upload, entries, skipped, archives, zip_limits)
         name = "uploads" if len(uploads) != 1 else display_name(uploads[0].name)
-        return _build(name, entries, skipped, image_size=image_size, progress=progress, limits=limits)
+        return _build(name, entries, skipped, image_size=image_size, progress=progress, limits=limits,
+                      decoded=decoded)
     finally:
         for archive in archives:
             archive.close()
@@ -519,8 +554,11 @@ def _upload_entries(upload: Upload, entries: list[_Entry], skipped: list[Skipped
 # --- dispatch ------------------------------------------------------------------------------------
 
 def load_source(spec: str | Path, *, tag_column: str | None = None, image_size: int = DEFAULT_IMAGE_SIZE,
-                progress: ProgressCallback | None = None) -> ImageSet:
-    """Load ``demo:NAME``, a ``.zip``, a manifest ``.csv`` (with ``tag_column``) or a folder."""
+                progress: ProgressCallback | None = None, decoded: DecodedCache | None = None) -> ImageSet:
+    """Load ``demo:NAME``, a ``.zip``, a manifest ``.csv`` (with ``tag_column``) or a folder.
+
+    ``decoded``: a ``explorer.decoded.DecodedCache`` reused for files seen before (demos are drawn, not decoded).
+    """
     image_size = _check_size(image_size)
     text = str(spec)
     if text.startswith("demo:"):
@@ -530,13 +568,13 @@ def load_source(spec: str | Path, *, tag_column: str | None = None, image_size: 
     if tag_column is not None and suffix not in (".csv", ".tsv"):
         raise LoadError(f"{display_name(text)}: tag_column applies only to a manifest .csv")
     if path.is_dir():
-        return load_folder(path, image_size=image_size, progress=progress)
+        return load_folder(path, image_size=image_size, progress=progress, decoded=decoded)
     if not path.exists():
         raise LoadError(f"{display_name(text)}: not found (expected a folder, a .zip, a .csv or demo:NAME)")
     if suffix == ".zip":
-        return load_zip(path, image_size=image_size, progress=progress)
+        return load_zip(path, image_size=image_size, progress=progress, decoded=decoded)
     if suffix in (".csv", ".tsv"):
-        return load_manifest(path, tag_column=tag_column, image_size=image_size, progress=progress)
+        return load_manifest(path, tag_column=tag_column, image_size=image_size, progress=progress, decoded=decoded)
     raise LoadError(f"{display_name(text)}: unsupported source "
                     "(expected a folder, a .zip, a .csv or demo:NAME)")
 

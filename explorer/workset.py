@@ -123,7 +123,7 @@ def is_npz(source: object) -> bool:
 
 
 def load_workset(source: str | os.PathLike | ImageSet, *, embedder: Any = "pixels", tag_column: str | None = None,
-                 image_size: int = DEFAULT_IMAGE_SIZE, cache: Any = DEFAULT_CACHE,
+                 image_size: int = DEFAULT_IMAGE_SIZE, cache: Any = DEFAULT_CACHE, decoded: Any = DEFAULT_CACHE,
                  progress: ProgressCallback | None = None) -> WorkSet:
     """Load ``source`` and embed it: the one way a set and its vectors are built.
 
@@ -133,6 +133,9 @@ def load_workset(source: str | os.PathLike | ImageSet, *, embedder: Any = "pixel
         None). Ignored for an ``.npz``, whose vectors are taken as they are (``embedder`` stays None).
     tag_column : the manifest column holding the primary tag (``.csv`` sources only).
     cache : an ``EmbeddingCache``; ``DEFAULT_CACHE`` for the one under ``$EXPLORER_CACHE_DIR``; None for none.
+    decoded : an ``explorer.decoded.DecodedCache`` of decoded images; ``DEFAULT_CACHE`` for the one in
+        ``cache``'s folder (none when ``cache`` is None). Files seen before are then not decoded again, and
+        unchanged files of a folder or manifest not even read.
 
     Raises ``explorer.sources.LoadError`` when nothing loads (naming the source and the reason) and
     ``ValueError`` for a bad embedder name (``EmbedderUnavailable`` for a missing optional dependency).
@@ -143,13 +146,18 @@ def load_workset(source: str | os.PathLike | ImageSet, *, embedder: Any = "pixel
         from explorer.cache import EmbeddingCache, default_cache_dir
 
         cache = EmbeddingCache(default_cache_dir())
+    if decoded is DEFAULT_CACHE:
+        from explorer.decoded import DecodedCache
+
+        decoded = DecodedCache(cache.root) if getattr(cache, "root", None) is not None else None
     model = _embedder(embedder)  # a bad name fails before anything is decoded
     if isinstance(source, ImageSet):
         images = source
     else:
         from explorer.sources import load_source
 
-        images = load_source(source, tag_column=tag_column, image_size=image_size, progress=progress)
+        images = load_source(source, tag_column=tag_column, image_size=image_size, progress=progress,
+                             decoded=decoded)
     record = _from_images(images)
     if model is not None:
         embed_workset(record, model, cache=cache, progress=progress)
