@@ -36,7 +36,9 @@ stage = st.empty()  # the previous map while the new one loads, then t-SNE's fra
 
 
 def _draw_frame(coords: np.ndarray, tags, sources, tag_name: str, title: str, key: str) -> None:
-    fig = figures.map_figure(coords, tags=tags, sources=sources, tag_name=tag_name, title=title)
+    """A map frame in the stage: one element replaced in place (a container here can break Streamlit's
+    frontend when frames replace each other quickly: "Bad delta path index")."""
+    fig = figures.map_figure(coords, tags=tags, sources=sources, tag_name=tag_name, title=title, height=520)
     stage.plotly_chart(fig, config=render.PLOTLY_CONFIG, key=key)
 
 
@@ -130,7 +132,6 @@ def _projection(method: str, dims: int, perplexity: float):
 
     proj = wsp.get_projection(ws, method=method, dims=dims, perplexity=perplexity, on_layout=on_layout,
                               initialization=start)
-    stage.empty()
     st.session_state[LAST_MAP_KEY] = {"key": ws.key, "ids": list(ws.ids), "coords": proj.coords,
                                       "tags": list(ws.tags), "sources": list(ws.sources),
                                       "tag_column": ws.tag_column, "method": proj.method}
@@ -264,6 +265,7 @@ def map_and_panel(proj, show: str, k: int, kept) -> None:
     """The chart and the panel beside it; a click or selection reruns only this."""
     focus = wsp.focus_row(ws)
     selected = wsp.selected_rows(ws)
+    sets.sync_url(focus=ws.ids[focus] if focus is not None else None)  # a click reruns only this fragment
     nb_idx, nb_dist = wsp.neighbours_of(ws, focus, k) if focus is not None else ([], [])
     left, right = st.columns([3, 2], gap="medium")
     with left:
@@ -289,6 +291,7 @@ proj = _projection(method, dims, perplexity)
 # The measures come after the chart (so the map shows first) unless the overlay needs them.
 measured = _measures(proj, k, wait=False) if show == "kept" else None
 map_and_panel(proj, show, k, measured[0][1] if measured is not None and measured[0] is not None else None)
+stage.empty()  # only now: the finished map is on screen below, so there is no moment without a map
 if proj.excluded:
     with st.expander(f"{len(proj.excluded):,} image(s) not on the map — see why"):
         st.dataframe({"image": [ws.sources[i] for i in proj.excluded], "reason": list(proj.excluded.values())},
