@@ -184,7 +184,7 @@ def run_embed(args: argparse.Namespace) -> int:
 
 
 def run_map(args: argparse.Namespace) -> int:
-    from explorer.measures import knn_tag_agreement, neighbours_kept, trustworthiness
+    from explorer.measures import map_measures, sample_note
     from explorer.projection import project
 
     progress = StderrProgress()
@@ -203,19 +203,20 @@ def run_map(args: argparse.Namespace) -> int:
     for index, reason in sorted(projection.excluded.items()):
         say(f"excluded {loaded.sources[index]}: {reason}")
     coords = projection.coords
-    valid = ~np.isnan(coords).any(axis=1)
-    kept = np.full(len(loaded.ids), np.nan)
-    summary = {}
-    if valid.sum() >= 3:
-        k = int(min(10, valid.sum() - 1))
-        kept[valid] = neighbours_kept(loaded.vectors[valid], coords[valid], k=k)
-        summary["trustworthiness"] = trustworthiness(loaded.vectors[valid], coords[valid], k=min(k, (int(valid.sum()) - 1) // 2) or 1)
-        tags = [t for t, ok in zip(loaded.tags, valid) if ok]
-        summary["knn_agreement_embedding"] = knn_tag_agreement(loaded.vectors[valid], tags, k=k).overall
-        summary["knn_agreement_map"] = knn_tag_agreement(coords[valid], tags, k=k, metric="euclidean").overall
-    write_map_csv(args.out, loaded, coords, kept, args.dims)
-    for key, value in summary.items():
-        say(f"{key}: {format_number(value)}")
+    # Above SAMPLE_ABOVE points the measures are estimated on a seeded random sample (stated below);
+    # --exact-measures computes them on every point (quadratic in the number of points).
+    measures = map_measures(loaded.vectors, coords, loaded.tags, k=10, sample=None if args.exact_measures else "auto",
+                            seed=args.seed)
+    write_map_csv(args.out, loaded, coords, measures.neighbours_kept, args.dims)
+    if measures.population >= 3:
+        summary = {"trustworthiness": measures.trustworthiness,
+                   "knn_agreement_embedding": measures.knn_agreement_embedding,
+                   "knn_agreement_map": measures.knn_agreement_map}
+        for key, value in summary.items():
+            say(f"{key}: {format_number(value)}")
+        if not measures.exact:
+            say(f"measures {sample_note(measures.sample_size, measures.population)} "
+                "(neighbours_kept is empty outside it; --exact-measures for all points)")
     return EXIT_OK
 
 
@@ -281,8 +282,8 @@ def add_source_args(parser: argparse.ArgumentParser, *, npz: bool) -> None:
 
 
 def add_cache_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--cache-dir", metavar="DIR", help="embedding cache folder (default: $EXPLORER_CACHE_DIR or ~/.cache)")
-    parser.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    parser.add_argument("--cache-dir", metavar="DIR", help="cache folder for embeddings and decoded images (default: $EXPLORER_CACHE_DIR or ~/.cache)")
+    parser.add_argument("--no-cache", action="store_true", help="do not read or write the caches (embeddings, decoded images)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -309,6 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
     mapping.add_argument("--perplexity", metavar="P", type=float, default=30.0)
     mapping.add_argument("--seed", metavar="S", type=int, default=0)
     mapping.add_argument("--out", metavar="FILE.csv", help="output CSV (default: standard output)")
+    mapping.add_argument("--exact-measures", action="store_true",
+                         help="compute the map's measures on every point (default: above 20,000 points they "
+                              "are estimated on a seeded random sample, and the output says so)")
     add_cache_args(mapping)
     mapping.set_defaults(run=run_map)
 

@@ -12,6 +12,8 @@ from typing import Sequence
 
 import numpy as np
 
+from explorer.distances import as_matrix
+from explorer.imageset import tag_codes  # noqa: F401 (the one tag order; story uses contrastive.tag_codes)
 from explorer.progress import ProgressCallback, report
 
 EPS = 1e-12
@@ -22,12 +24,8 @@ EPS = 1e-12
 
 
 def _as_matrix(X, name: str = "X") -> np.ndarray:
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2 or X.shape[0] == 0:
-        raise ValueError(f"{name} must be a non-empty 2-D array (n, d), got shape {X.shape}")
-    if not np.isfinite(X).all():
-        raise ValueError(f"{name} holds NaN or infinite values; drop those rows first")
-    return X
+    """Finite, non-empty float64 vectors (``explorer.distances.as_matrix`` with this module's rules)."""
+    return as_matrix(X, name, dtype=np.float64, finite=True, min_rows=1)
 
 
 def _as_tags(tags: Sequence[str], n: int, name: str = "tags") -> np.ndarray:
@@ -42,13 +40,6 @@ def normalize_rows(X: np.ndarray) -> np.ndarray:
     X = np.asarray(X)
     X = X if X.dtype in (np.float32, np.float64) else X.astype(np.float64)
     return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), EPS)
-
-
-def tag_codes(tags: Sequence[str]) -> tuple[np.ndarray, list[str]]:
-    """Integer code per row (n,) and the tag order (first seen)."""
-    order = list(dict.fromkeys(str(t) for t in tags))
-    index = {t: i for i, t in enumerate(order)}
-    return np.array([index[str(t)] for t in tags], dtype=np.int64), order
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -58,8 +58,11 @@ class VectorHealth:
         return int((self.duplicate_of >= 0).sum())
 
 
-def as_matrix(X, name: str = "X", *, dtype=np.float32) -> np.ndarray:
-    """X as a contiguous 2-D array of ``dtype`` (None keeps float32/float64 as given), or a ValueError naming the parameter."""
+def as_matrix(X, name: str = "X", *, dtype=np.float32, finite: bool = False, min_rows: int = 0) -> np.ndarray:
+    """X as a contiguous 2-D array of ``dtype`` (None keeps float32/float64 as given), or a ValueError naming the parameter.
+
+    The one validator of vectors in ``explorer``: ``finite`` refuses NaN/inf, ``min_rows`` too few rows.
+    """
     try:
         A = np.asarray(X)
     except Exception as exc:  # ragged lists and the like
@@ -70,9 +73,14 @@ def as_matrix(X, name: str = "X", *, dtype=np.float32) -> np.ndarray:
         raise ValueError(f"{name} must be numeric, got dtype {A.dtype}")
     if A.shape[1] == 0 and A.shape[0] > 0:
         raise ValueError(f"{name} has rows of length 0; vectors need at least one dimension")
+    if A.shape[0] < min_rows:
+        raise ValueError(f"{name} must have at least {min_rows} row(s) (n, d), got shape {A.shape}")
     if dtype is None:
         dtype = A.dtype if A.dtype in (np.float32, np.float64) else np.float64
-    return np.ascontiguousarray(A, dtype=dtype)
+    A = np.ascontiguousarray(A, dtype=dtype)
+    if finite and not np.isfinite(A).all():
+        raise ValueError(f"{name} holds NaN or infinite values; drop those rows first")
+    return A
 
 
 def _finite_rows(A: np.ndarray) -> np.ndarray:
@@ -238,8 +246,12 @@ def _euclid_from_gram(G: np.ndarray, sq_rows: np.ndarray, sq_cols: np.ndarray) -
 # ----------------------------------------------------------------------------------------- knn
 
 def knn(X, k: int, *, metric: str = "cosine", exclude_self: bool = True,
-        max_block_bytes: int = DEFAULT_MAX_BLOCK_BYTES, n_jobs: int = 2) -> tuple[np.ndarray, np.ndarray]:
+        max_block_bytes: int = DEFAULT_MAX_BLOCK_BYTES, n_jobs: int = 2,
+        rows=None) -> tuple[np.ndarray, np.ndarray]:
     """Exact k nearest neighbours of every row of X (n, d) among the rows of X.
+
+    ``rows`` (int indices), when given, asks only for those rows' neighbours (still among all rows of
+    X); the result then has ``len(rows)`` rows, in that order.
 
     Returns ``(indices, distances)``, int64 and float32 arrays of shape (n, k), sorted by ascending
     distance; equal distances are ordered by lower index first, so the result is deterministic. It
@@ -260,7 +272,7 @@ def knn(X, k: int, *, metric: str = "cosine", exclude_self: bool = True,
     """
     A = as_matrix(X)
     n = len(A)
-    k = _check_k(k, n, exclude_self)
+    k = check_k(k, n, exclude_self=exclude_self)
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
     if not isinstance(max_block_bytes, (int, np.integer)) or max_block_bytes < 1:
@@ -268,35 +280,57 @@ def knn(X, k: int, *, metric: str = "cosine", exclude_self: bool = True,
     if not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
         raise ValueError(f"n_jobs must be a positive integer, got {n_jobs!r}")
     n_jobs = int(min(n_jobs, os.cpu_count() or 1))
-    indices = np.empty((n, k), np.int64)
-    distances = np.empty((n, k), np.float32)
-    if n == 0:
+    query = np.arange(n) if rows is None else _check_rows(rows, n)
+    m = len(query)
+    indices = np.empty((m, k), np.int64)
+    distances = np.empty((m, k), np.float32)
+    if m == 0:
         return indices, distances
     plan = _cosine_plan(A) if metric == "cosine" else _euclid_plan(A)
     rows_per_block = max(1, int(max_block_bytes // (plan.itemsize * n * n_jobs)))
-    rows_per_block = min(rows_per_block, -(-n // n_jobs))
-    starts = range(0, n, rows_per_block)
+    rows_per_block = min(rows_per_block, -(-m // n_jobs))
+    starts = range(0, m, rows_per_block)
     # One product buffer per worker thread: fresh 100 MB arrays per block cost page faults each time.
     local = threading.local()
 
     def work(start: int) -> None:
-        stop = min(start + rows_per_block, n)
+        stop = min(start + rows_per_block, m)
         if not hasattr(local, "buffer"):
             local.buffer = np.empty((rows_per_block, n), plan.rows.dtype)
-        idx, dist = _knn_block(plan, start, stop, k, exclude_self, local.buffer[: stop - start])
+        idx, dist = _knn_block(plan, query[start:stop], k, exclude_self, local.buffer[: stop - start])
         indices[start:stop], distances[start:stop] = idx, dist
 
     _run_blocks(work, starts, n_jobs)
     return indices, distances
 
 
-def _check_k(k, n: int, exclude_self: bool) -> int:
+def _check_rows(rows, n: int) -> np.ndarray:
+    """Row indices as int64, each in [0, n); ValueError naming ``rows`` otherwise."""
+    idx = np.asarray(rows)
+    if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
+        raise ValueError(f"rows must be a 1-D array of row indices, got {idx.dtype} of shape {idx.shape}")
+    idx = idx.astype(np.int64)
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        raise ValueError(f"rows must be indices in [0, {n}), got values from {idx.min()} to {idx.max()}")
+    return idx
+
+
+def check_k(k, n: int | None = None, *, exclude_self: bool = True, name: str = "k") -> int:
+    """The one check of a neighbour count (or any count ``name``): a positive int, ValueError naming it.
+
+    With ``n`` points it must also fit: k <= n - 1 (``exclude_self``) or n. Nothing is clamped here:
+    callers that clamp (the measures) do it themselves and say so in their notes.
+    """
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise ValueError(f"k must be an integer, got {k!r}")
+        raise ValueError(f"{name} must be a positive integer, got {k!r}")
     k = int(k)
+    if n is None:
+        if k < 1:
+            raise ValueError(f"{name} must be a positive integer, got {k!r}")
+        return k
     limit = n - 1 if exclude_self else n
     if k < 1 or (n > 0 and k > limit):
-        raise ValueError(f"k={k} is out of range: need 1 <= k <= {limit} for {n} points"
+        raise ValueError(f"{name}={k} is out of range: need 1 <= {name} <= {limit} for {n} points"
                          + (" (the point itself is excluded)" if exclude_self else ""))
     return k
 
@@ -375,10 +409,10 @@ def _euclid_plan(A: np.ndarray) -> _Plan:
                  to_distance=to_distance, root=_roots(A, np.ones(len(A), bool)), slack=slack)
 
 
-def _knn_block(plan: _Plan, start: int, stop: int, k: int, exclude_self: bool, out: np.ndarray):
-    """Exact neighbours of rows start:stop: score block, pre-filter, sort the few survivors."""
-    rows = np.arange(start, stop)
-    G = np.matmul(plan.rows[start:stop], plan.cols_t, out=out)
+def _knn_block(plan: _Plan, rows: np.ndarray, k: int, exclude_self: bool, out: np.ndarray):
+    """Exact neighbours of ``rows``: score block, pre-filter, sort the few survivors."""
+    block = plan.rows[rows[0]:rows[-1] + 1] if rows[-1] - rows[0] == len(rows) - 1 else plan.rows[rows]
+    G = np.matmul(block, plan.cols_t, out=out)
     S = plan.fix(G, rows)
     if exclude_self:
         S[np.arange(len(rows)), rows] = -np.inf
@@ -439,22 +473,24 @@ def _candidates(S: np.ndarray, k: int, lower: Callable[[np.ndarray], np.ndarray]
     return np.concatenate(parts_r), np.concatenate(parts_c)
 
 
-def distance_blocks(X, *, metric: str = "cosine",
-                    max_block_bytes: int = DEFAULT_MAX_BLOCK_BYTES) -> Iterator[tuple[int, np.ndarray]]:
+def distance_blocks(X, *, metric: str = "cosine", max_block_bytes: int = DEFAULT_MAX_BLOCK_BYTES,
+                    rows=None) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(start, D)`` with D (b, n) float32 the distances of rows start:start+b to all rows of X.
 
     The same values (and conventions: self and exact twins at 0) as the full distance matrices, a
     block at a time so that callers needing whole rows (ranks) never hold n x n in memory.
+    With ``rows`` (int indices) only those rows are yielded: ``start`` then counts positions in ``rows``.
     """
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
     A = as_matrix(X)
     n = len(A)
+    query = np.arange(n) if rows is None else _check_rows(rows, n)
     plan = _cosine_plan(A) if metric == "cosine" else _euclid_plan(A)
     rows_per_block = max(1, int(max_block_bytes // (plan.itemsize * max(n, 1))))
     cols = np.arange(n)
-    for start in range(0, n, rows_per_block):
-        rows = cols[start:start + rows_per_block]
+    for start in range(0, len(query), rows_per_block):
+        rows = query[start:start + rows_per_block]
         G = plan.rows[rows] @ plan.cols_t
         products = plan.fix(G, rows) if metric == "cosine" else G
         D = plan.to_distance(products, rows[:, None], cols[None, :])

@@ -7,12 +7,13 @@ manifest value) that reaches hover text, legends or labels goes through :func:`e
 
 from __future__ import annotations
 
-import base64
 import html
 from typing import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+
+from explorer.imageset import tag_order
 
 # Above this many points a 2D map uses WebGL (Scattergl): SVG makes one DOM node per point.
 WEBGL_THRESHOLD = 1000
@@ -34,12 +35,14 @@ def escape_text(value: object) -> str:
 
 def thumbnail_data_uri(jpeg: bytes) -> str:
     """A ``data:`` URI for JPEG bytes, so images travel inside the figure (no URL, works offline)."""
-    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
+    from explorer.thumbs import data_uri
+
+    return data_uri(jpeg, "image/jpeg")
 
 
 def tag_colors(tags: Sequence[str]) -> dict[str, str]:
     """A stable colour per distinct tag, in first-seen order."""
-    distinct = list(dict.fromkeys(tags))
+    distinct = tag_order(tags)  # the order of the measures' tag charts too
     return {tag: PALETTE[i % len(PALETTE)] for i, tag in enumerate(distinct)}
 
 

@@ -119,6 +119,21 @@ class ImageSet:
                         skipped=[x for s in sets for x in s.skipped], name=name or "+".join(s.name for s in sets))
 
 
+def tag_order(tags) -> list[str]:
+    """The distinct tags as text, in first-seen order: the one order of legends, colours and tag charts."""
+    return list(dict.fromkeys(str(t) for t in tags))
+
+
+def tag_codes(tags, n: int | None = None, *, name: str = "tags") -> tuple[np.ndarray, list[str]]:
+    """(int64 code per row (n,), ``tag_order(tags)``); ValueError naming ``name`` when ``n`` rows disagree."""
+    text = [str(t) for t in tags]
+    if n is not None and len(text) != n:
+        raise ValueError(f"{name} has {len(text)} entries but there are {n} vectors")
+    order = list(dict.fromkeys(text))
+    index = {t: i for i, t in enumerate(order)}
+    return np.array([index[t] for t in text], dtype=np.int64), order
+
+
 def unique_ids(hashes: list[str], length: int = 16) -> list[str]:
     """Short content-hash ids, suffixed ``~2``, ``~3`` ... where the same content repeats."""
     seen: dict[str, int] = {}

@@ -161,8 +161,9 @@ def _decode_entries(entries: list[_Entry], *, image_size: int, limits: Limits, p
         todo = [i for i, r in enumerate(results) if r is None]
         if len(todo) < len(entries):
             report(progress, len(entries) - len(todo), len(entries), "decoded images from the cache")
+        by_hash = lookup.by_hash if len(lookup.images) else None  # an empty cache: no hashing up front
         fresh = decode_many([entries[i].read for i in todo], image_size=image_size, thumb_size=THUMBNAIL_SIZE,
-                            limits=limits, progress=progress, lookup=lookup.by_hash)
+                            limits=limits, progress=progress, lookup=by_hash)
     finally:
         lookup.close()
     for i, result in zip(todo, fresh):

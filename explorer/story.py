@@ -12,6 +12,8 @@ from typing import Sequence
 import numpy as np
 
 from explorer import contrastive as C
+from explorer.imageset import tag_order
+from explorer.measures import sample_rows  # noqa: F401 (story pages use story.sample_rows)
 from explorer.progress import ProgressCallback
 
 ALIGNMENT_MAX_IMAGES = 500  # augmenting and re-embedding is the slow part; the mean settles long before
@@ -146,10 +148,8 @@ def restrict_configurations(X, tags: Sequence[str], subset: Sequence[str], *, k:
     says whether *this* subset separates better than any subset of that size would.
     """
     X = C._as_matrix(X)
-    tags = np.asarray([str(t) for t in tags], dtype=object)
-    if len(tags) != len(X):
-        raise ValueError(f"tags has {len(tags)} entries but X has {len(X)} rows")
-    all_tags = list(dict.fromkeys(tags))
+    tags = C._as_tags(tags, len(X))
+    all_tags = tag_order(tags)
     subset = list(dict.fromkeys(str(t) for t in subset))
     unknown = [t for t in subset if t not in all_tags]
     if unknown:
@@ -186,7 +186,7 @@ def balanced_rows(tags: Sequence[str], *, per_tag: int | None = None, n_tags: in
     """Seeded row indices with the same number of images for every kept tag (at most ``per_tag``)
     and at most ``n_tags`` tags (chosen at random with the seed)."""
     tags = np.asarray([str(t) for t in tags], dtype=object)
-    order = list(dict.fromkeys(tags))
+    order = tag_order(tags)
     rng = np.random.default_rng(seed)
     if n_tags is not None and n_tags < len(order):
         order = [order[i] for i in sorted(rng.choice(len(order), n_tags, replace=False))]
@@ -234,13 +234,6 @@ def group_rows(column: Sequence[str]) -> dict[str, np.ndarray]:
 
 # ---------------------------------------------------------------------------------------------------------
 # Helpers the story views share (pure; the pages cache them)
-
-
-def sample_rows(n: int, limit: int, *, seed: int = 0) -> np.ndarray:
-    """All rows when n <= limit, else a sorted seeded sample of ``limit`` rows."""
-    if n <= limit:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(n, limit, replace=False))
 
 
 def embed_twins(pixels: np.ndarray, embedder, *, seed: int = 0, progress: ProgressCallback | None = None) -> np.ndarray:

@@ -16,6 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from explorer.contrastive import _Adam, _as_matrix, _one_blas_thread, _as_tags, check_settings, clip_loss, normalize_backward, normalize_rows
+from explorer.imageset import tag_order
 from explorer.progress import ProgressCallback, report
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
@@ -181,7 +182,7 @@ def rank_tags(model: ImageTextModel, phrase: str, X, tags: Sequence[str]) -> lis
     tags = _as_tags(tags, len(_as_matrix(X)))
     Z = model.encode_images(X)
     t = model.encode_texts([phrase])[0]
-    order = list(dict.fromkeys(tags))
+    order = tag_order(tags)
     centroids = normalize_rows(np.stack([Z[tags == tag].mean(axis=0) for tag in order]))
     scores = centroids @ t
     return [(order[i], float(scores[i])) for i in np.argsort(-scores, kind="stable")]

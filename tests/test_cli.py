@@ -211,3 +211,38 @@ def test_separation_reads_an_npz_and_trains_a_head(capsys, tmp_path):
     assert all(0.0 <= held_out[key] <= 1.0 for key in ("before", "after"))
     assert report["alignment"] is None  # vectors alone cannot be augmented; the report says so
     assert any("alignment" in note.lower() for note in report.get("notes", []))
+
+
+def clustered_npz(path: Path, n: int = 60, d: int = 8) -> Path:
+    from explorer.imageset import ImageSet
+    from explorer.store import save_embeddings
+
+    rng = np.random.default_rng(0)
+    tags = [f"t{i % 3}" for i in range(n)]
+    centres = 5 * rng.standard_normal((3, d))
+    X = centres[[i % 3 for i in range(n)]] + rng.standard_normal((n, d))
+    rows = [f"r{i}" for i in range(n)]
+    fake = ImageSet(ids=rows, hashes=rows, sources=rows, tags=tags, pixels=np.zeros((n, 1, 1, 3), np.uint8),
+                    thumbnails=[b""] * n)
+    save_embeddings(path, fake, X.astype(np.float32), "synthetic")
+    return path
+
+
+def test_map_estimates_measures_on_a_stated_sample_and_exact_on_request(capsys, tmp_path, monkeypatch):
+    import explorer.measures as measures
+
+    monkeypatch.setattr(measures, "SAMPLE_ABOVE", 40)
+    monkeypatch.setattr(measures, "SAMPLE_SIZE", 25)
+    npz = clustered_npz(tmp_path / "v.npz")
+    code, out, err = run(capsys, "map", str(npz), "--method", "pca")
+    assert code == 0, err
+    assert "measures estimated on a random sample of 25 of 60 points" in err
+    kept = [r["neighbours_kept"] for r in csv.DictReader(io.StringIO(out))]
+    assert sum(v != "" for v in kept) == 25 and len(kept) == 60
+    estimate = float(err.split("knn_agreement_embedding: ")[1].split()[0])
+    code, out, err = run(capsys, "map", str(npz), "--method", "pca", "--exact-measures")
+    assert code == 0, err
+    assert "estimated" not in err
+    assert all(r["neighbours_kept"] != "" for r in csv.DictReader(io.StringIO(out)))
+    exact = float(err.split("knn_agreement_embedding: ")[1].split()[0])
+    assert abs(exact - estimate) <= 0.2 and exact > 0.9  # three well-separated clusters

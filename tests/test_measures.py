@@ -200,8 +200,24 @@ def test_separation_confusion_counts_neighbour_tags():
     sep = separation(X, tags, k=4)
     nb = knn(X, 4)[0]
     a = tags == "a"
-    assert sep.confusion[0, 1] == pytest.approx((tags[nb[a]] == "b").mean())
-    assert sep.confusion[1, 1] == pytest.approx((tags[nb[~a]] == "b").mean())
+    ia, ib = sep.tag_order.index("a"), sep.tag_order.index("b")
+    assert sep.confusion[ia, ib] == pytest.approx((tags[nb[a]] == "b").mean())
+    assert sep.confusion[ib, ib] == pytest.approx((tags[nb[~a]] == "b").mean())
+
+
+def test_tag_charts_and_map_colours_share_one_first_seen_order():
+    from explorer.figures import tag_colors
+    from explorer.imageset import tag_codes
+
+    tags = ["zebra", "ant", "zebra", "moth", "ant", "moth"] * 5
+    X = gaussian(30, 4, seed=2)
+    sep = separation(X, tags, k=3)
+    assert sep.tag_order == ["zebra", "ant", "moth"] == list(tag_colors(tags))
+    assert list(knn_tag_agreement(X, tags, k=3).per_tag) == sep.tag_order
+    codes, order = tag_codes(tags)
+    assert order == sep.tag_order and codes[:4].tolist() == [0, 1, 0, 2]
+    with pytest.raises(ValueError, match="tags has 30 entries but there are 29"):
+        tag_codes(tags, 29)
 
 
 def test_two_separated_blobs_have_high_silhouette_and_diagonal_confusion():
@@ -243,3 +259,77 @@ def test_separation_with_zero_and_nan_vectors_is_finite_and_noted():
     X_zero = X.copy()
     X_zero[5] = 0
     assert sep.silhouette == pytest.approx(silhouette_score(X_zero, tags, metric="cosine"), abs=1e-6)
+
+
+# ------------------------------------------------------------------------------ sampled estimates
+
+def clustered_map(n=2000, d=24, seed=0):
+    """Eight clusters in X and a noisy 2-D map of them: measures well inside (0, 1)."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 8, n)
+    centres = 3 * rng.standard_normal((8, d))
+    X = centres[labels] + rng.standard_normal((n, d))
+    Y = X[:, :2] + 0.8 * rng.standard_normal((n, 2))
+    return X, Y, [f"c{v}" for v in labels]
+
+
+def test_sampled_measures_agree_with_exact_ones_and_say_the_sample_size():
+    from explorer.measures import map_measures
+
+    X, Y, tags = clustered_map()
+    exact = map_measures(X, Y, tags, k=10, sample=None)
+    est = map_measures(X, Y, tags, k=10, sample=600, seed=1)
+    assert exact.exact and exact.sample_size == exact.population == 2000 and not est.exact
+    assert (est.sample_size, est.population) == (600, 2000)
+    assert est.notes[0] == "estimated on a random sample of 600 of 2,000 points"
+    assert 0.6 < exact.trustworthiness < 0.99
+    assert est.trustworthiness == pytest.approx(exact.trustworthiness, abs=0.01)
+    assert est.trustworthiness.sample_size == 600 and exact.trustworthiness.sample_size == 2000
+    assert est.knn_agreement_embedding == pytest.approx(exact.knn_agreement_embedding, abs=0.05)
+    assert est.knn_agreement_map == pytest.approx(exact.knn_agreement_map, abs=0.05)
+    assert np.isfinite(est.neighbours_kept).sum() == 600
+    assert np.nanmean(est.neighbours_kept) == pytest.approx(np.nanmean(exact.neighbours_kept), abs=0.03)
+    # the sampled rows carry their exact values; the one-measure functions give the same numbers
+    on = np.isfinite(est.neighbours_kept)
+    np.testing.assert_allclose(est.neighbours_kept[on], exact.neighbours_kept[on])
+    assert exact.trustworthiness == pytest.approx(sk_trustworthiness(X, Y, n_neighbors=10, metric="cosine"), abs=1e-6)
+    assert trustworthiness(X, Y, k=10, sample=600, seed=1) == pytest.approx(est.trustworthiness, abs=1e-12)
+    agree = knn_tag_agreement(X, tags, k=10, sample=600, seed=1)
+    assert agree.sample_size == 600 and agree.overall == pytest.approx(est.knn_agreement_embedding)
+    assert "600 of 2,000" in agree.notes[-1]
+    np.testing.assert_array_equal(np.isfinite(neighbours_kept(X, Y, k=10, sample=600, seed=1)), on)
+
+
+def test_auto_sampling_starts_above_the_threshold_and_is_seeded(monkeypatch):
+    import explorer.measures as measures
+
+    X, Y, tags = clustered_map(n=400)
+    assert trustworthiness(X, Y).sample_size == 400  # "auto" below the threshold: exact
+    monkeypatch.setattr(measures, "SAMPLE_ABOVE", 300)
+    monkeypatch.setattr(measures, "SAMPLE_SIZE", 100)
+    a, b = trustworthiness(X, Y, seed=4), trustworthiness(X, Y, seed=4)
+    assert a.sample_size == 100 and a == b and trustworthiness(X, Y, seed=5) != a
+    assert knn_tag_agreement(X, tags).sample_size == 100
+    assert trustworthiness(X, Y, sample=None).sample_size == 400
+    with pytest.raises(ValueError, match="sample"):
+        trustworthiness(X, Y, sample="most")
+
+
+def test_large_maps_use_a_kd_tree_with_the_same_neighbours(monkeypatch):
+    import explorer.measures as measures
+
+    B = np.round(gaussian(400, 2, seed=11), 1)  # rounding makes ties at the k-th distance common
+    B[7] = B[30]  # twins
+    monkeypatch.setattr(measures, "KDTREE_ABOVE", 100)
+    tree, brute = measures._map_neighbours(B, 6), knn(B, 6, metric="euclidean")[0]
+
+    def lengths(nb, rows):
+        return np.linalg.norm(B[nb] - B[rows][:, None, :], axis=2)
+
+    everyone = np.arange(len(B))
+    # the same neighbour distances, nearest first; only exact ties (up to rounding) may swap places
+    np.testing.assert_allclose(lengths(tree, everyone), lengths(brute, everyone), atol=1e-9)
+    assert (tree == brute).mean() > 0.6 and not (tree == everyone[:, None]).any()
+    assert tree[30, 0] == 7 and tree[7, 0] == 30  # a twin is the nearest neighbour, itself is not
+    rows = np.array([30, 7, 99])
+    np.testing.assert_array_equal(measures._map_neighbours(B, 6, rows), tree[rows])

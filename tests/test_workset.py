@@ -4,27 +4,20 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from explorer.cache import EmbeddingCache
 from explorer.embedders import get_embedder
 from explorer.sources import LoadError, load_source
 from explorer.store import save_embeddings
 from explorer.workset import WorkSet, content_key, image_set_key, load_workset, workset_key
+from test_cli import jpeg_bytes
 
 COLOURS = {"red": (200, 30, 30), "blue": (30, 30, 200)}
-
-
-def jpeg(colour, size=(40, 30)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, colour).save(buffer, format="JPEG")
-    return buffer.getvalue()
 
 
 @pytest.fixture
@@ -33,7 +26,7 @@ def folder(tmp_path: Path) -> Path:
     for tag, base in COLOURS.items():
         (root / tag).mkdir(parents=True)
         for i in range(3):
-            (root / tag / f"{tag}{i}.jpg").write_bytes(jpeg(tuple(c + 10 * i for c in base)))
+            (root / tag / f"{tag}{i}.jpg").write_bytes(jpeg_bytes(tuple(c + 10 * i for c in base)))
     (root / "red" / "broken.jpg").write_bytes(b"not an image at all")
     return root
 
