@@ -8,10 +8,8 @@ gets it free. ``background`` runs a step in a worker thread so the page can fini
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import hashlib
-import io
 import threading
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -207,19 +205,10 @@ def thumbnail_uris(ws, side: int = 48) -> list[str]:
         return []
 
     def compute() -> list[str]:
-        from PIL import Image
+        from explorer.thumbs import sprite_uris
 
-        from explorer.figures import thumbnail_data_uri
-
-        out = []
-        for jpeg in ws.images.thumbnails:
-            with Image.open(io.BytesIO(jpeg)) as im:
-                im = im.convert("RGB")
-                im.thumbnail((side, side))
-                buf = io.BytesIO()
-                im.save(buf, "JPEG", quality=80)
-            out.append(thumbnail_data_uri(buf.getvalue()))
-        return out
+        with progress_box(f"Preparing {len(ws):,} pictures for the map") as progress:
+            return sprite_uris(ws.images.thumbnails, side, progress=progress)
 
     return memo("thumbs", (ws.key, side), compute)
 
@@ -230,16 +219,12 @@ def mosaic_for(ws, proj, *, canvas_px: int = 2000):
         return None
 
     def compute():
-        from PIL import Image
-
         from explorer.mosaic import compose_mosaic
+        from explorer.thumbs import mosaic_uri
 
         with progress_box(f"Drawing {len(ws):,} images on the map") as progress:
             mosaic = compose_mosaic(proj.coords, ws.images.pixels, canvas_px=canvas_px, progress=progress)
-        buf = io.BytesIO()
-        Image.fromarray(mosaic.image, "RGBA").save(buf, "WEBP", quality=80)  # keeps transparency, small
-        uri = "data:image/webp;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-        return uri, mosaic.x_range, mosaic.y_range, mosaic.drawn
+        return mosaic_uri(mosaic), mosaic.x_range, mosaic.y_range, mosaic.drawn
 
     key = (ws.key, proj.method, proj.coords.shape, hashlib.sha256(proj.coords.tobytes()).hexdigest()[:16], canvas_px)
     return memo("thumbs", key, compute)

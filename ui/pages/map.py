@@ -139,15 +139,16 @@ def _projection(method: str, dims: int, perplexity: float):
 
 
 def _measures_job(proj, k: int):
-    """(key, compute) of the map's measures: (trustworthiness, neighbours kept (n,)), tag agreement."""
-    from explorer.measures import knn_tag_agreement, neighbours_kept, trustworthiness
+    """(key, compute) of the map's measures: (MapMeasures or None, tag agreement). Above
+    explorer.measures.SAMPLE_ABOVE points both are estimated on a stated random sample."""
+    from explorer.measures import knn_tag_agreement, map_measures
 
     vectors, coords, tags = ws.vectors, proj.coords, list(ws.tags)
     on_map = int(np.isfinite(coords).all(axis=1).sum())
     params = repr(sorted(proj.params.items(), key=str))
 
     def compute():
-        geo = None if on_map < 3 else (trustworthiness(vectors, coords, k=k), neighbours_kept(vectors, coords, k=k))
+        geo = None if on_map < 3 else map_measures(vectors, coords, tags, k=k)
         return geo, knn_tag_agreement(vectors, tags, k=k)
 
     return ("map-measures", ws.key, proj.method, params, ws.tag_column, k), compute
@@ -178,12 +179,15 @@ def _explain(proj, geo, agree, k: int) -> None:
         total = 100 * float(np.sum(proj.explained_variance_ratio))
         lines.append(f"**PCA** axes show {shares} = **{total:.0f}%** of the spread of the vectors; "
                      "the rest is flattened away, so images far apart in feature space can overlap on the map.")
-    if geo is not None and geo[0] is not None:
-        trust, kept = geo
-        lines.append(f"**Map faithfulness (trustworthiness) {trust:.2f}**: 1.00 means images that look close "
-                     "on the map really are close in feature space; around 0.5 is what a random map scores. "
-                     f"On average **{np.nanmean(kept) * 100:.0f}% of each image's {k} nearest neighbours** in "
-                     "feature space are also among its nearest on the map ('neighbours kept' view).")
+    if geo is not None and geo.trustworthiness is not None:
+        lines.append(f"**Map faithfulness (trustworthiness) {geo.trustworthiness:.2f}**: 1.00 means images that "
+                     "look close on the map really are close in feature space; around 0.5 is what a random map "
+                     f"scores. On average **{np.nanmean(geo.neighbours_kept) * 100:.0f}% of each image's {geo.k} "
+                     "nearest neighbours** in feature space are also among its nearest on the map "
+                     "('neighbours kept' view).")
+        if not geo.exact:
+            lines.append(f"*These numbers are estimated on a random sample of {geo.sample_size:,} of "
+                         f"{geo.population:,} images* (exact values: `python -m explorer map --exact-measures`).")
     if agree is not None and agree.overall is not None:
         same = float(np.nanmean(agree.same_tag_fraction))
         lines.append(f"**Tag agreement {100 * agree.overall:.0f}%**: for this share of images, most of their "
@@ -290,7 +294,7 @@ with controls_box:
 proj = _projection(method, dims, perplexity)
 # The measures come after the chart (so the map shows first) unless the overlay needs them.
 measured = _measures(proj, k, wait=False) if show == "kept" else None
-map_and_panel(proj, show, k, measured[0][1] if measured is not None and measured[0] is not None else None)
+map_and_panel(proj, show, k, measured[0].neighbours_kept if measured is not None and measured[0] is not None else None)
 stage.empty()  # only now: the finished map is on screen below, so there is no moment without a map
 if proj.excluded:
     with st.expander(f"{len(proj.excluded):,} image(s) not on the map — see why"):
