@@ -92,16 +92,25 @@ class Projection:
     excluded: dict[int, str] = field(default_factory=dict)
 
 
-def pca_preview(X, *, n_components: int = 2) -> np.ndarray:
+def pca_preview(X, *, n_components: int = 2, max_rows: Optional[int] = None, seed: int = 0) -> np.ndarray:
     """A quick linear layout to show while a slower projection runs; numpy only (no sklearn import).
 
     Rows are L2-normalised (the cosine geometry ``project`` uses by default) and centred, then projected
     on their top principal axes, signs fixed so the largest loading is positive. Non-finite rows get NaN.
+    ``max_rows``: when there are more usable rows, the axes are fitted on a seeded random sample of that
+    many (every row is still placed): seconds instead of tens of seconds on 100,000 wide vectors.
     Returns ndarray of shape (n_samples, n_components), float32.
     """
     if n_components not in (2, 3):
         raise ValueError(f"n_components must be 2 or 3, got {n_components!r}")
-    A = as_matrix(X, dtype=np.float64)
+    if max_rows is not None and (not _is_int(max_rows) or max_rows < 2):
+        raise ValueError(f"max_rows must be an integer >= 2 or None, got {max_rows!r}")
+    A = as_matrix(X, dtype=None)
+    ok = np.isfinite(A).all(axis=1)
+    usable = np.flatnonzero(ok)
+    if max_rows is not None and max_rows < len(usable) and max_rows >= A.shape[1]:
+        return _sampled_pca_preview(A, usable, n_components, max_rows, seed)
+    A = A.astype(np.float64, copy=False)
     ok = np.isfinite(A).all(axis=1)
     out = np.full((len(A), n_components), np.nan, dtype=np.float32)
     Z = A[ok] / np.maximum(np.linalg.norm(A[ok], axis=1, keepdims=True), 1e-12)
@@ -122,6 +131,25 @@ def pca_preview(X, *, n_components: int = 2) -> np.ndarray:
         Y *= np.where(loadings[np.abs(loadings).argmax(axis=0), range(Y.shape[1])] < 0, -1.0, 1.0)
     out[ok, : Y.shape[1]] = Y
     out[ok, Y.shape[1]:] = 0.0
+    return out
+
+
+def _sampled_pca_preview(A: np.ndarray, usable: np.ndarray, k: int, max_rows: int, seed: int) -> np.ndarray:
+    fit = np.sort(np.random.default_rng(seed).choice(usable, max_rows, replace=False))
+    Z = A[fit].astype(np.float64)
+    Z /= np.maximum(np.linalg.norm(Z, axis=1, keepdims=True), 1e-12)
+    mean = Z.mean(axis=0)
+    Z -= mean
+    _, vecs = np.linalg.eigh(Z.T @ Z)
+    axes = vecs[:, ::-1][:, :k]
+    axes *= np.where(axes[np.abs(axes).argmax(axis=0), range(k)] < 0, -1.0, 1.0)
+    out = np.full((len(A), k), np.nan, dtype=np.float32)
+    axes32, offset = axes.astype(np.float32), (mean @ axes).astype(np.float32)
+    for start in range(0, len(usable), 20_000):  # float32 blocks: no float64 copy of the whole set
+        rows = usable[start:start + 20_000]
+        block = A[rows].astype(np.float32)
+        block /= np.maximum(np.linalg.norm(block, axis=1, keepdims=True), 1e-12)
+        out[rows] = block @ axes32 - offset
     return out
 
 

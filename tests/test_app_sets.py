@@ -139,3 +139,18 @@ def test_process_caches_are_bounded_in_bytes_as_well_as_entries():
     store.put("big", np.zeros(5_000_000, dtype=np.uint8))  # larger than the budget: kept alone
     assert list(store.data) == ["big"]
     assert estimate_bytes({"a": [b"xx", "yyy"], "b": np.zeros(10, np.float32)}) >= 45
+
+
+def test_an_added_batch_starts_from_the_map_on_screen_with_new_images_placed():
+    at = _to_uploads(app())
+    _add(at, batch(7, 6), "cats")
+    _add(at, batch(8, 6), "dogs")  # the default t-SNE map of 12 images is on screen
+    before = at.session_state["map_last"]
+    assert before["method"] == "tsne" and len(before["ids"]) == 12
+    _add(at, batch(9, 6), "birds")
+    after = at.session_state["map_last"]
+    assert len(after["ids"]) == 18 and after["key"] != before["key"]
+    ws_key = after["key"]
+    proj = next(v for (kind, key), v in wsp._stores()["projection"].data.items() if key[0] == ws_key)
+    assert proj.params["initialization"] == "given"  # refined from the placed layout, not from PCA
+    assert np.isfinite(proj.coords).all()

@@ -430,3 +430,19 @@ def test_tsne_from_a_given_layout_keeps_its_arrangement():
         project(X, method="tsne", initialization=start[:10])
     with pytest.raises(ValueError, match="t-SNE only"):
         project(X, method="pca", initialization=start)
+
+
+def test_pca_preview_fitted_on_a_sample_places_every_row_like_the_full_one():
+    from explorer.projection import pca_preview
+
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(1200, 16)) * np.r_[8.0, 4.0, np.ones(14)] + 20.0  # two clearly ranked axes
+    X[5] = np.nan
+    full = pca_preview(X)
+    quick = pca_preview(X.astype(np.float32), max_rows=100, seed=1)
+    assert quick.shape == full.shape and np.isnan(quick[5]).all() and np.isfinite(np.delete(quick, 5, 0)).all()
+    ok = np.isfinite(full).all(axis=1)
+    for axis in range(2):
+        assert abs(np.corrcoef(full[ok, axis], quick[ok, axis])[0, 1]) > 0.99
+    with pytest.raises(ValueError, match="max_rows"):
+        pca_preview(X, max_rows=1)

@@ -123,7 +123,9 @@ def _projection(method: str, dims: int, perplexity: float):
         if iteration and time.monotonic() - last[0] < 0.4:
             return
         last[0] = time.monotonic()
-        if iteration == 0:
+        if iteration == 0 and method != "tsne":
+            title = f"Quick linear preview; computing the {METHOD_NAMES.get(method, method)} map of {len(ws):,} images…"
+        elif iteration == 0:
             title = ("New images placed beside their look-alikes; t-SNE refines the whole map…" if start is not None
                      else "t-SNE starting from the linear (PCA) view…")
         else:
