@@ -23,13 +23,13 @@ import json
 import os
 import re
 import secrets
-import uuid
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from explorer.cache import _atomic_write  # the one atomic writer (temp file, fsync, rename)
 from explorer.imageset import ImageSet, SkippedFile
 from explorer.workset import WorkSet
 
@@ -109,7 +109,7 @@ class SetStore:
             else:
                 _atomic_write(path, lambda fh: np.savez(fh, **_arrays(record, info)))
             token = new_token()
-            _atomic_write(tokens / f"{token}.json", lambda fh: fh.write(json.dumps({"object": digest}).encode()))
+            _atomic_write(tokens / f"{token}.json", json.dumps({"object": digest}).encode())
         except OSError as exc:
             raise SetStoreError(f"could not save the set in {self.root}: {exc.strerror or exc}") from exc
         self._evict(keep=path)
@@ -261,20 +261,3 @@ def _read(path: Path) -> tuple[WorkSet, dict[str, Any]]:
                     skipped=[SkippedFile(f, r) for f, r in meta.get("skipped", [])])
     _check(saved)
     return saved, meta.get("info", {})
-
-
-def _atomic_write(path: Path, write) -> None:
-    """``write(file)`` into a temporary file beside ``path``, fsync, rename into place."""
-    tmp = path.parent / f".tmp-{os.getpid()}-{uuid.uuid4().hex}"
-    try:
-        with open(tmp, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            try:
-                tmp.unlink()
-            except OSError:
-                pass

@@ -3,26 +3,16 @@ batch without a blank map, and screenshots of the map with a selection and with 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-from browser_helpers import (MAP_POINTS, REPO, app_server, browser_missing_reason, click_first_point,
-                             offline_page, wait_for_map)
+from browser_helpers import MAP_POINTS, REPO, app_server, click_first_point, offline_page, wait_for_map
+from test_browser import browser_ok  # noqa: F401 (the fixture: skips, or fails with REQUIRE_BROWSER=1)
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = REPO / "artifacts"
 PER_TAG = 12
-
-
-@pytest.fixture(scope="module")
-def browser_ok():
-    reason = browser_missing_reason()
-    if reason:
-        if os.environ.get("REQUIRE_BROWSER") == "1":
-            pytest.fail(f"REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
 
 
 def _photos(shared: Path, tag: str, n: int) -> list[str]:
