@@ -69,12 +69,12 @@ def say(message: str) -> None:
 # Loading
 
 
-def load_set(args: argparse.Namespace, progress, *, embedder=None) -> WorkSet:
-    """``args.source`` as a WorkSet (``explorer.workset.load_workset``): embedded when ``embedder`` is given."""
+def load_set(args: argparse.Namespace, progress) -> WorkSet:
+    """``args.source`` as a WorkSet (``explorer.workset.load_workset``), not yet embedded (an .npz has its vectors)."""
     from explorer.sources import LoadError
 
     try:
-        return load_workset(args.source, embedder=embedder, tag_column=getattr(args, "tag_column", None),
+        return load_workset(args.source, embedder=None, tag_column=getattr(args, "tag_column", None),
                             cache=make_cache(args), progress=progress)
     except LoadError as exc:
         raise CliError(str(exc)) from None
