@@ -403,12 +403,13 @@ def _write_blob_pack(folder: Path, keys: list[bytes], blobs: list[bytes]) -> Pat
     return path
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over ``path``."""
+def _atomic_write(path: Path, data) -> None:
+    """Write ``data`` (bytes, or a function writing into the open file) to a temporary file in the same
+    folder, fsync, then rename over ``path``."""
     tmp = path.parent / f".tmp-{os.getpid()}-{uuid.uuid4().hex}"
     try:
         with open(tmp, "wb") as fh:
-            fh.write(data)
+            data(fh) if callable(data) else fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

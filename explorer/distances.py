@@ -496,3 +496,28 @@ def distance_blocks(X, *, metric: str = "cosine", max_block_bytes: int = DEFAULT
         D = plan.to_distance(products, rows[:, None], cols[None, :])
         D[plan.root[rows][:, None] == plan.root[None, :]] = 0.0
         yield start, D
+
+
+def row_neighbours(unit, row: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` cosine-nearest rows to row ``row`` of ``unit`` (rows from :func:`l2_normalize`), itself excluded.
+
+    One matrix-vector product (O(n d)): what a click needs, instead of every row's neighbours. Returns
+    ``(indices (k,) int64, distances (k,) float32)`` ordered like :func:`knn` (ascending distance, lower
+    index first on ties); k is clamped to n - 1.
+    """
+    A = as_matrix(unit, "unit")
+    n = len(A)
+    if not isinstance(row, (int, np.integer)) or not 0 <= row < n:
+        raise ValueError(f"row must be an index in [0, {n}), got {row!r}")
+    k = int(min(int(k), n - 1))
+    if k < 1:
+        return np.empty(0, np.int64), np.empty(0, np.float32)
+    sims = A @ A[row]
+    sims[row] = -np.inf
+    candidates = np.argpartition(-sims, k - 1)[:k] if k < n - 1 else np.flatnonzero(np.isfinite(sims))
+    # Widen to every row tied with the k-th so the lower-index-first order is exact.
+    kth = sims[candidates].min()
+    candidates = np.flatnonzero(sims >= kth)
+    order = np.lexsort((candidates, -sims[candidates]))[:k]
+    idx = candidates[order].astype(np.int64)
+    return idx, np.clip(1.0 - sims[idx], 0.0, 2.0).astype(np.float32)

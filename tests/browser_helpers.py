@@ -37,11 +37,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def app_server(cache_dir: Path, *, env: dict | None = None, timeout: float = 120.0):
-    """Run ``streamlit run app.py`` on a free localhost port; yields (url, seconds until healthy)."""
+def app_server(cache_dir: Path, *, env: dict | None = None, timeout: float = 120.0, script: str = "app.py"):
+    """Run ``streamlit run app.py`` (or ``script``) on a free localhost port; yields (url, seconds until healthy)."""
     port = free_port()
     full_env = {**os.environ, "EXPLORER_CACHE_DIR": str(cache_dir), **(env or {})}
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+    cmd = [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true",
            "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
     log = open(cache_dir / "server.log", "wb")
     start = time.monotonic()

@@ -261,3 +261,21 @@ def test_knn_on_real_hand_photos_matches_brute_force():
     ref = np.sort(D, axis=1)[:, :5]
     assert np.allclose(dist, ref, atol=2e-6)
     assert np.allclose(np.take_along_axis(D, idx, axis=1), ref, atol=2e-6)
+
+
+def test_row_neighbours_matches_knn_row_by_row():
+    from explorer.distances import knn, l2_normalize, row_neighbours
+
+    rng = np.random.default_rng(11)
+    X = np.vstack([rng.normal(size=(40, 7)), np.zeros((1, 7)), rng.integers(0, 3, (20, 7))]).astype(np.float32)
+    unit = l2_normalize(X)
+    idx, dist = knn(X, 5)
+    for row in (0, 17, 40, 45, 60):
+        r_idx, r_dist = row_neighbours(unit, row, 5)
+        np.testing.assert_allclose(r_dist, dist[row], atol=1e-5)
+        assert row not in r_idx
+        same = np.abs(r_dist - dist[row]) < 1e-6
+        assert (r_idx[same] == idx[row][same]).all() or np.allclose(np.sort(r_dist), r_dist)
+    assert len(row_neighbours(unit, 0, 500)[0]) == len(X) - 1
+    with pytest.raises(ValueError, match="row"):
+        row_neighbours(unit, len(X), 3)

@@ -379,3 +379,70 @@ def test_pca_preview_marks_bad_rows_and_imports_no_sklearn():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                             cwd=str(Path(__file__).resolve().parents[1]))
     assert result.stdout.strip() == "False", result.stderr
+
+
+def _three_blobs(per_blob: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    centres = np.eye(3, 16) * 10 + 1
+    X = np.vstack([c + rng.normal(0, 0.3, (per_blob, 16)) for c in centres])
+    return X, np.repeat(np.arange(3), per_blob)
+
+
+def test_place_new_points_puts_each_new_point_beside_its_look_alikes():
+    from explorer.projection import place_new_points
+
+    X_old, blob_old = _three_blobs(20, seed=1)
+    X_new, blob_new = _three_blobs(4, seed=2)
+    where = np.array([[0.0, 0.0], [30.0, 0.0], [0.0, 30.0]])
+    jitter = np.random.default_rng(3).normal(0, 1, (60, 2))
+    known = where[blob_old] + jitter
+    X = np.vstack([X_old, X_new, np.zeros((1, 16))])
+    coords = place_new_points(X, known, perplexity=5)
+    assert coords.shape == (73, 2) and coords.dtype == np.float32
+    np.testing.assert_allclose(coords[:60], known, rtol=1e-6)
+    placed = coords[60:72]
+    nearest_centre = np.argmin(((placed[:, None, :] - where[None]) ** 2).sum(-1), axis=1)
+    assert (nearest_centre == blob_new).all()
+    assert np.abs(placed - where[blob_new]).max() < 4
+    assert np.isnan(coords[72]).all()  # a zero vector has no direction: not placed
+
+
+def test_place_new_points_checks_its_inputs():
+    from explorer.projection import place_new_points
+
+    X, _ = _three_blobs(5)
+    with pytest.raises(ValueError, match="known_coords"):
+        place_new_points(X, np.zeros((20, 2)))
+    with pytest.raises(ValueError, match="known_coords"):
+        place_new_points(X, np.zeros((5, 4)))
+
+
+def test_tsne_from_a_given_layout_keeps_its_arrangement():
+    X, blob = _three_blobs(15, seed=4)
+    where = np.array([[-10.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    start = where[blob] + np.random.default_rng(5).normal(0, 0.5, (45, 2))
+    proj = project(X, method="tsne", perplexity=5, initialization=start, n_iter=100, early_exaggeration_iter=50)
+    assert proj.params["initialization"] == "given"
+    centres = np.array([proj.coords[blob == b].mean(axis=0) for b in range(3)])
+    assert centres[0, 0] < centres[1, 0]  # blob 0 started left of blob 1 and stays there
+    assert centres[2, 1] > max(centres[0, 1], centres[1, 1])
+    with pytest.raises(ValueError, match="initialization"):
+        project(X, method="tsne", initialization=start[:10])
+    with pytest.raises(ValueError, match="t-SNE only"):
+        project(X, method="pca", initialization=start)
+
+
+def test_pca_preview_fitted_on_a_sample_places_every_row_like_the_full_one():
+    from explorer.projection import pca_preview
+
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(1200, 16)) * np.r_[8.0, 4.0, np.ones(14)] + 20.0  # two clearly ranked axes
+    X[5] = np.nan
+    full = pca_preview(X)
+    quick = pca_preview(X.astype(np.float32), max_rows=100, seed=1)
+    assert quick.shape == full.shape and np.isnan(quick[5]).all() and np.isfinite(np.delete(quick, 5, 0)).all()
+    ok = np.isfinite(full).all(axis=1)
+    for axis in range(2):
+        assert abs(np.corrcoef(full[ok, axis], quick[ok, axis])[0, 1]) > 0.99
+    with pytest.raises(ValueError, match="max_rows"):
+        pca_preview(X, max_rows=1)

@@ -35,6 +35,31 @@ def rows_from_event(event) -> tuple[list[int], bool]:
     return list(dict.fromkeys(rows)), area
 
 
+def rerun_here() -> None:
+    """Rerun the fragment this runs in (only it), or the whole page outside a fragment."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    st.rerun(scope="fragment" if ctx is not None and getattr(ctx, "current_fragment_id", None) else "app")
+
+
+def selection_csv(ws: wsp.Workspace, rows: Sequence[int]) -> str:
+    """The rows' names, ids and tag columns as CSV; a cell a spreadsheet would run as a formula gets a
+    leading quote (file names and tags are visitors' text)."""
+    import csv
+    import io
+
+    def cell(text: str) -> str:
+        return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["row", "image", "id", *ws.tag_columns])
+    for i in rows:
+        writer.writerow([i, cell(ws.sources[i]), ws.ids[i], *(cell(ws.column(c)[i]) for c in ws.tag_columns)])
+    return buf.getvalue()
+
+
 def image_of(ws: wsp.Workspace, i: int) -> np.ndarray | bytes | None:
     """The largest picture we hold for row ``i`` (normalised pixels, else the thumbnail), or None."""
     if ws.images is None:
@@ -70,7 +95,7 @@ def image_grid(ws: wsp.Workspace, rows: Sequence[int], *, captions: Sequence[str
                 st.image(ws.images.thumbnails[i], caption=md(caption, max_length=200), width=width)
                 if focus_buttons and st.button("look closer", key=f"{key}_{i}", help="Make this the selected image"):
                     wsp.set_focus_row(i)
-                    st.rerun()
+                    rerun_here()
 
 
 def neighbour_panel(ws: wsp.Workspace, row: int, neighbours: np.ndarray, distances: np.ndarray) -> None:

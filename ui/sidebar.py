@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from ui import sets
 from ui import workspace as wsp
 from ui.paths import PathRefused, data_roots, list_choices, resolve_in_root
 from ui.safe import md
@@ -23,7 +24,7 @@ UPLOAD_TYPES = IMAGE_TYPES + ["zip"]
 MAX_FILES = 3000
 MAX_TOTAL_BYTES = 400 * 1024 * 1024
 KINDS = {"demo": "Built-in demo", "upload": "Your images (drag & drop)", "server": "A folder on this server",
-         "npz": "Precomputed embeddings (.npz)"}
+         "npz": "Precomputed embeddings (.npz)", "saved": "A saved set (from its link)"}
 
 
 @dataclass
@@ -39,11 +40,20 @@ class BatchResult:
 
 
 def draw() -> wsp.SourceChoice:
-    """Draw the sidebar; returns (and stores in session state) the current source choice."""
+    """Draw the sidebar; returns (and stores in session state) the current source choice.
+
+    The first run of a browser session opens the set named in the URL (``?set=TOKEN``); every run writes
+    the current set's token (or the demo's name) and the embedder back into the URL.
+    """
+    sets.restore_from_url()
+    message = sets.take_message()
+    if message:
+        st.warning(md(message, max_length=400))
     with st.sidebar:
         st.markdown("### Images")
         kinds = list(KINDS)
-        kind = st.radio("Images from", kinds, format_func=KINDS.get, key="fse_kind", label_visibility="collapsed")
+        kind = st.radio("Images from", kinds, format_func=KINDS.get, key=wsp.KIND_KEY,
+                        label_visibility="collapsed")
         ref, manifest_col = wsp.DEFAULT_SOURCE, None
         if kind == "demo":
             ref = _demo_picker()
@@ -52,9 +62,13 @@ def draw() -> wsp.SourceChoice:
             ref = "uploads"
         elif kind == "server":
             ref, manifest_col = _server_picker()
-        else:
+        elif kind == "npz":
             ref = _npz_picker()
-        embedder = _embedder_picker(disabled=kind == "npz")
+        else:
+            ref = "saved"
+        opened = st.session_state.get(sets.OPENED_KEY)
+        own_vectors = kind == "npz" or (kind == "saved" and opened is not None and opened[1].images is None)
+        embedder = _embedder_picker(disabled=own_vectors)
         choice = wsp.SourceChoice(kind=kind, ref=ref or "", embedder=embedder, manifest_tag_column=manifest_col)
         st.session_state[wsp.CHOICE_KEY] = choice
         loaded = wsp.load_choice(choice)
@@ -64,19 +78,20 @@ def draw() -> wsp.SourceChoice:
         choice = wsp.SourceChoice(kind=choice.kind, ref=choice.ref, embedder=embedder, tag_column=tag_column,
                                   manifest_tag_column=manifest_col)
         st.session_state[wsp.CHOICE_KEY] = choice
+        token = None
         if loaded is not None:
             st.caption(f"{len(loaded.ids):,} images · {len(set(loaded.columns[tag_column])):,} tags")
             wsp.show_skipped(loaded.skipped)
+            token = sets.token_for(loaded, choice)
+        if token:
+            st.caption("Saved on this server: the page's link brings this set back (bookmark it or share it).")
+            st.button("Forget this set", key="fse_forget", on_click=sets.forget, args=(token,),
+                      help="Delete it from the server now; its link will open the demo instead.")
+    sets.sync_url(set=token, source=ref if kind == "demo" else None, embedder=None if own_vectors else embedder)
     return choice
 
 
-def _from_url(param: str, allowed: list[str]) -> str | None:
-    """A bookmarked value (``?source=demo:digits&embedder=hog``) if it is one of ``allowed``, else None.
-
-    Only a widget's first draw reads it (its ``index``); afterwards the widget's own state wins.
-    """
-    value = st.query_params.get(param)
-    return value if value in allowed else None
+_from_url = sets.from_url  # a bookmarked value (``?source=demo:digits&embedder=hog``) if allowed, else None
 
 
 def _demo_picker() -> str:

@@ -1,4 +1,4 @@
-"""The shared, cached state every page works on: the loaded set, its vectors, maps, neighbours, selection.
+"""The set every page works on: ``current_workspace()`` and the names pages import from here.
 
 API for pages (keep it small; the story pages use it too):
 
@@ -10,74 +10,38 @@ API for pages (keep it small; the story pages use it too):
   ``skipped``; ``ws.column(name)`` gives any tag column; ``len(ws)`` the number of images.
 - ``get_projection(ws, method=, dims=, perplexity=, seed=, on_layout=None) -> Projection`` — cached by
   content; ``on_layout(iteration, coords)`` sees intermediate t-SNE layouts on a cache miss.
-- ``get_neighbours(ws, k) -> (indices (n, k), cosine distances (n, k))`` — cached.
+- ``get_neighbours(ws, k)`` — every row's k nearest (cached); ``neighbours_of(ws, row, k)`` — one row's.
 - ``thumbnail_uris(ws, side) -> list[str]`` — data-URI JPEGs, cached; ``thumbnail(ws, i)`` raw bytes.
 - ``focus_row() / set_focus_row(i)`` and ``selected_rows() / set_selected_rows(rows)`` — the image the user
   clicked and the box/lasso selection, shared across pages (per browser session).
 - ``memo(kind, key, compute)`` — a bounded process-wide cache for any other expensive, content-keyed step.
 
-Caching: sets, vectors and maps live in bounded process-wide stores keyed by content hashes (never by
-session), so a colour or page change recomputes nothing and a perplexity change never re-embeds.
-Uploaded images live only in the uploading session's ``st.session_state``.
+The jobs live in their own modules, re-exported here: ``ui.state`` (session state), ``ui.compute``
+(process-wide caches bounded in entries and bytes), ``ui.sets`` (loading, the saved-set store and the
+URL), ``ui.status`` (progress boxes, skipped files).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import io
-import threading
-from collections import OrderedDict
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import streamlit as st
 
 from explorer.imageset import ImageSet, SkippedFile
-from explorer.workset import content_key, image_set_key, workset_key  # noqa: F401 (content_key: page API)
+from explorer.workset import content_key, workset_key
+from ui.compute import (CACHE_MAX_BYTES, _stores, background, cached_projection, get_neighbours,  # noqa: F401
+                        get_projection, memo, mosaic_for, neighbours_of, thumbnail, thumbnail_uris)
 from ui.safe import md
+from ui.sets import URL_FOCUS_KEY, load_choice, sync_url  # noqa: F401
+from ui.state import (BATCHES_KEY, CHOICE_KEY, DEFAULT_EMBEDDER, DEFAULT_SOURCE, FOCUS_KEY, KIND_KEY,  # noqa: F401
+                      MIN_IMAGES, SELECTED_KEY, SourceChoice, current_choice, focus_row, selected_rows,
+                      set_focus_row, set_selected_rows, upload_batches)
+from ui.status import progress_box, show_skipped  # noqa: F401
 
-# Session keys (one place, so pages and tests agree).
-CHOICE_KEY = "fse_choice"
-FOCUS_KEY = "fse_focus_row"
-SELECTED_KEY = "fse_selected_rows"
-BATCHES_KEY = "fse_upload_batches"
-
-DEFAULT_SOURCE = "demo:hands"
-# HOG by default: on the hands demo it is the cheapest embedder that shows the story on the first screen
-# (objects form clusters, gestures overlap); raw pixels put nearly every image in one cloud. Measured here
-# (quiet machine, cold cache): hog embed 0.9 s + t-SNE 1.9 s for 448 images; the essay's pixels method
-# is one click away and is where the presenter mode starts.
-DEFAULT_EMBEDDER = "hog"
-MIN_IMAGES = 3
-
-
-@dataclass(frozen=True)
-class SourceChoice:
-    """What the sidebar selected: ``kind`` is demo | upload | server | npz; ``ref`` the demo spec or path."""
-
-    kind: str = "demo"
-    ref: str = DEFAULT_SOURCE
-    embedder: str = DEFAULT_EMBEDDER
-    tag_column: str = "tag"
-    manifest_tag_column: str | None = None
-
-
-@dataclass
-class Loaded:
-    """A loaded source before embedding: an ImageSet, or the rows of an .npz of precomputed vectors."""
-
-    key: str
-    name: str
-    images: ImageSet | None
-    ids: list[str]
-    sources: list[str]
-    columns: dict[str, list[str]]
-    skipped: list[SkippedFile] = field(default_factory=list)
-    vectors: np.ndarray | None = None
-    embedder_name: str = ""
+__all__ = ["Workspace", "current_workspace", "memo", "content_key", "progress_box", "get_projection",
+           "get_neighbours", "neighbours_of", "focus_row", "set_focus_row", "selected_rows", "set_selected_rows"]
 
 
 @dataclass
@@ -115,157 +79,19 @@ class Workspace:
         return f"{i} · {self.sources[i]} ({self.tags[i]})"
 
 
-# ----------------------------------------------------------------------------------------- caching
-
-class _Store:
-    """A small thread-safe LRU dict; Streamlit serves sessions from several threads."""
-
-    def __init__(self, max_entries: int):
-        self.max_entries = max_entries
-        self.data: OrderedDict = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, key):
-        with self.lock:
-            if key in self.data:
-                self.data.move_to_end(key)
-                return True, self.data[key]
-        return False, None
-
-    def put(self, key, value) -> None:
-        with self.lock:
-            self.data[key] = value
-            self.data.move_to_end(key)
-            while len(self.data) > self.max_entries:
-                self.data.popitem(last=False)
-
-
-@st.cache_resource(show_spinner=False)
-def _stores() -> dict[str, _Store]:
-    return {"set": _Store(4), "vectors": _Store(8), "projection": _Store(24), "neighbours": _Store(16),
-            "thumbs": _Store(8), "other": _Store(32)}
-
-
-def memo(kind: str, key: Any, compute: Callable[[], Any]) -> Any:
-    """``compute()`` once per ``(kind, key)`` in this server process (bounded LRU); ``key`` must be hashable."""
-    stores = _stores()
-    store = stores.get(kind) or stores["other"]
-    hit, value = store.get((kind, key))
-    if hit:
-        return value
-    value = compute()
-    store.put((kind, key), value)
-    return value
-
-
-@contextmanager
-def progress_box(label: str) -> Iterator[Callable[[int, int, str], None]]:
-    """A status box with a progress bar, removed when the step is done; yields a progress callback.
-
-    ``label`` and the callback's messages are text (a label may quote a server path) and are escaped here:
-    status labels and progress texts render Markdown.
-    """
-    holder = st.empty()
-    with holder.status(md(label, max_length=200), expanded=True) as status:
-        bar = st.progress(0.0, text=md(label, max_length=200))
-
-        def progress(done: int, total: int, message: str = "") -> None:
-            frac = min(max(done / total, 0.0), 1.0) if total else 1.0
-            bar.progress(frac, text=md(f"{message or label}: {done:,}/{total:,}", max_length=200))
-
-        yield progress
-        status.update(state="complete")
-    holder.empty()
-
-
-# ----------------------------------------------------------------------------------------- loading
-
-def load_choice(choice: SourceChoice) -> Loaded | None:
-    """The loaded source for ``choice`` (cached); draws an error and returns None if it cannot load."""
-    from explorer.sources import LoadError
-
-    if choice.kind not in ("demo", "upload", "server", "npz") or not choice.ref:
-        return None
-    try:
-        if choice.kind == "upload":
-            return _load_uploads()
-        if choice.kind == "npz":
-            return memo("set", ("npz", choice.ref, _mtime(choice.ref)), lambda: _load_npz(choice.ref))
-        spec = choice.ref
-        key = ("src", spec, choice.manifest_tag_column, _mtime(spec))
-        return memo("set", key, lambda: _load_source(spec, choice.manifest_tag_column))
-    except LoadError as exc:  # messages quote file, folder and manifest column names: escape them
-        st.error(f"Could not load this source: {md(exc, max_length=400)}")
-        show_skipped(exc.skipped)
-    except (OSError, ValueError, KeyError) as exc:
-        st.error(f"Could not load this source: {md(exc, max_length=400)}")
-    return None
-
-
-def _mtime(path: str) -> float:
-    import os
-
-    try:
-        return os.stat(path).st_mtime
-    except OSError:
-        return 0.0
-
-
-def _from_image_set(images: ImageSet, key: str) -> Loaded:
-    columns = {"tag": list(images.tags), **{k: list(v) for k, v in images.extra_tags.items() if k != "tag"}}
-    return Loaded(key=key, name=images.name, images=images, ids=list(images.ids), sources=list(images.sources),
-                  columns=columns, skipped=list(images.skipped))
-
-
-def _load_source(spec: str, manifest_tag_column: str | None) -> Loaded:
-    from explorer.workset import load_workset
-
-    with progress_box(f"Loading {spec}") as progress:
-        record = load_workset(spec, embedder=None, tag_column=manifest_tag_column, progress=progress)
-    return _from_image_set(record.images, record.set_key)
-
-
-def _load_npz(path: str) -> Loaded:
-    from explorer.workset import load_workset
-
-    record = load_workset(path)
-    return Loaded(key=record.key, name=record.name, images=None, ids=record.ids, sources=record.sources,
-                  columns=record.columns, vectors=record.vectors, embedder_name=record.embedder_name)
-
-
-def upload_batches() -> list[dict]:
-    """This session's upload batches: dicts with ``id``, ``tag``, ``images`` (ImageSet), ``files``."""
-    return st.session_state.setdefault(BATCHES_KEY, [])
-
-
-def _load_uploads() -> Loaded | None:
-    batches = [b for b in upload_batches() if len(b["images"])]
-    if not batches:
-        return None
-    signature = tuple(b["id"] for b in batches)
-    cached = st.session_state.get("fse_upload_joined")
-    if cached is not None and cached[0] == signature:
-        return cached[1]
-    images = ImageSet.concatenate([b["images"] for b in batches], name="your images")
-    loaded = _from_image_set(images, image_set_key(images))
-    st.session_state["fse_upload_joined"] = (signature, loaded)
-    return loaded
-
-
-# ----------------------------------------------------------------------------------------- embedding
-
-def current_choice() -> SourceChoice:
-    return st.session_state.get(CHOICE_KEY) or SourceChoice()
-
-
 def current_workspace() -> Workspace | None:
     """The workspace for the sidebar's current choice, or None (with a message drawn) if nothing loads."""
+    from ui.compute import embed
+
     choice = current_choice()
     loaded = load_choice(choice)
     if loaded is None:
         if choice.kind == "upload":
             st.info("Drop images (or a ZIP of one folder per tag) on the uploader in the sidebar, give them "
                     "a tag and press **Add to set**. Add more batches with other tags to build one set.")
+        elif choice.kind == "saved":
+            st.info("Open a set's link (`?set=…`) to come back to it: every set you build from your images, a "
+                    "server folder or an .npz is saved on this server and its link is in the address bar.")
         elif choice.kind in ("server", "npz") and not choice.ref:
             st.info("Choose what to load in the sidebar.")
         return None
@@ -273,148 +99,35 @@ def current_workspace() -> Workspace | None:
         st.warning(f"Only {len(loaded.ids)} image(s) loaded: a map needs at least {MIN_IMAGES}. Add more images.")
         return None
     if loaded.vectors is not None:
-        vectors, embedder, name = loaded.vectors, None, loaded.embedder_name
+        vectors, embedder, name, key = loaded.vectors, None, loaded.embedder_name, loaded.key
     else:
         try:
-            vectors, embedder = _embed(loaded, choice.embedder)
+            vectors, embedder = embed(loaded.images, loaded.set_key, choice.embedder)
         except Exception as exc:  # an optional embedder failing must not take the page down
             st.error(f"The embedder '{md(choice.embedder)}' failed: {type(exc).__name__}: {md(exc, max_length=300)}")
             return None
-        name = choice.embedder
+        # the core's key of set + embedder (explorer.workset), the same the CLI makes
+        name, key = choice.embedder, workset_key(loaded.set_key, embedder.cache_key)
     column = choice.tag_column if choice.tag_column in loaded.columns else "tag"
-    # the core's key of set + embedder (explorer.workset), the same the CLI makes; an .npz's key is whole already
-    key = loaded.key if embedder is None else workset_key(loaded.key, embedder.cache_key)
-    if st.session_state.get("fse_rows_of") not in (None, loaded.key):
+    if st.session_state.get("fse_rows_of") not in (None, loaded.set_key):
         # row indices mean nothing in another set: forget the clicked image and the selection
         set_focus_row(None)
         set_selected_rows([])
-    st.session_state["fse_rows_of"] = loaded.key
-    return Workspace(name=loaded.name, key=key, images=loaded.images, ids=loaded.ids,
-                     sources=loaded.sources, tag_column=column, columns=loaded.columns, vectors=vectors,
-                     embedder_name=name, embedder=embedder, skipped=loaded.skipped)
+    st.session_state["fse_rows_of"] = loaded.set_key
+    ws = Workspace(name=loaded.name, key=key, images=loaded.images, ids=loaded.ids, sources=loaded.sources,
+                   tag_column=column, columns=loaded.columns, vectors=vectors, embedder_name=name,
+                   embedder=embedder, skipped=loaded.skipped)
+    _focus_from_url(ws)
+    return ws
 
 
-def _embed(loaded: Loaded, embedder_name: str):
-    from explorer.embedders import get_embedder
-
-    embedder = memo("other", ("embedder", embedder_name), lambda: get_embedder(embedder_name))
-
-    def compute() -> np.ndarray:
-        from explorer.workset import load_workset
-
-        with progress_box(f"Embedding {len(loaded.ids):,} images with {embedder_name}") as progress:
-            return load_workset(loaded.images, embedder=embedder, progress=progress).vectors
-
-    vectors = memo("vectors", (loaded.key, embedder.cache_key), compute)
-    return vectors, embedder
-
-
-# ----------------------------------------------------------------------------------------- geometry
-
-def get_projection(ws: Workspace, *, method: str = "pca", dims: int = 2, perplexity: float = 30.0, seed: int = 0,
-                   on_layout: Callable[[int, np.ndarray], None] | None = None):
-    """The map of ``ws.vectors`` (explorer.projection.Projection), cached by content and parameters."""
-    from explorer.projection import pca_preview, project
-
-    params = (method, int(dims), float(perplexity) if method == "tsne" else None, int(seed))
-
-    def compute():
-        if on_layout is not None and method == "tsne":
-            # Something to look at at once: the linear view t-SNE starts from, before its imports and
-            # neighbour search (seconds on a cold start) and its first iterations.
-            on_layout(0, pca_preview(ws.vectors, n_components=int(dims)))
-        return project(ws.vectors, method=method, n_components=int(dims), random_state=int(seed),
-                       perplexity=float(perplexity), callback=on_layout, callback_every=25)
-
-    return memo("projection", (ws.key, params), compute)
-
-
-def get_neighbours(ws: Workspace, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(indices (n, k) int64, cosine distances (n, k)) of every row's k nearest neighbours, itself excluded."""
-    from explorer.distances import knn
-
-    k = int(max(1, min(k, len(ws) - 1)))
-    return memo("neighbours", (ws.key, k), lambda: knn(ws.vectors, k, metric="cosine", exclude_self=True))
-
-
-def thumbnail(ws: Workspace, i: int) -> bytes | None:
-    return ws.images.thumbnails[i] if ws.images is not None else None
-
-
-def thumbnail_uris(ws: Workspace, side: int = 48) -> list[str]:
-    """Data-URI JPEG sprites of side ≤ ``side`` px for the images-as-points map (cached)."""
-    if ws.images is None:
-        return []
-
-    def compute() -> list[str]:
-        from PIL import Image
-
-        from explorer.figures import thumbnail_data_uri
-
-        out = []
-        for jpeg in ws.images.thumbnails:
-            with Image.open(io.BytesIO(jpeg)) as im:
-                im = im.convert("RGB")
-                im.thumbnail((side, side))
-                buf = io.BytesIO()
-                im.save(buf, "JPEG", quality=80)
-            out.append(thumbnail_data_uri(buf.getvalue()))
-        return out
-
-    return memo("thumbs", (ws.key, side), compute)
-
-
-def mosaic_for(ws: Workspace, proj, *, canvas_px: int = 2000):
-    """(data-URI WebP, x_range, y_range, images drawn) of every image pasted at its map point (cached)."""
-    if ws.images is None:
-        return None
-
-    def compute():
-        from PIL import Image
-
-        from explorer.mosaic import compose_mosaic
-
-        with progress_box(f"Drawing {len(ws):,} images on the map") as progress:
-            mosaic = compose_mosaic(proj.coords, ws.images.pixels, canvas_px=canvas_px, progress=progress)
-        buf = io.BytesIO()
-        Image.fromarray(mosaic.image, "RGBA").save(buf, "WEBP", quality=80)  # keeps transparency, small
-        uri = "data:image/webp;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-        return uri, mosaic.x_range, mosaic.y_range, mosaic.drawn
-
-    key = (ws.key, proj.method, proj.coords.shape, hashlib.sha256(proj.coords.tobytes()).hexdigest()[:16], canvas_px)
-    return memo("thumbs", key, compute)
-
-
-# ----------------------------------------------------------------------------------------- selection
-
-def focus_row(ws: Workspace | None = None) -> int | None:
-    """The image the user clicked last (row index), if it is a row of ``ws``."""
-    row = st.session_state.get(FOCUS_KEY)
-    if row is None or (ws is not None and not 0 <= int(row) < len(ws)):
-        return None
-    return int(row)
-
-
-def set_focus_row(row: int | None) -> None:
-    st.session_state[FOCUS_KEY] = None if row is None else int(row)
-
-
-def selected_rows(ws: Workspace | None = None) -> list[int]:
-    rows = st.session_state.get(SELECTED_KEY) or []
-    return [int(r) for r in rows if ws is None or 0 <= int(r) < len(ws)]
-
-
-def set_selected_rows(rows) -> None:
-    st.session_state[SELECTED_KEY] = [int(r) for r in rows]
-
-
-# ----------------------------------------------------------------------------------------- shared display
-
-def show_skipped(skipped: list[SkippedFile], *, where=None) -> None:
-    """An expander listing skipped files by name and reason (as a table: plain text, never Markdown)."""
-    if not skipped:
-        return
-    where = where or st
-    with where.expander(f"{len(skipped):,} file(s) skipped — see why"):
-        st.dataframe({"file": [s.file for s in skipped], "reason": [s.reason for s in skipped]},
-                     hide_index=True, width="stretch")
+def _focus_from_url(ws: Workspace) -> None:
+    """Apply a bookmarked ``focus=`` image id once; then keep the URL's ``focus`` on the clicked image."""
+    wanted = st.session_state.pop(URL_FOCUS_KEY, None)
+    if wanted:
+        try:
+            set_focus_row(ws.ids.index(wanted))
+        except ValueError:
+            pass
+    row = focus_row(ws)
+    sync_url(focus=ws.ids[row] if row is not None else None)

@@ -1,0 +1,263 @@
+"""Sets users built (uploads, ZIPs, server folders, .npz), kept on disk so a link can bring them back.
+
+The record is the core's ``explorer.workset.WorkSet``; ``info`` is JSON the caller keeps beside it.
+
+A saved set is one ``.npz`` *object* named by the SHA-256 of its content (saving the same set twice
+stores it once) and any number of *tokens* pointing at it. A token is ``secrets.token_urlsafe`` text:
+it is the only way to reach a set (there is deliberately no listing), so nobody can enumerate or guess
+another visitor's sets. Objects are evicted least-recently-used when the store outgrows ``max_bytes``;
+a token whose object is gone (forgotten, evicted, damaged) raises :class:`SetNotFound` with a sentence
+saying so. Every file is written to a temporary name in the same folder, fsynced and renamed into place.
+
+Layout: ``root/v1/objects/<sha256>.npz`` and ``root/v1/tokens/<token>.json`` (``{"object": sha256}``).
+Object arrays: ``meta`` (UTF-8 JSON as uint8: name, ids, sources, columns, notes, hashes, skipped, extra
+``info``), and when the set has pictures ``pixels`` (n, S, S, 3) uint8, ``thumbs`` (all JPEG thumbnails
+concatenated) with ``thumb_ends`` (n,) int64; a set without pictures (an .npz) keeps ``vectors`` (n, d).
+Sets with pictures are stored without vectors: embedding them again is a hit in the embedding cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import secrets
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from explorer.cache import _atomic_write  # the one atomic writer (temp file, fsync, rename)
+from explorer.imageset import ImageSet, SkippedFile
+from explorer.workset import WorkSet
+
+FORMAT_DIR = "v1"
+# A shared server must not fill its disk with visitors' sets: beyond this the least recently used go.
+DEFAULT_MAX_BYTES = 2 << 30
+TOKEN_BYTES = 24  # 32 URL-safe characters, 192 random bits
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+_OBJECT_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+class SetStoreError(Exception):
+    """A saved set could not be stored or read; the message is one plain sentence."""
+
+
+class SetNotFound(SetStoreError):
+    """No set behind this token (never existed, forgotten, evicted to make room, or damaged)."""
+
+
+def content_digest(record: WorkSet, info: dict[str, Any] | None = None) -> str:
+    """SHA-256 of everything that defines a saved set (pixels are named by their files' hashes)."""
+    h = hashlib.sha256()
+    h.update(json.dumps(_meta(record, info or {}), sort_keys=True).encode())
+    if record.images is None and record.vectors is not None:
+        v = np.ascontiguousarray(record.vectors, dtype=np.float32)
+        h.update(repr(v.shape).encode())
+        h.update(v.tobytes())
+    return h.hexdigest()
+
+
+def _meta(record: WorkSet, info: dict[str, Any]) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": record.name, "key": record.key, "set_key": record.set_key,
+                            "ids": list(record.ids), "sources": list(record.sources),
+                            "columns": {k: list(v) for k, v in record.columns.items()},
+                            "embedder_name": record.embedder_name, "info": info,
+                            "skipped": [[s.file, s.reason] for s in record.skipped]}
+    if record.images is not None:
+        im = record.images
+        meta["images"] = {"ids": im.ids, "hashes": im.hashes, "sources": im.sources, "tags": im.tags,
+                          "notes": im.notes, "extra_tags": im.extra_tags, "name": im.name,
+                          "image_size": im.image_size, "skipped": [[s.file, s.reason] for s in im.skipped]}
+    return meta
+
+
+def new_token() -> str:
+    """An unguessable URL-safe token."""
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def is_token(text: object) -> bool:
+    """True when ``text`` has the shape of a token (so it can name a file without any path trick)."""
+    return isinstance(text, str) and bool(_TOKEN_RE.match(text))
+
+
+class SetStore:
+    """Saved sets under ``root`` (e.g. ``default_cache_dir() / "sets"``), at most ``max_bytes`` of objects."""
+
+    def __init__(self, root: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        if int(max_bytes) <= 0:
+            raise ValueError(f"max_bytes must be positive, got {max_bytes!r}")
+        self.root = Path(root) / FORMAT_DIR
+        self.max_bytes = int(max_bytes)
+
+    # ----- public API -------------------------------------------------------------------------------
+
+    def save(self, record: WorkSet, *, info: dict[str, Any] | None = None) -> str:
+        """Keep ``record`` (its pictures when it has any, else its vectors) with ``info`` (free JSON the
+        caller wants back, e.g. upload batches) and return a new token (content is stored once)."""
+        info = dict(info or {})
+        _check(record)
+        digest = content_digest(record, info)
+        objects, tokens = self._dirs()
+        path = objects / f"{digest}.npz"
+        try:
+            if path.exists():
+                os.utime(path)
+            else:
+                _atomic_write(path, lambda fh: np.savez(fh, **_arrays(record, info)))
+            token = new_token()
+            _atomic_write(tokens / f"{token}.json", json.dumps({"object": digest}).encode())
+        except OSError as exc:
+            raise SetStoreError(f"could not save the set in {self.root}: {exc.strerror or exc}") from exc
+        self._evict(keep=path)
+        return token
+
+    def load(self, token: str) -> tuple[WorkSet, dict[str, Any]]:
+        """(the set, its ``info``) behind ``token``; SetNotFound when there is none or it is unreadable.
+
+        A set saved with pictures comes back without vectors (embed it again: the embedding cache has
+        them); a set of vectors alone comes back with them."""
+        path = self._object_path(token)
+        try:
+            saved = _read(path)  # (record, info)
+        except FileNotFoundError:
+            self._drop_token(token)
+            raise SetNotFound("this set is no longer kept on the server (it was forgotten or removed to make "
+                              "room)") from None
+        except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+            self._remove(path)
+            self._drop_token(token)
+            raise SetNotFound(f"this saved set was damaged on disk and has been removed ({exc})") from exc
+        try:
+            os.utime(path)  # most recently used: evicted last
+        except OSError:
+            pass
+        return saved
+
+    def forget(self, token: str) -> bool:
+        """Remove ``token``, and its object unless another token still points at it. False if unknown."""
+        try:
+            path = self._object_path(token)
+        except SetNotFound:
+            return False
+        self._drop_token(token)
+        digest = path.stem
+        still_used = any(_token_object(p) == digest for p in self._dirs()[1].glob("*.json"))
+        if not still_used:
+            self._remove(path)
+        return True
+
+    def size_bytes(self) -> int:
+        """Bytes of all stored objects."""
+        return sum(p.stat().st_size for p in self._object_files())
+
+    # ----- internals --------------------------------------------------------------------------------
+
+    def _dirs(self) -> tuple[Path, Path]:
+        objects, tokens = self.root / "objects", self.root / "tokens"
+        objects.mkdir(parents=True, exist_ok=True)
+        tokens.mkdir(parents=True, exist_ok=True)
+        return objects, tokens
+
+    def _object_path(self, token: str) -> Path:
+        if not is_token(token):
+            raise SetNotFound("this is not a set link of this server")
+        digest = _token_object(self.root / "tokens" / f"{token}.json")
+        if digest is None:
+            raise SetNotFound("this set is not kept on this server (unknown link, forgotten, or removed to "
+                              "make room)")
+        return self.root / "objects" / f"{digest}.npz"
+
+    def _drop_token(self, token: str) -> None:
+        if is_token(token):
+            self._remove(self.root / "tokens" / f"{token}.json")
+
+    def _object_files(self) -> list[Path]:
+        folder = self.root / "objects"
+        return [p for p in folder.glob("*.npz") if _OBJECT_RE.match(p.stem)] if folder.is_dir() else []
+
+    def _evict(self, *, keep: Path) -> None:
+        """Delete least-recently-used objects (never ``keep``) until the store fits ``max_bytes``."""
+        files = []
+        for p in self._object_files():
+            try:
+                st = p.stat()
+            except OSError:
+                continue
+            files.append((st.st_mtime, st.st_size, p))
+        total = sum(size for _, size, _ in files)
+        for _, size, p in sorted(files, key=lambda f: f[0]):
+            if total <= self.max_bytes:
+                break
+            if p == keep:
+                continue
+            self._remove(p)
+            total -= size
+        # tokens of evicted objects are dropped lazily, when someone opens them
+
+    @staticmethod
+    def _remove(path: Path) -> None:
+        try:
+            path.unlink()
+        except OSError:
+            pass
+
+
+def _token_object(path: Path) -> str | None:
+    try:
+        digest = json.loads(path.read_text(encoding="utf-8")).get("object")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return digest if isinstance(digest, str) and _OBJECT_RE.match(digest) else None
+
+
+def _check(saved: WorkSet) -> None:
+    n = len(saved.ids)
+    lengths = {len(saved.sources), *(len(v) for v in saved.columns.values())}
+    if saved.images is not None:
+        lengths.add(len(saved.images))
+    if saved.vectors is not None:
+        if np.ndim(saved.vectors) != 2:
+            raise ValueError(f"vectors must be (n, d), got shape {np.shape(saved.vectors)}")
+        lengths.add(len(saved.vectors))
+    if lengths - {n}:
+        raise ValueError(f"saved set columns disagree in length: {sorted(lengths | {n})}")
+    if saved.images is None and saved.vectors is None:
+        raise ValueError("a saved set needs its images or its vectors")
+
+
+def _arrays(saved: WorkSet, info: dict[str, Any]) -> dict[str, np.ndarray]:
+    arrays = {"meta": np.frombuffer(json.dumps(_meta(saved, info)).encode("utf-8"), dtype=np.uint8)}
+    if saved.images is not None:
+        thumbs = saved.images.thumbnails
+        arrays["pixels"] = np.ascontiguousarray(saved.images.pixels, dtype=np.uint8)
+        arrays["thumbs"] = np.frombuffer(b"".join(thumbs), dtype=np.uint8)
+        arrays["thumb_ends"] = np.cumsum([len(t) for t in thumbs], dtype=np.int64)
+    elif saved.vectors is not None:
+        arrays["vectors"] = np.ascontiguousarray(saved.vectors, dtype=np.float32)
+    return arrays
+
+
+def _read(path: Path) -> tuple[WorkSet, dict[str, Any]]:
+    with np.load(path, allow_pickle=False) as data:
+        meta = json.loads(bytes(data["meta"]).decode("utf-8"))
+        images = None
+        if "images" in meta:
+            m = meta["images"]
+            blob = data["thumbs"].tobytes()
+            ends = data["thumb_ends"].tolist()
+            thumbs = [blob[a:b] for a, b in zip([0] + ends[:-1], ends)]
+            images = ImageSet(ids=m["ids"], hashes=m["hashes"], sources=m["sources"], tags=m["tags"],
+                              pixels=data["pixels"], thumbnails=thumbs, notes=m["notes"],
+                              extra_tags=m["extra_tags"], name=m["name"],
+                              skipped=[SkippedFile(f, r) for f, r in m["skipped"]])
+        vectors = np.asarray(data["vectors"], dtype=np.float32) if "vectors" in data.files else None
+    saved = WorkSet(name=meta["name"], key=meta["key"], set_key=meta["set_key"], images=images, ids=meta["ids"],
+                    sources=meta["sources"], columns=meta["columns"], vectors=vectors,
+                    embedder_name=meta.get("embedder_name", "") if vectors is not None else "",
+                    skipped=[SkippedFile(f, r) for f, r in meta.get("skipped", [])])
+    _check(saved)
+    return saved, meta.get("info", {})

@@ -1,0 +1,239 @@
+"""Process-wide, content-keyed caches of the expensive steps: vectors, maps, neighbours, thumbnails.
+
+Every value lives in a bounded LRU store (entries *and* bytes, estimated from the arrays' ``nbytes``) so
+a shared server never holds more than ``CACHE_MAX_BYTES`` of them, whoever is visiting. Keys are content
+hashes (never sessions): a colour or page change recomputes nothing, another visitor with the same demo
+gets it free. ``background`` runs a step in a worker thread so the page can finish and show it later.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import threading
+from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Callable
+
+import numpy as np
+import streamlit as st
+
+from explorer.workset import content_key  # noqa: F401 (re-exported: the page API's content_key)
+from ui.status import progress_box
+
+# The most these caches hold in one server process, split between the kinds below.
+CACHE_MAX_BYTES = 1536 << 20
+_BUDGET = {  # kind: (max entries, share of CACHE_MAX_BYTES)
+    "set": (4, 0.30), "vectors": (8, 0.30), "projection": (24, 0.08), "neighbours": (16, 0.08),
+    "thumbs": (8, 0.16), "other": (64, 0.08),
+}
+
+
+def estimate_bytes(value: Any, _depth: int = 0) -> int:
+    """Rough memory held by ``value``: arrays by ``nbytes``, bytes/str by length, containers summed."""
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    if isinstance(value, (bytes, bytearray, str)):
+        return len(value)
+    if _depth > 4:
+        return 64
+    if isinstance(value, dict):
+        return sum(estimate_bytes(v, _depth + 1) for v in value.values()) + 64
+    if isinstance(value, (list, tuple)):
+        if len(value) > 2000 and all(isinstance(v, (str, bytes)) for v in value[:50]):
+            return sum(map(len, value)) + 8 * len(value)
+        return sum(estimate_bytes(v, _depth + 1) for v in value) + 8 * len(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return sum(estimate_bytes(getattr(value, f.name), _depth + 1) for f in dataclasses.fields(value))
+    return 64
+
+
+class _Store:
+    """A small thread-safe LRU dict bounded in entries and estimated bytes (Streamlit serves sessions
+    from several threads). A single value larger than the whole budget is kept alone."""
+
+    def __init__(self, max_entries: int, max_bytes: int = CACHE_MAX_BYTES):
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.data: OrderedDict = OrderedDict()
+        self.sizes: dict = {}
+        self.lock = threading.Lock()
+
+    @property
+    def nbytes(self) -> int:
+        return sum(self.sizes.values())
+
+    def get(self, key):
+        with self.lock:
+            if key in self.data:
+                self.data.move_to_end(key)
+                return True, self.data[key]
+        return False, None
+
+    def put(self, key, value) -> None:
+        size = estimate_bytes(value)
+        with self.lock:
+            self.data[key] = value
+            self.sizes[key] = size
+            self.data.move_to_end(key)
+            while len(self.data) > 1 and (len(self.data) > self.max_entries or self.nbytes > self.max_bytes):
+                old, _ = self.data.popitem(last=False)
+                self.sizes.pop(old, None)
+
+
+@st.cache_resource(show_spinner=False)
+def _stores() -> dict[str, _Store]:
+    return {kind: _Store(entries, int(share * CACHE_MAX_BYTES)) for kind, (entries, share) in _BUDGET.items()}
+
+
+def memo(kind: str, key: Any, compute: Callable[[], Any]) -> Any:
+    """``compute()`` once per ``(kind, key)`` in this server process (bounded LRU); ``key`` must be hashable."""
+    stores = _stores()
+    store = stores.get(kind) or stores["other"]
+    hit, value = store.get((kind, key))
+    if hit:
+        return value
+    value = compute()
+    store.put((kind, key), value)
+    return value
+
+
+@st.cache_resource(show_spinner=False)
+def _jobs() -> tuple[ThreadPoolExecutor, dict, threading.Lock]:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="fse-background"), {}, threading.Lock()
+
+
+def background(kind: str, key: Any, compute: Callable[[], Any]) -> tuple[bool, Any]:
+    """Like ``memo``, but ``compute`` runs in a worker thread: (True, value) once done, (False, None) while
+    it runs. ``compute`` must not draw anything (it runs outside the page). Its exception is re-raised."""
+    stores = _stores()
+    store = stores.get(kind) or stores["other"]
+    hit, value = store.get((kind, key))
+    if hit:
+        return True, value
+    pool, running, lock = _jobs()
+    with lock:
+        future: Future | None = running.get((kind, key))
+        if future is None:
+            future = running[(kind, key)] = pool.submit(compute)
+    if not future.done():
+        return False, None
+    with lock:
+        running.pop((kind, key), None)
+    value = future.result()
+    store.put((kind, key), value)
+    return True, value
+
+
+# Above this many rows any projection first shows a linear preview whose axes are fitted on
+# PREVIEW_FIT_ROWS sampled rows (2 s instead of 10-30 s for 20k-100k wide vectors on a busy 2-core machine).
+PREVIEW_ABOVE = 5_000
+PREVIEW_FIT_ROWS = 4_000
+
+
+# ----------------------------------------------------------------------------------------- embedding
+
+def embed(images, set_key: str, embedder_name: str):
+    """(vectors (n, d) float32, Embedder) of ``images`` (cached; the disk cache embeds only new images)."""
+    from explorer.embedders import get_embedder
+
+    embedder = memo("other", ("embedder", embedder_name), lambda: get_embedder(embedder_name))
+
+    def compute() -> np.ndarray:
+        from explorer.workset import load_workset
+
+        with progress_box(f"Embedding {len(images):,} images with {embedder_name}") as progress:
+            return load_workset(images, embedder=embedder, progress=progress).vectors
+
+    return memo("vectors", (set_key, embedder.cache_key), compute), embedder
+
+
+# ----------------------------------------------------------------------------------------- geometry
+
+def get_projection(ws, *, method: str = "pca", dims: int = 2, perplexity: float = 30.0, seed: int = 0,
+                   on_layout: Callable[[int, np.ndarray], None] | None = None,
+                   initialization: np.ndarray | None = None):
+    """The map of ``ws.vectors`` (explorer.projection.Projection), cached by content and parameters.
+
+    On a cache miss ``on_layout(iteration, coords)`` sees intermediate t-SNE layouts, and t-SNE starts
+    from ``initialization`` when given (an earlier map with new points placed), else from PCA.
+    """
+    from explorer.projection import pca_preview, project
+
+    params = (method, int(dims), float(perplexity) if method == "tsne" else None, int(seed))
+    if method != "tsne":
+        initialization = None
+
+    def compute():
+        large = len(ws.vectors) > PREVIEW_ABOVE
+        if on_layout is not None and (method == "tsne" or large):
+            # Something to look at at once: the given start, or the linear view t-SNE starts from, before
+            # its imports and neighbour search (seconds on a cold start) and its first iterations; on a
+            # large set, PCA axes fitted on a sample, drawn while the full projection runs.
+            first = initialization if initialization is not None else pca_preview(
+                ws.vectors, n_components=int(dims), max_rows=PREVIEW_FIT_ROWS if large else None)
+            on_layout(0, np.asarray(first, dtype=np.float32))
+        return project(ws.vectors, method=method, n_components=int(dims), random_state=int(seed),
+                       perplexity=float(perplexity), callback=on_layout, callback_every=25,
+                       initialization=initialization)
+
+    return memo("projection", (ws.key, params), compute)
+
+
+def cached_projection(ws, *, method: str, dims: int, perplexity: float, seed: int = 0):
+    """The projection if it is already cached, else None (never computes)."""
+    params = (method, int(dims), float(perplexity) if method == "tsne" else None, int(seed))
+    return _stores()["projection"].get(("projection", (ws.key, params)))[1]
+
+
+def get_neighbours(ws, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(indices (n, k) int64, cosine distances (n, k)) of every row's k nearest neighbours, itself excluded."""
+    from explorer.distances import knn
+
+    k = int(max(1, min(k, len(ws) - 1)))
+    return memo("neighbours", (ws.key, k), lambda: knn(ws.vectors, k, metric="cosine", exclude_self=True))
+
+
+def neighbours_of(ws, row: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(indices (k,), cosine distances (k,)) of one row: a matrix-vector product, fast on 100k rows."""
+    from explorer.distances import l2_normalize, row_neighbours
+
+    unit = memo("vectors", ("unit", ws.key), lambda: l2_normalize(ws.vectors))
+    return memo("other", ("row-neighbours", ws.key, int(row), int(k)), lambda: row_neighbours(unit, int(row), int(k)))
+
+
+# ----------------------------------------------------------------------------------------- pictures
+
+def thumbnail(ws, i: int) -> bytes | None:
+    return ws.images.thumbnails[i] if ws.images is not None else None
+
+
+def thumbnail_uris(ws, side: int = 48) -> list[str]:
+    """Data-URI JPEG sprites of side ≤ ``side`` px for the images-as-points map (cached)."""
+    if ws.images is None:
+        return []
+
+    def compute() -> list[str]:
+        from explorer.thumbs import sprite_uris
+
+        with progress_box(f"Preparing {len(ws):,} pictures for the map") as progress:
+            return sprite_uris(ws.images.thumbnails, side, progress=progress)
+
+    return memo("thumbs", (ws.key, side), compute)
+
+
+def mosaic_for(ws, proj, *, canvas_px: int = 2000):
+    """(data-URI WebP, x_range, y_range, images drawn) of every image pasted at its map point (cached)."""
+    if ws.images is None:
+        return None
+
+    def compute():
+        from explorer.mosaic import compose_mosaic
+        from explorer.thumbs import mosaic_uri
+
+        with progress_box(f"Drawing {len(ws):,} images on the map") as progress:
+            mosaic = compose_mosaic(proj.coords, ws.images.pixels, canvas_px=canvas_px, progress=progress)
+        return mosaic_uri(mosaic), mosaic.x_range, mosaic.y_range, mosaic.drawn
+
+    key = (ws.key, proj.method, proj.coords.shape, hashlib.sha256(proj.coords.tobytes()).hexdigest()[:16], canvas_px)
+    return memo("thumbs", key, compute)

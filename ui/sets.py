@@ -1,0 +1,213 @@
+"""Where the set comes from and how it comes back.
+
+``load_choice`` loads the sidebar's choice (a demo, uploads, a server folder/ZIP/manifest, an .npz, or
+a set opened from a link). Every set a user builds is saved in the server-side store
+(``explorer.setstore``, under the cache directory) the first time it is shown, and the URL carries its
+token: ``?set=TOKEN`` plus the embedder, the map's projection and parameters and the focused image
+(``focus=`` image id); the page is the URL path. ``restore_from_url`` reads that once per browser
+session, so a reload, a bookmark, another tab or another browser on the same server opens the same
+view. Demos keep their readable form ``?source=demo:NAME&embedder=NAME``.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import streamlit as st
+
+from explorer.imageset import ImageSet
+from explorer.workset import WorkSet, load_workset
+from ui.compute import memo
+from ui.safe import md
+from ui.state import BATCHES_KEY, KIND_KEY, SourceChoice, upload_batches
+from ui.status import progress_box, show_skipped
+
+SET_PARAM = "set"
+# {set_key: token} of the sets this session saved or opened, the set opened from a link (kind "saved"),
+# a message for the next run, and the once-per-session "URL read" flag.
+TOKENS_KEY = "fse_set_tokens"
+OPENED_KEY = "fse_opened_set"
+MESSAGE_KEY = "fse_set_message"
+URL_READ_KEY = "fse_url_read"
+URL_FOCUS_KEY = "fse_url_focus"
+STORE_MB_ENV = "EXPLORER_SET_STORE_MB"
+
+
+def set_store():
+    """The store of saved sets under the cache directory; ``$EXPLORER_SET_STORE_MB`` caps its size."""
+    from explorer.cache import default_cache_dir
+    from explorer.setstore import DEFAULT_MAX_BYTES, SetStore
+
+    try:
+        max_bytes = int(float(os.environ.get(STORE_MB_ENV, "")) * 2**20) or DEFAULT_MAX_BYTES
+    except ValueError:
+        max_bytes = DEFAULT_MAX_BYTES
+    return SetStore(default_cache_dir() / "sets", max_bytes=max(max_bytes, 1))
+
+
+# ----------------------------------------------------------------------------------------- URL
+
+def from_url(param: str, allowed: list) -> object | None:
+    """A bookmarked value if its text is one of ``allowed`` (compared as text), else None.
+
+    Widgets use it for their first draw only (their ``index``/``value``); afterwards their own state wins.
+    """
+    value = st.query_params.get(param)
+    for option in allowed:
+        if value is not None and str(option) == value:
+            return option
+    return None
+
+
+def from_url_number(param: str, low: float, high: float) -> float | None:
+    try:
+        value = float(st.query_params.get(param, ""))
+    except ValueError:
+        return None
+    return value if low <= value <= high else None
+
+
+def sync_url(**values: object) -> None:
+    """Write ``values`` into the URL (None removes a parameter); unchanged ones are left alone."""
+    for name, value in values.items():
+        if value is None:
+            if name in st.query_params:
+                del st.query_params[name]
+        elif st.query_params.get(name) != str(value):
+            st.query_params[name] = str(value)
+
+
+def restore_from_url() -> None:
+    """Once per browser session: open the set named by ``?set=`` (or say why it cannot be opened)."""
+    if st.session_state.get(URL_READ_KEY):
+        return
+    st.session_state[URL_READ_KEY] = True
+    st.session_state[URL_FOCUS_KEY] = st.query_params.get("focus")
+    token = st.query_params.get(SET_PARAM)
+    if not token:
+        return
+    from explorer.setstore import SetStoreError
+
+    try:
+        record, info = set_store().load(token)
+    except SetStoreError as exc:
+        st.session_state[MESSAGE_KEY] = f"The set in this link could not be opened: {exc}. Showing the demo instead."
+        return
+    open_saved(record, info, token)
+
+
+def open_saved(record: WorkSet, info: dict, token: str) -> None:
+    """Make a saved set this session's set: uploads come back as their batches (so more can be added)."""
+    batches = info.get("batches") if info.get("origin") == "upload" else None
+    if batches and record.images is not None and sum(int(b.get("count", 0)) for b in batches) == len(record):
+        restored, start = [], 0
+        for b in batches:
+            count = int(b["count"])
+            restored.append({"id": uuid.uuid4().hex[:12], "tag": str(b.get("tag", "")), "files": int(b.get("files", count)),
+                             "bytes": int(b.get("bytes", 0)), "images": record.images.subset(range(start, start + count))})
+            start += count
+        st.session_state[BATCHES_KEY] = restored
+        st.session_state[KIND_KEY] = "upload"
+    else:
+        st.session_state[OPENED_KEY] = (token, record)
+        st.session_state[KIND_KEY] = "saved"
+    st.session_state.setdefault(TOKENS_KEY, {})[record.set_key] = token
+
+
+def take_message() -> str | None:
+    return st.session_state.pop(MESSAGE_KEY, None)
+
+
+# ----------------------------------------------------------------------------------------- saving
+
+def token_for(loaded: WorkSet, choice: SourceChoice) -> str | None:
+    """The token of the current set, saving it the first time this session shows it (None for demos)."""
+    if choice.kind == "demo":
+        return None
+    tokens = st.session_state.setdefault(TOKENS_KEY, {})
+    if loaded.set_key in tokens:
+        return tokens[loaded.set_key]
+    from explorer.setstore import SetStoreError
+
+    info: dict = {"origin": choice.kind}
+    if choice.kind == "upload":
+        info["batches"] = [{"tag": b["tag"], "count": len(b["images"]), "files": b["files"], "bytes": b["bytes"]}
+                           for b in upload_batches() if len(b["images"])]
+    try:
+        with st.spinner(f"Saving the set ({len(loaded):,} images) so its link brings it back…"):
+            token = set_store().save(loaded, info=info)
+    except (SetStoreError, OSError, ValueError) as exc:
+        st.warning(f"This set could not be saved on the server ({md(exc, max_length=200)}); it lasts only as "
+                   "long as this browser tab.")
+        return None
+    tokens[loaded.set_key] = token
+    return token
+
+
+def forget(token: str) -> None:
+    """Button callback: delete the set behind ``token`` from the store and go back to the demo."""
+    set_store().forget(token)
+    tokens = st.session_state.setdefault(TOKENS_KEY, {})
+    for key in [k for k, t in tokens.items() if t == token]:
+        del tokens[key]
+    kind = st.session_state.get(KIND_KEY)
+    if kind == "upload":
+        st.session_state[BATCHES_KEY] = []
+    st.session_state.pop(OPENED_KEY, None)
+    st.session_state[KIND_KEY] = "demo"
+    st.session_state[MESSAGE_KEY] = "The set was forgotten: it is deleted from this server and its link now opens the demo."
+
+
+# ----------------------------------------------------------------------------------------- loading
+
+def load_choice(choice: SourceChoice) -> WorkSet | None:
+    """The loaded (not yet embedded) set for ``choice`` (cached); draws an error and returns None if it
+    cannot load. An .npz comes with its own vectors."""
+    from explorer.sources import LoadError
+
+    if choice.kind not in ("demo", "upload", "server", "npz", "saved") or not choice.ref:
+        return None
+    try:
+        if choice.kind == "upload":
+            return _load_uploads()
+        if choice.kind == "saved":
+            opened = st.session_state.get(OPENED_KEY)
+            return opened[1] if opened is not None else None
+        if choice.kind == "npz":
+            return memo("set", ("npz", choice.ref, _mtime(choice.ref)), lambda: load_workset(choice.ref))
+        spec = choice.ref
+        key = ("src", spec, choice.manifest_tag_column, _mtime(spec))
+        return memo("set", key, lambda: _load_source(spec, choice.manifest_tag_column))
+    except LoadError as exc:  # messages quote file, folder and manifest column names: escape them
+        st.error(f"Could not load this source: {md(exc, max_length=400)}")
+        show_skipped(exc.skipped)
+    except (OSError, ValueError, KeyError) as exc:
+        st.error(f"Could not load this source: {md(exc, max_length=400)}")
+    return None
+
+
+def _mtime(path: str) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return 0.0
+
+
+def _load_source(spec: str, manifest_tag_column: str | None) -> WorkSet:
+    with progress_box(f"Loading {spec}") as progress:
+        return load_workset(spec, embedder=None, tag_column=manifest_tag_column, progress=progress)
+
+
+def _load_uploads() -> WorkSet | None:
+    batches = [b for b in upload_batches() if len(b["images"])]
+    if not batches:
+        return None
+    signature = tuple(b["id"] for b in batches)
+    cached = st.session_state.get("fse_upload_joined")
+    if cached is not None and cached[0] == signature:
+        return cached[1]
+    images = ImageSet.concatenate([b["images"] for b in batches], name="your images")
+    loaded = load_workset(images, embedder=None)
+    st.session_state["fse_upload_joined"] = (signature, loaded)
+    return loaded
