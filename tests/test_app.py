@@ -207,13 +207,13 @@ def test_hostile_uploads_are_skipped_by_name_and_escaped():
 
 
 def test_upload_caps_refuse_the_batch_with_a_message(monkeypatch):
-    monkeypatch.setattr(sidebar, "MAX_FILES", 3)
+    monkeypatch.setattr(sidebar, "MAX_IMAGES", 3)
     at = _to_uploads(app())
     _add(at, batch(4, 4), "too many")
-    assert any("Too many files" in e.value for e in at.error)
+    assert any("Too many images" in e.value for e in at.error)
     assert at.session_state[wsp.BATCHES_KEY] == []
-    monkeypatch.setattr(sidebar, "MAX_FILES", 100)
-    monkeypatch.setattr(sidebar, "MAX_TOTAL_BYTES", 10)
+    monkeypatch.setattr(sidebar, "MAX_IMAGES", 100)
+    monkeypatch.setattr(sidebar, "MAX_UPLOAD_BYTES", 10)
     _add(at, batch(5, 2), "too big")
     assert any("Too much data" in e.value for e in at.error)
 

@@ -233,14 +233,15 @@ def _load_source(spec: str, manifest_tag_column: str | None) -> Loaded:
 
 
 def _load_npz(path: str) -> Loaded:
-    from explorer.store import load_embeddings
+    from ui.sidebar import read_npz  # app limits, NaN/inf rows dropped, uploads read from memory
 
-    data = load_embeddings(path)
+    data = read_npz(path)
     vectors = np.asarray(data.vectors, dtype=np.float32)
     columns = {"tag": list(data.tags), **{k: list(v) for k, v in (data.extra_tags or {}).items() if k != "tag"}}
     key = content_key(data.ids, data.embedder, hashlib.sha256(vectors.tobytes()).hexdigest())
     return Loaded(key=key, name=str(path).rsplit("/", 1)[-1], images=None, ids=list(data.ids),
-                  sources=list(data.sources), columns=columns, vectors=vectors, embedder_name=str(data.embedder))
+                  sources=list(data.sources), columns=columns, vectors=vectors, embedder_name=str(data.embedder),
+                  skipped=list(data.skipped))
 
 
 def upload_batches() -> list[dict]:
