@@ -162,10 +162,10 @@ def _read_npz(path: Path | bytes, shown: str, *, max_rows: int | None, max_dims:
         if magic not in (b"PK\x03\x04", b"PK\x05\x06"):
             raise ValueError("not an .npz archive" if magic else "empty file")
         with zipfile.ZipFile(handle) as zf:
-            declared = sum(info.file_size for info in zf.infolist())
+            _check_headers(zf, max_rows=max_rows, max_dims=max_dims, max_bytes=max_bytes)
+            declared = sum(info.file_size for info in zf.infolist())  # members that are not .npy, too
             if declared > max_bytes:
                 raise _Refused(f"declares {_size(declared)} of arrays, over the limit of {_size(max_bytes)}")
-            _check_headers(zf, max_rows=max_rows, max_dims=max_dims, max_bytes=max_bytes)
         if isinstance(handle, io.BytesIO):
             handle.seek(0)
         with np.load(handle, allow_pickle=False) as data:

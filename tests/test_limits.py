@@ -112,3 +112,47 @@ def test_every_limit_is_a_named_positive_constant():
     assert all(v > 0 for v in names.values())
     assert images.DEFAULT_LIMITS.max_pixels == limits.IMAGE_MAX_PIXELS
     assert limits.IMAGE_MAX_PIXELS_WIDE < limits.IMAGE_MAX_PIXELS
+
+
+# --- archives and .npz ------------------------------------------------------------------------------------
+
+def test_upload_allowance_counts_zip_members_from_the_directory_before_decoding(tmp_path, monkeypatch):
+    import explorer.sources as sources
+
+    monkeypatch.setattr(sources, "decode_many", lambda *a, **k: pytest.fail("decoded before the count"))
+    data = amplifiers.tiny_png_zip(tmp_path / "t.zip", 40).read_bytes()
+    uploads = [sources.Upload("t.zip", data), sources.Upload("x.png", amplifiers.tiny_png(3))]
+    with pytest.raises(sources.AllowanceExceeded) as info:
+        sources.load_uploads(uploads, max_images=30)
+    assert str(info.value) == "these uploads hold 41 images (t.zip: 40), more than the 30 images still allowed"
+    with pytest.raises(sources.AllowanceExceeded, match=r"t\.zip: 40\), 1\.9 MB once decoded, more than the 1\.0 MB"):
+        sources.load_uploads(uploads, max_decoded_bytes=2**20)
+
+
+def test_npz_shape_is_checked_from_the_header_before_reading(tmp_path, monkeypatch):
+    from explorer import store
+
+    path = amplifiers.npz_declaring(tmp_path / "big.npz", 20_000, 64)
+    monkeypatch.setattr(store.np, "load", lambda *a, **k: pytest.fail("read before the header check"))
+    with pytest.raises(ValueError) as info:
+        store.load_embeddings(path.read_bytes(), name="big.npz", max_rows=10_000)
+    assert str(info.value) == "big.npz: declares 20,000 x 64 vectors, over the limit of 10,000 rows"
+    with pytest.raises(ValueError, match=r"^big\.npz: declares 20,000 x 64 vectors, over the limit of 32 dim"):
+        store.load_embeddings(path, name="big.npz", max_dims=32)
+    with pytest.raises(ValueError, match=r"^big\.npz: declares 5 MiB of arrays, over the limit of 1 MiB$"):
+        store.load_embeddings(path, name="big.npz", max_bytes=2**20)
+
+
+def test_npz_non_finite_rows_are_left_out_and_reported(tmp_path):
+    from explorer import store
+
+    vectors = np.arange(12, dtype=np.float32).reshape(4, 3)
+    vectors[1, 0], vectors[3, 2] = np.nan, -np.inf
+    np.savez(tmp_path / "v.npz", ids=np.array(list("abcd")), sources=np.array(["a.png", "b.png", "c.png", "d.png"]),
+             tags=np.array(list("xyxy")), vectors=vectors, tag__kind=np.array(list("pqrs")))
+    kept = store.load_embeddings(tmp_path / "v.npz", drop_non_finite=True)
+    assert kept.ids == ["a", "c"] and kept.tags == ["x", "x"] and kept.extra_tags == {"kind": ["p", "r"]}
+    assert np.array_equal(kept.vectors, vectors[[0, 2]])
+    assert [(s.file, s.reason) for s in kept.skipped] == [("b.png", store.NON_FINITE_REASON),
+                                                          ("d.png", store.NON_FINITE_REASON)]
+    assert len(store.load_embeddings(tmp_path / "v.npz")) == 4  # the command line keeps every row
