@@ -102,6 +102,15 @@ def display_name(name: str | bytes, *, max_length: int = 200) -> str:
     return text if len(text) <= max_length else text[: max_length - 1] + "\u2026"
 
 
+# A spreadsheet reads a cell starting with one of these as a formula (CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(text: str) -> str:
+    """A text cell made inert for spreadsheets: a leading formula character gets a ``'`` in front."""
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
 def _is_junk(part: str) -> bool:
     low = part.lower()
     return low in JUNK_FILES or low in JUNK_DIRS or part.startswith("._")

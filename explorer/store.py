@@ -226,7 +226,10 @@ def _text_column(path: Path, key: str, array: np.ndarray, n: int) -> list[str]:
         raise ValueError(f"{path}: {key!r} must be a 1-D text array, got {array.dtype} {array.shape}")
     if array.shape[0] != n:
         raise ValueError(f"{path}: {key!r} has {array.shape[0]} entries but 'vectors' has {n} rows")
-    return array.tolist()
+    # Anyone's text: control characters (terminal escapes) and bidi overrides become U+FFFD, as file names do.
+    from explorer.sources import display_name
+
+    return [display_name(v, max_length=10_000) for v in array.tolist()]
 
 
 def _scalar_text(path: Path, key: str, array: np.ndarray | None) -> str | None:

@@ -19,7 +19,7 @@ import streamlit as st
 from explorer import limits
 from ui import workspace as wsp
 from ui.paths import PathRefused, data_roots, list_choices, resolve_in_root
-from ui.safe import md
+from ui.safe import md, plain
 
 IMAGE_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
 UPLOAD_TYPES = IMAGE_TYPES + ["zip"]
@@ -135,7 +135,7 @@ def _uploader() -> None:
         st.success(f"Added {last.added:,} image(s)" + (f"; {last.skipped:,} skipped" if last.skipped else ""))
     for batch in list(batches):
         cols = st.columns([4, 1])
-        cols[0].text(f"{batch['tag'] or 'untagged'}: {len(batch['images']):,} image(s)")
+        cols[0].text(f"{plain(batch['tag'] or 'untagged', max_length=60)}: {len(batch['images']):,} image(s)")
         if cols[1].button("✕", key=f"fse_remove_{batch['id']}", help="Remove this batch"):
             remove_batch(batch["id"])
             st.rerun()
