@@ -172,11 +172,15 @@ def progress_box(label: str) -> Iterator[Callable[[int, int, str], None]]:
     ``label`` and the callback's messages are text (a label may quote a server path) and are escaped here:
     status labels and progress texts render Markdown.
     """
+    from ui.liveness import abandon_check
+
+    still_wanted = abandon_check()  # raises (stopping the work) once this browser has gone away
     holder = st.empty()
     with holder.status(md(label, max_length=200), expanded=True) as status:
         bar = st.progress(0.0, text=md(label, max_length=200))
 
         def progress(done: int, total: int, message: str = "") -> None:
+            still_wanted()
             frac = min(max(done / total, 0.0), 1.0) if total else 1.0
             bar.progress(frac, text=md(f"{message or label}: {done:,}/{total:,}", max_length=200))
 
@@ -329,13 +333,22 @@ def get_projection(ws: Workspace, *, method: str = "pca", dims: int = 2, perplex
 
     params = (method, int(dims), float(perplexity) if method == "tsne" else None, int(seed))
 
+    from ui.liveness import abandon_check
+
+    still_wanted = abandon_check()
+
+    def layout(iteration: int, coords: np.ndarray) -> None:
+        still_wanted()  # t-SNE calls back every 25 iterations: stop when the browser has gone
+        if on_layout is not None:
+            on_layout(iteration, coords)
+
     def compute():
         if on_layout is not None and method == "tsne":
             # Something to look at at once: the linear view t-SNE starts from, before its imports and
             # neighbour search (seconds on a cold start) and its first iterations.
             on_layout(0, pca_preview(ws.vectors, n_components=int(dims)))
         return project(ws.vectors, method=method, n_components=int(dims), random_state=int(seed),
-                       perplexity=float(perplexity), callback=on_layout, callback_every=25)
+                       perplexity=float(perplexity), callback=layout, callback_every=25)
 
     return memo("projection", (ws.key, params), compute)
 
@@ -344,8 +357,11 @@ def get_neighbours(ws: Workspace, k: int) -> tuple[np.ndarray, np.ndarray]:
     """(indices (n, k) int64, cosine distances (n, k)) of every row's k nearest neighbours, itself excluded."""
     from explorer.distances import knn
 
+    from ui.liveness import abandon_check
+
     k = int(max(1, min(k, len(ws) - 1)))
-    return memo("neighbours", (ws.key, k), lambda: knn(ws.vectors, k, metric="cosine", exclude_self=True))
+    return memo("neighbours", (ws.key, k), lambda: knn(ws.vectors, k, metric="cosine", exclude_self=True,
+                                                       should_stop=abandon_check()))
 
 
 def thumbnail(ws: Workspace, i: int) -> bytes | None:
