@@ -54,7 +54,13 @@ try:
             outcome = f"{len(s)} images decoded"
     elif case == "npz":
         try:
-            f = store.load_embeddings(path)
+            try:  # as the app opens it (explorer.limits); before issue 13 there were no such limits
+                from explorer import limits
+                f = store.load_embeddings(path, name="big.npz", max_rows=limits.NPZ_MAX_ROWS,
+                                          max_dims=limits.NPZ_MAX_DIMS, max_bytes=limits.NPZ_MAX_BYTES,
+                                          drop_non_finite=True)
+            except ImportError:
+                f = store.load_embeddings(path)
             outcome = f"loaded {f.vectors.shape}"
         except ValueError as exc:
             outcome = "refused: " + str(exc).split(": ", 1)[-1]
