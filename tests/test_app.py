@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from ui import paths, sidebar  # noqa: E402
 from ui import workspace as wsp  # noqa: E402
+from ui.safe import md  # noqa: E402
 
 HOSTILE = "<img src=x onerror=alert(1)>$x^2$"
 TIMEOUT = 180
@@ -68,7 +69,7 @@ def test_first_start_shows_the_hands_demo_mapped():
     at = app()
     no_exceptions(at)
     body = texts(at)
-    assert "448 images" in body and "demo\\:hands" in body
+    assert "448 images" in body and md("demo:hands") in body
     assert len(charts(at)) == 1
     assert "trustworthiness" in body and "Tag agreement" in body
     assert at.session_state[wsp.CHOICE_KEY].ref == "demo:hands"
