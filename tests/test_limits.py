@@ -167,3 +167,25 @@ def test_npz_non_finite_rows_are_left_out_and_reported(tmp_path):
     assert [(s.file, s.reason) for s in kept.skipped] == [("b.png", store.NON_FINITE_REASON),
                                                           ("d.png", store.NON_FINITE_REASON)]
     assert len(store.load_embeddings(tmp_path / "v.npz")) == 4  # the command line keeps every row
+
+
+# --- small sets -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("tags", [list("aba"), list("aaaaa"), list("ab") * 3, list("ab") * 4])
+def test_held_out_comparison_on_a_set_too_small_to_hold_out_trains_on_all_with_a_note(tags):
+    from explorer import contrastive as C
+
+    X = np.random.default_rng(len(tags)).normal(size=(len(tags), 6))
+    out = C.held_out_comparison(X, tags, settings=C.TrainSettings(steps=10, out_dim=4))
+    assert out["note"].startswith(f"Only {len(tags)} images in {len(set(tags))} tag(s)")
+    assert out["knn_before"] is None and out["silhouette_after"] is None and out["n_held_out"] == 0
+    assert out["n_train"] == len(tags) and out["result"].head.transform(X).shape == (len(tags), 4)
+
+
+def test_held_out_comparison_measures_once_three_images_can_be_held_out():
+    from explorer import contrastive as C
+
+    tags = list("abc") * 4
+    X = np.random.default_rng(0).normal(size=(12, 6))
+    out = C.held_out_comparison(X, tags, settings=C.TrainSettings(steps=10, out_dim=4))
+    assert out["note"] == "" and out["n_held_out"] >= C.MIN_HELD_OUT and out["knn_before"] is not None
