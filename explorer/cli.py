@@ -240,10 +240,13 @@ def write_map_csv(out: Optional[str], loaded: LoadedVectors, coords: np.ndarray,
         return "" if np.isnan(value) else f"{value:.6g}"
 
     def write(stream: TextIO) -> None:
+        from explorer.sources import csv_cell  # no "=..." formula cells from names and tags
+
         writer = csv.writer(stream)
         writer.writerow(header)
         for i, row_id in enumerate(loaded.ids):
-            writer.writerow([row_id, loaded.sources[i], loaded.tags[i], *map(cell, coords[i]), cell(kept[i])])
+            writer.writerow([csv_cell(row_id), csv_cell(loaded.sources[i]), csv_cell(loaded.tags[i]),
+                             *map(cell, coords[i]), cell(kept[i])])
 
     if out is None:
         write(sys.stdout)

@@ -461,6 +461,9 @@ def _pass_loss(head, Xs, codes, Xts, settings, batches, order, opt: _Adam | None
 # ---------------------------------------------------------------------------------------------------------
 # Held-out evaluation
 
+# Held-out images below which the before/after measures mean nothing (leave-one-out k-NN needs 2 others).
+MIN_HELD_OUT = 3
+
 
 def split_by_image(tags: Sequence[str], *, held_out: float = 0.3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Stratified, seeded split of row indices into (train, held_out); every tag keeps >= 1 training row
@@ -499,12 +502,16 @@ def held_out_comparison(X, tags: Sequence[str], *, X_twin=None, settings: TrainS
 
     Held-out measures compare held-out images only with each other (leave-one-out k-NN agreement,
     cosine silhouette), on the embedder's vectors ("before") and on the head's outputs ("after").
+    A set too small to hold out ``MIN_HELD_OUT`` images is trained on whole: the measures are None and
+    ``note`` says why in plain words ("" otherwise).
     """
     X = _as_matrix(X)
     tags = _as_tags(tags, len(X))
     train, test = split_by_image(list(tags), held_out=held_out, seed=seed)
-    if len(test) < 3:
-        raise ValueError(f"too few images to hold any out ({len(X)} images); need at least 2 per tag")
+    if len(X) < 2:
+        raise ValueError(f"training needs at least 2 images, got {len(X)}")
+    if len(test) < MIN_HELD_OUT:
+        return _trained_on_all(X, tags, len(test), X_twin=X_twin, settings=settings, seed=seed, progress=progress)
     twin = None if X_twin is None else _as_matrix(X_twin, "X_twin")[train]
     result = train_head(X[train], tags[train], X_twin=twin, settings=settings, seed=seed, progress=progress)
     after = result.head.transform(X[test])
@@ -513,4 +520,19 @@ def held_out_comparison(X, tags: Sequence[str], *, X_twin=None, settings: TrainS
             "silhouette_before": cosine_silhouette(X[test], tags[test]),
             "silhouette_after": cosine_silhouette(after, tags[test]),
             "train_loss": result.losses, "seconds": result.seconds, "n_train": int(len(train)),
-            "n_held_out": int(len(test)), "train_index": train, "held_out_index": test, "result": result}
+            "n_held_out": int(len(test)), "train_index": train, "held_out_index": test, "result": result,
+            "note": ""}
+
+
+def _trained_on_all(X: np.ndarray, tags: np.ndarray, would_hold: int, *, X_twin, settings, seed: int,
+                    progress) -> dict:
+    """A small set: no held-out measure is possible, so the head trains on every image and says so."""
+    twin = None if X_twin is None else _as_matrix(X_twin, "X_twin")
+    result = train_head(X, tags, X_twin=twin, settings=settings, seed=seed, progress=progress)
+    note = (f"Only {len(X)} images in {len(set(tags.tolist()))} tag(s): holding some out would leave {would_hold} "
+            f"to measure on, and the held-out measures need at least {MIN_HELD_OUT} (roughly 10 images with "
+            "2 or more per tag). The head was trained on all images; the before/after numbers are not measured.")
+    return {"knn_before": None, "knn_after": None, "silhouette_before": None, "silhouette_after": None,
+            "train_loss": result.losses, "seconds": result.seconds, "n_train": int(len(X)), "n_held_out": 0,
+            "train_index": np.arange(len(X), dtype=np.int64), "held_out_index": np.zeros(0, dtype=np.int64),
+            "result": result, "note": note}

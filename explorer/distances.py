@@ -247,7 +247,7 @@ def _euclid_from_gram(G: np.ndarray, sq_rows: np.ndarray, sq_cols: np.ndarray) -
 
 def knn(X, k: int, *, metric: str = "cosine", exclude_self: bool = True,
         max_block_bytes: int = DEFAULT_MAX_BLOCK_BYTES, n_jobs: int = 2,
-        rows=None) -> tuple[np.ndarray, np.ndarray]:
+        rows=None, should_stop: Callable[[], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Exact k nearest neighbours of every row of X (n, d) among the rows of X.
 
     ``rows`` (int indices), when given, asks only for those rows' neighbours (still among all rows of
@@ -269,6 +269,8 @@ def knn(X, k: int, *, metric: str = "cosine", exclude_self: bool = True,
     a safe lower bound on the k-th largest similarity — leaves only a handful of entries to sort.
     Cosine: zero/non-finite rows are at distance 1 from everything (see module docstring).
     Euclidean: non-finite rows raise ValueError.
+    ``should_stop()`` is called before every block (from worker threads); whatever it raises abandons
+    the search and propagates (the app stops work for a browser that has gone away).
     """
     A = as_matrix(X)
     n = len(A)
@@ -294,6 +296,8 @@ def knn(X, k: int, *, metric: str = "cosine", exclude_self: bool = True,
     local = threading.local()
 
     def work(start: int) -> None:
+        if should_stop is not None:
+            should_stop()
         stop = min(start + rows_per_block, m)
         if not hasattr(local, "buffer"):
             local.buffer = np.empty((rows_per_block, n), plan.rows.dtype)

@@ -404,19 +404,24 @@ def embed_set(image_set: Any, embedder: Embedder, *, cache: Any = None,
             todo.setdefault(h, []).append(i)
         else:
             out[i] = vec
-    done = n - sum(map(len, todo.values()))
-    report(progress, done, n, f"{embedder.name}: {done} of {n} images from the cache")
     hashes = list(todo)
+    # Progress is the share of the embedding work done, never how much came from the cache: on a shared
+    # server a cache hit would tell one visitor that another already processed the same images.
+    def share(k: int) -> int:
+        return n if not hashes else min(n, k * n // len(hashes))
+
+    report(progress, 0, n, f"{embedder.name}: embedding {n} images")
     chunk = 8 * embedder.batch_size
+    computed = 0
     for start in range(0, len(hashes), chunk):
         part = hashes[start:start + chunk]
         rows = [todo[h][0] for h in part]
-        base = done
-        sub = None if progress is None else (lambda k, _t, msg, base=base: progress(base + k, n, msg))
+        sub = None if progress is None else (lambda k, _t, msg, base=computed: progress(share(base + k), n, msg))
         vectors = embedder.embed(image_set.pixels[rows], progress=sub)
         cache.put_many(part, embedder.cache_key, size, vectors)
         for h, vec in zip(part, vectors):
             out[todo[h]] = vec
-            done += len(todo[h])
-        report(progress, done, n, f"{embedder.name}: {done}/{n} images")
+        computed += len(part)
+        report(progress, share(computed), n, f"{embedder.name}: embedding {n} images")
+    report(progress, n, n, f"{embedder.name}: {n}/{n} images")
     return out

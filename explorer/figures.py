@@ -29,8 +29,12 @@ HOVER_HINT = "click: image and its neighbours"
 
 
 def escape_text(value: object) -> str:
-    """HTML-escape a user string for Plotly text and stop ``$`` from ever starting math mode."""
-    return html.escape(str(value), quote=True).replace("$", "&#36;")
+    """HTML-escape a user string for Plotly text and stop ``$`` from ever starting math mode.
+
+    Quotes stay quotes: Plotly's text is not an attribute, and it decodes only a few named entities, so
+    ``&quot;`` would show literally in a legend or trace name.
+    """
+    return html.escape(str(value), quote=False).replace("$", "&#36;")
 
 
 def thumbnail_data_uri(jpeg: bytes) -> str:

@@ -5,21 +5,30 @@ the header before any pixel is decoded, a ``load()`` inside ``try`` (truncated f
 padded), EXIF orientation, and mode conversions that never clip silently. ``decode_many`` runs the same
 on a small thread pool (Pillow releases the GIL while decoding and resizing) with a progress callback
 and a bound on the time spent per file.
+
+Memory per image is bounded: the decoded image is the only full-size copy. A large image is reduced
+(JPEG: DCT draft; others: box reduction) before anything else, and mode conversions, transparency and
+the rescaling of 16-bit and floating-point images run in bands of ``DECODE_BAND_ROWS`` rows, in float32.
+Wide modes have a lower pixel limit. Across the process, at most ``DECODE_SLOTS`` files are read and
+decoded at once, whatever the number of sessions and loads (limits live in ``explorer.limits``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import math
 import re
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
+from explorer import limits as L
 from explorer.progress import ProgressCallback, report
 
 DEFAULT_IMAGE_SIZE = 128
@@ -40,19 +49,23 @@ class Limits:
     max_pixels : width*height above which an image is refused before decoding.
     max_file_bytes : files larger than this are refused before being read.
     timeout_s : seconds ``decode_many`` waits for one file before reporting it as timed out.
+    max_pixels_wide : the pixel limit for 16-bit, 32-bit integer and float images (the lower of the two applies).
     """
 
-    max_pixels: int = 64_000_000
-    max_file_bytes: int = 200 * 1024 * 1024
-    timeout_s: float = 60.0  # generous: a busy shared server slows honest files too
+    max_pixels: int = L.IMAGE_MAX_PIXELS
+    max_file_bytes: int = L.IMAGE_MAX_FILE_BYTES
+    timeout_s: float = L.DECODE_TIMEOUT_S  # generous: a busy shared server slows honest files too
+    max_pixels_wide: int = L.IMAGE_MAX_PIXELS_WIDE
 
     def __post_init__(self) -> None:
-        for name in ("max_pixels", "max_file_bytes", "timeout_s"):
+        for name in ("max_pixels", "max_file_bytes", "timeout_s", "max_pixels_wide"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"Limits.{name} must be > 0, got {getattr(self, name)!r}")
 
 
 DEFAULT_LIMITS = Limits()
+# Shared by every decode_many call in this process (every session, every load): see explorer.limits.
+_DECODE_SLOTS = threading.BoundedSemaphore(L.DECODE_SLOTS)
 
 
 class ImageRejected(Exception):
@@ -141,8 +154,15 @@ def human_bytes(n: int) -> str:
     return f"{n} B"
 
 
-def _too_large(pixels: int, limits: Limits) -> ImageRejected:
-    return ImageRejected(f"too large: {_mpx(pixels)} Mpx > limit {_mpx(limits.max_pixels)} Mpx")
+def _too_large(pixels: int, limit: int, what: str = "") -> ImageRejected:
+    return ImageRejected(f"too large: {_mpx(pixels)} Mpx > limit {_mpx(limit)} Mpx" + (f" for {what} images" if what else ""))
+
+
+def _wide_kind(mode: str) -> str:
+    """"16-bit", "32-bit integer" or "floating-point" for the wide Pillow modes, "" for 8-bit ones."""
+    if mode.startswith("I;16"):
+        return "16-bit"
+    return {"I": "32-bit integer", "F": "floating-point"}.get(mode, "")
 
 
 def _open(data: bytes, limits: Limits) -> Image.Image:
@@ -158,14 +178,17 @@ def _open(data: bytes, limits: Limits) -> Image.Image:
         # Pillow's own guard fires inside open() for huge headers; its message carries the pixel count.
         found = re.search(r"\((\d+) pixels\)", str(exc))
         pixels = int(found.group(1)) if found else 2 * (Image.MAX_IMAGE_PIXELS or 0)
-        raise _too_large(pixels, limits) from None
+        raise _too_large(pixels, limits.max_pixels) from None
     except Exception as exc:  # Pillow raises many types on malformed headers; all mean the same here
         raise ImageRejected(f"damaged image header ({_short(exc)})") from None
     width, height = im.size
     if width < 1 or height < 1:
         raise ImageRejected(f"empty image ({width}x{height})")
     if width * height > limits.max_pixels:
-        raise _too_large(width * height, limits)
+        raise _too_large(width * height, limits.max_pixels)
+    wide = _wide_kind(im.mode)
+    if wide and width * height > min(limits.max_pixels, limits.max_pixels_wide):
+        raise _too_large(width * height, min(limits.max_pixels, limits.max_pixels_wide), wide)
     return im
 
 
@@ -209,34 +232,91 @@ def _load(im: Image.Image, target: int) -> Image.Image:
     return im
 
 
-def _orient(im: Image.Image) -> tuple[Image.Image, str]:
+# EXIF orientation value -> the transpose that shows the image upright (as ImageOps.exif_transpose).
+_ORIENTATIONS = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+                 4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270,
+                 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
+
+
+def _orientation(im: Image.Image) -> tuple[int, str]:
+    """The EXIF orientation (1 = as stored) read from the header; applied later to the reduced image."""
     if im.format != "TIFF" and "exif" not in im.info:  # no EXIF block: nothing to parse
-        return im, ""
+        return 1, ""
     try:
-        return ImageOps.exif_transpose(im), ""
+        value = int(im.getexif().get(0x0112, 1))
     except Exception:
-        return im, "EXIF orientation unreadable, shown as stored"
+        return 1, "EXIF orientation unreadable, shown as stored"
+    return (value if value in _ORIENTATIONS else 1), ""
 
 
-def _rescale_to_uint8(array: np.ndarray, what: str) -> tuple[np.ndarray, str]:
-    """Map the actual finite range of a wide (16-bit, 32-bit or float) image onto 0..255."""
-    values = array.astype(np.float64)
-    finite = np.isfinite(values)
-    notes = []
-    if not finite.all():
-        notes.append(f"{int((~finite).sum())} non-finite values shown black")
-        values = np.where(finite, values, np.nan)
-    if not finite.any():
-        return np.zeros(array.shape, np.uint8), f"{what}: no finite values, shown black"
-    lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
-    if hi > lo:
-        scaled = (values - lo) * (255.0 / (hi - lo))
-        notes.insert(0, f"{what} rescaled from range [{lo:g}, {hi:g}]")
-    else:
-        scaled = np.full(values.shape, 128.0)
-        notes.insert(0, f"{what} constant value {lo:g}, shown mid grey")
-    out = np.nan_to_num(np.rint(scaled), nan=0.0)
-    return np.clip(out, 0, 255).astype(np.uint8), "; ".join(notes)
+def _reduction(size: tuple[int, int], target: int) -> int:
+    """The integer box-reduction factor leaving at least 3x ``target`` on the long side (Pillow's
+    ``reducing_gap=3`` rule), so the final Lanczos resize looks as if it had the full image."""
+    return max(1, max(size) // (3 * target))
+
+
+def _bands(im: Image.Image, factor: int):
+    """(top, band image) of ``im`` in horizontal bands whose height is a multiple of ``factor``."""
+    step = max(factor, (L.DECODE_BAND_ROWS // factor) * factor)
+    w, h = im.size
+    for top in range(0, h, step):
+        yield top, im.crop((0, top, w, min(h, top + step)))
+
+
+def _reduced_size(size: tuple[int, int], factor: int) -> tuple[int, int]:
+    return math.ceil(size[0] / factor), math.ceil(size[1] / factor)
+
+
+def _banded_rgb(im: Image.Image, factor: int) -> tuple[Image.Image, str]:
+    """An 8-bit image of any mode as RGB, reduced by ``factor``, converted one band at a time."""
+    out = Image.new("RGB", _reduced_size(im.size, factor))
+    note = ""
+    for top, band in _bands(im, factor):
+        rgb, note = to_rgb(band)
+        out.paste(rgb.reduce(factor) if factor > 1 else rgb, (0, top // factor))
+    return out, note
+
+
+def _wide_to_rgb(im: Image.Image, factor: int, what: str) -> tuple[Image.Image, str]:
+    """Map the actual finite range of a wide (16-bit, 32-bit or float) image onto 0..255, reduced by
+    ``factor``. Two passes over float32 bands (range, then scale and reduce): no full-size float copy."""
+    lo, hi, bad = math.inf, -math.inf, 0
+    for _, band in _bands(im, factor):
+        values = np.asarray(band).astype(np.float32)
+        finite = np.isfinite(values)
+        bad += int(values.size - np.count_nonzero(finite))
+        if finite.any():
+            kept = values[finite]
+            lo, hi = min(lo, float(kept.min())), max(hi, float(kept.max()))
+    size = _reduced_size(im.size, factor)
+    if lo > hi:
+        return Image.new("RGB", size), f"{what}: no finite values, shown black"
+    notes = [f"{what} rescaled from range [{lo:g}, {hi:g}]" if hi > lo
+             else f"{what} constant value {lo:g}, shown mid grey"]
+    if bad:
+        notes.append(f"{bad} non-finite values shown black")
+    out = np.zeros((size[1], size[0]), np.float32)
+    for top, band in _bands(im, factor):
+        values = np.asarray(band).astype(np.float32)
+        finite = np.isfinite(values)
+        scaled = (values - lo) * np.float32(255.0 / (hi - lo)) if hi > lo else np.full(values.shape, 128.0, np.float32)
+        scaled[~finite] = 0.0
+        small = Image.fromarray(scaled, "F")
+        small = np.asarray(small.reduce(factor) if factor > 1 else small)
+        out[top // factor: top // factor + small.shape[0]] = small
+    gray = np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    return Image.fromarray(gray, "L").convert("RGB"), "; ".join(notes)
+
+
+def _reduced_rgb(im: Image.Image, target: int) -> tuple[Image.Image, str]:
+    """``im`` as 8-bit RGB, box-reduced when large, without a full-size converted copy; (image, note)."""
+    factor = _reduction(im.size, target)
+    what = _wide_kind(im.mode)
+    if what:
+        return _wide_to_rgb(im, factor, what)
+    if im.mode == "RGB" or factor == 1:  # RGB: the final resize reduces first, on the decoded image
+        return to_rgb(im)
+    return _banded_rgb(im, factor)
 
 
 def _composite(im: Image.Image) -> Image.Image:
@@ -260,10 +340,8 @@ def to_rgb(im: Image.Image) -> tuple[Image.Image, str]:
         return _composite(im), "transparency composited onto grey"
     if mode == "CMYK":
         return im.convert("RGB"), "CMYK converted to RGB"
-    if mode.startswith("I;16") or mode in ("I", "F"):
-        what = {"I": "32-bit integer", "F": "floating-point"}.get(mode, "16-bit")
-        gray, note = _rescale_to_uint8(np.asarray(im), what)
-        return Image.fromarray(gray, "L").convert("RGB"), note
+    if _wide_kind(mode):
+        return _wide_to_rgb(im, 1, _wide_kind(mode))
     try:
         return im.convert("RGB"), f"{mode} converted to RGB"
     except Exception:
@@ -318,15 +396,17 @@ def decode_image(data: bytes, *, image_size: int = DEFAULT_IMAGE_SIZE, thumb_siz
     im = _open(data, limits)
     width, height = im.size  # before draft mode shrinks it
     notes = [_frame_note(im)]
-    im = _load(im, max(image_size, thumb_size))
-    loaded_size = im.size
-    im, orient_note = _orient(im)
-    if im.size != loaded_size:  # EXIF rotated by 90 degrees: width and height swap
-        width, height = height, width
-    rgb, mode_note = to_rgb(im)
-    notes += [orient_note, mode_note, _shape_note((width, height))]
-    # Resize the decoded image once; the smaller output is made from the larger one (cheap, same look).
     larger = max(image_size, thumb_size)
+    im = _load(im, larger)
+    orientation, orient_note = _orientation(im)
+    rgb, mode_note = _reduced_rgb(im, larger)
+    del im  # the full-size decoded image: freed before the resizes below
+    if orientation != 1:  # applied to the reduced image: no full-size rotated copy
+        rgb = rgb.transpose(_ORIENTATIONS[orientation])
+        if orientation >= 5:  # rotated by 90 degrees: width and height swap
+            width, height = height, width
+    notes += [orient_note, mode_note, _shape_note((width, height))]
+    # Resize once; the smaller output is made from the larger one (cheap, same look).
     first = _fit(rgb, larger) if max(rgb.size) > larger else rgb
     return DecodedImage(pixels=_letterbox(first, image_size), thumbnail=_thumbnail(first, thumb_size),
                         width=width, height=height, note="; ".join(n for n in notes if n),
@@ -350,18 +430,21 @@ Lookup = Callable[[str], Optional[DecodedImage]]
 
 def _decode_item(item: Item, image_size: int, thumb_size: int, limits: Limits,
                  started: dict, key: int, lookup: Lookup | None = None) -> DecodedImage:
-    started[key] = time.monotonic()
-    try:
-        data = item() if callable(item) else item
-    except ImageRejected:
-        raise
-    except OSError as exc:
-        raise ImageRejected(f"could not be read ({exc.strerror or _short(exc)})") from None
-    if lookup is not None and data:
-        known = lookup(hashlib.sha256(data).hexdigest())
-        if known is not None:
-            return known
-    return decode_image(data, image_size=image_size, thumb_size=thumb_size, limits=limits)
+    # The server-wide slot covers reading and decoding: the file's bytes and its decoded pixels are what
+    # fill memory. The timeout clock starts when the slot is taken, not while waiting for one.
+    with _DECODE_SLOTS:
+        started[key] = time.monotonic()
+        try:
+            data = item() if callable(item) else item
+        except ImageRejected:
+            raise
+        except OSError as exc:
+            raise ImageRejected(f"could not be read ({exc.strerror or _short(exc)})") from None
+        if lookup is not None and data:
+            known = lookup(hashlib.sha256(data).hexdigest())
+            if known is not None:
+                return known
+        return decode_image(data, image_size=image_size, thumb_size=thumb_size, limits=limits)
 
 
 def decode_many(items: Sequence[Item], *, image_size: int = DEFAULT_IMAGE_SIZE,

@@ -23,6 +23,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from explorer import limits as L
 from explorer.decoded import DecodedCache, file_identity
 from explorer.images import (DEFAULT_IMAGE_SIZE, DEFAULT_LIMITS, THUMBNAIL_SIZE, DecodedImage, ImageRejected,
                              Limits, decode_many, human_bytes)
@@ -46,6 +47,10 @@ class LoadError(Exception):
         self.skipped = list(skipped)
 
 
+class AllowanceExceeded(LoadError):
+    """Uploads holding more images (or decoded bytes) than the caller allows; raised before decoding."""
+
+
 @dataclass(frozen=True)
 class ZipLimits:
     """Bounds on an archive, checked from its central directory and enforced again while reading.
@@ -54,11 +59,11 @@ class ZipLimits:
     The ratio bound applies only to members above ``ratio_min_bytes`` (tiny files compress wildly).
     """
 
-    max_entries: int = 50_000
-    max_total_bytes: int = 2 * 1024**3
-    max_member_bytes: int = 200 * 1024**2
-    max_ratio: float = 200.0
-    ratio_min_bytes: int = 1024**2
+    max_entries: int = L.ZIP_MAX_ENTRIES
+    max_total_bytes: int = L.ZIP_MAX_TOTAL_BYTES
+    max_member_bytes: int = L.ZIP_MAX_MEMBER_BYTES
+    max_ratio: float = L.ZIP_MAX_RATIO
+    ratio_min_bytes: int = L.ZIP_RATIO_MIN_BYTES
 
 
 DEFAULT_ZIP_LIMITS = ZipLimits()
@@ -97,6 +102,15 @@ def display_name(name: str | bytes, *, max_length: int = 200) -> str:
         text = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     text = "".join("\ufffd" if unicodedata.category(ch) in _INVISIBLE else ch for ch in text)
     return text if len(text) <= max_length else text[: max_length - 1] + "\u2026"
+
+
+# A spreadsheet reads a cell starting with one of these as a formula (CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(text: str) -> str:
+    """A text cell made inert for spreadsheets: a leading formula character gets a ``'`` in front."""
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
 def _is_junk(part: str) -> bool:
@@ -505,10 +519,14 @@ def _member_reader(archive: zipfile.ZipFile, info: zipfile.ZipInfo, zl: ZipLimit
 
 def load_uploads(uploads: Iterable[Upload], *, image_size: int = DEFAULT_IMAGE_SIZE,
                  progress: ProgressCallback | None = None, limits: Limits = DEFAULT_LIMITS,
-                 zip_limits: ZipLimits = DEFAULT_ZIP_LIMITS, decoded: DecodedCache | None = None) -> ImageSet:
+                 zip_limits: ZipLimits = DEFAULT_ZIP_LIMITS, decoded: DecodedCache | None = None,
+                 max_images: int | None = None, max_decoded_bytes: int | None = None) -> ImageSet:
     """Load in-memory uploads; a ``.zip`` upload is expanded as a tagged-folder archive.
 
     An upload's tag applies to a plain image, and to the members at the root of an uploaded archive.
+    ``max_images`` / ``max_decoded_bytes`` (a session's remaining allowance) count every archive member,
+    from the central directory, before anything is decoded: over either, LoadError naming the largest
+    upload and the limit, and nothing is decoded.
     """
     image_size = _check_size(image_size)
     uploads = list(uploads)
@@ -521,14 +539,33 @@ def load_uploads(uploads: Iterable[Upload], *, image_size: int = DEFAULT_IMAGE_S
     skipped: list[SkippedFile] = []
     archives: list[zipfile.ZipFile] = []
     try:
+        counts = []
         for upload in uploads:
+            before = len(entries)
             _upload_entries(upload, entries, skipped, archives, zip_limits)
+            counts.append((len(entries) - before, display_name(PurePosixPath(upload.name.replace("\\", "/")).name)))
+        _check_allowance(counts, image_size, max_images, max_decoded_bytes)
         name = "uploads" if len(uploads) != 1 else display_name(uploads[0].name)
         return _build(name, entries, skipped, image_size=image_size, progress=progress, limits=limits,
                       decoded=decoded)
     finally:
         for archive in archives:
             archive.close()
+
+
+def _check_allowance(counts: list[tuple[int, str]], image_size: int, max_images: int | None,
+                     max_decoded_bytes: int | None) -> None:
+    """LoadError before decoding when the uploads would exceed the images or decoded bytes allowed."""
+    total = sum(n for n, _ in counts)
+    largest, name = max(counts, default=(0, "uploads"))
+    what = f"{name} holds {largest:,} images" if largest == total else \
+        f"these uploads hold {total:,} images ({name}: {largest:,})"
+    if max_images is not None and total > max_images:
+        raise AllowanceExceeded(f"{what}, more than the {max(0, max_images):,} images still allowed")
+    decoded = total * image_size * image_size * 3
+    if max_decoded_bytes is not None and decoded > max_decoded_bytes:
+        raise AllowanceExceeded(f"{what}, {human_bytes(decoded)} once decoded, more than the "
+                        f"{human_bytes(max(0, max_decoded_bytes))} still allowed")
 
 
 def _upload_entries(upload: Upload, entries: list[_Entry], skipped: list[SkippedFile],

@@ -4,10 +4,15 @@ A file holds the arrays ``ids``, ``sources``, ``tags`` (1-D unicode, length n) a
 ((n, d) float32) — these four names are a public contract — plus, when known, ``embedder`` (name),
 ``embedder_key`` (the embedder's cache key) and one ``tag__<column>`` unicode array per extra tag
 column. Nothing is pickled: files are loaded with ``allow_pickle=False``.
+
+Before any array is read, the ``.npy`` headers inside the archive are checked: declared shapes and bytes
+against the caller's limits (the app passes ``explorer.limits.NPZ_MAX_*``; the command line only the
+zip-bomb guard ``NPZ_CLI_MAX_BYTES``), and object arrays are refused.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import uuid
 import zipfile
@@ -16,11 +21,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.lib import format as npformat
+
+from explorer import limits as L
+from explorer.imageset import SkippedFile
 
 REQUIRED = ("ids", "sources", "tags", "vectors")
 TAG_PREFIX = "tag__"
 # Refuse archives declaring more than this uncompressed, before reading any array (zip-bomb guard).
-MAX_UNPACKED_BYTES = 8 << 30
+MAX_UNPACKED_BYTES = L.NPZ_CLI_MAX_BYTES
+NON_FINITE_REASON = "vector has NaN or infinite values, left out"
 
 
 @dataclass
@@ -34,6 +44,7 @@ class EmbeddingFile:
     embedder: str | None = None
     extra_tags: dict[str, list[str]] = field(default_factory=dict)
     embedder_key: str | None = None
+    skipped: list[SkippedFile] = field(default_factory=list)  # rows left out (``drop_non_finite``)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -69,10 +80,21 @@ def save_embeddings(path: str | os.PathLike, image_set: Any, vectors: np.ndarray
     return path
 
 
-def load_embeddings(path: str | os.PathLike) -> EmbeddingFile:
-    """Read and validate a vectors file; ValueError naming the file and the problem when it is bad."""
-    path = Path(path)
-    arrays = _read_npz(path)
+def load_embeddings(path: str | os.PathLike | bytes, *, name: str | None = None, max_rows: int | None = None,
+                    max_dims: int | None = None, max_bytes: int = MAX_UNPACKED_BYTES,
+                    drop_non_finite: bool = False) -> EmbeddingFile:
+    """Read and validate a vectors file; ValueError naming the file and the problem when it is bad.
+
+    path : a file, or the file's bytes (an upload: nothing is written to disk).
+    name : how the file is named in messages (default: the path; give a bare name to keep server paths
+        out of what visitors see).
+    max_rows, max_dims, max_bytes : limits checked from the ``.npy`` headers before any array is read.
+    drop_non_finite : leave out rows whose vector holds NaN or inf, each reported in ``skipped``.
+    """
+    shown = name or ("upload.npz" if isinstance(path, (bytes, bytearray)) else str(path))
+    path = path if isinstance(path, (bytes, bytearray)) else Path(path)
+    arrays = _read_npz(path, shown, max_rows=max_rows, max_dims=max_dims, max_bytes=max_bytes)
+    path = shown
     missing = [k for k in REQUIRED if k not in arrays]
     if missing:
         raise ValueError(f"{path}: missing array(s) {', '.join(missing)} (a vectors file needs {', '.join(REQUIRED)})")
@@ -84,10 +106,30 @@ def load_embeddings(path: str | os.PathLike) -> EmbeddingFile:
     n = vectors.shape[0]
     columns = {k: _text_column(path, k, arrays[k], n) for k in ("ids", "sources", "tags")}
     extra = {k[len(TAG_PREFIX):]: _text_column(path, k, v, n) for k, v in arrays.items() if k.startswith(TAG_PREFIX)}
-    return EmbeddingFile(ids=columns["ids"], sources=columns["sources"], tags=columns["tags"],
-                         vectors=np.ascontiguousarray(vectors, dtype=np.float32),
-                         embedder=_scalar_text(path, "embedder", arrays.get("embedder")), extra_tags=extra,
-                         embedder_key=_scalar_text(path, "embedder_key", arrays.get("embedder_key")))
+    out = EmbeddingFile(ids=columns["ids"], sources=columns["sources"], tags=columns["tags"],
+                        vectors=np.ascontiguousarray(vectors, dtype=np.float32),
+                        embedder=_scalar_text(path, "embedder", arrays.get("embedder")), extra_tags=extra,
+                        embedder_key=_scalar_text(path, "embedder_key", arrays.get("embedder_key")))
+    return _without_non_finite(out, path) if drop_non_finite else out
+
+
+def _without_non_finite(data: EmbeddingFile, shown: str) -> EmbeddingFile:
+    """``data`` without the rows whose vector is not finite, each reported in ``skipped``."""
+    keep = np.isfinite(data.vectors).all(axis=1)
+    if keep.all():
+        return data
+    if not keep.any():
+        raise ValueError(f"{shown}: every vector holds NaN or infinite values")
+    rows = np.flatnonzero(keep)
+
+    def pick(values: list[str]) -> list[str]:
+        return [values[i] for i in rows]
+
+    skipped = [SkippedFile(data.sources[i] or data.ids[i], NON_FINITE_REASON) for i in np.flatnonzero(~keep)]
+    return EmbeddingFile(ids=pick(data.ids), sources=pick(data.sources), tags=pick(data.tags),
+                         vectors=np.ascontiguousarray(data.vectors[rows]), embedder=data.embedder,
+                         extra_tags={k: pick(v) for k, v in data.extra_tags.items()},
+                         embedder_key=data.embedder_key, skipped=data.skipped + skipped)
 
 
 def _text_array(values: Any) -> np.ndarray:
@@ -107,28 +149,76 @@ def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
             tmp.unlink()
 
 
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    """All arrays of the archive at ``path``; ValueError naming the file when it is not a sound one."""
+def _read_npz(path: Path | bytes, shown: str, *, max_rows: int | None, max_dims: int | None,
+              max_bytes: int) -> dict[str, np.ndarray]:
+    """All arrays of the archive; ValueError naming the file when it is not a sound one or is over a limit."""
     try:
-        with open(path, "rb") as fh:
-            magic = fh.read(4)
+        if isinstance(path, (bytes, bytearray)):
+            magic, handle = bytes(path[:4]), io.BytesIO(path)
+        else:
+            with open(path, "rb") as fh:
+                magic = fh.read(4)
+            handle = path
         if magic not in (b"PK\x03\x04", b"PK\x05\x06"):
             raise ValueError("not an .npz archive" if magic else "empty file")
-        with zipfile.ZipFile(path) as zf:
-            declared = sum(info.file_size for info in zf.infolist())
-        if declared > MAX_UNPACKED_BYTES:
-            raise ValueError(f"declares {declared / 2**30:.1f} GiB of arrays (limit {MAX_UNPACKED_BYTES / 2**30:.0f} GiB)")
-        with np.load(path, allow_pickle=False) as data:
+        with zipfile.ZipFile(handle) as zf:
+            _check_headers(zf, max_rows=max_rows, max_dims=max_dims, max_bytes=max_bytes)
+            declared = sum(info.file_size for info in zf.infolist())  # members that are not .npy, too
+            if declared > max_bytes:
+                raise _Refused(f"declares {_size(declared)} of arrays, over the limit of {_size(max_bytes)}")
+        if isinstance(handle, io.BytesIO):
+            handle.seek(0)
+        with np.load(handle, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
+    except _Refused as exc:
+        raise ValueError(f"{shown}: {exc}") from None
     except FileNotFoundError:
-        raise ValueError(f"{path}: no such file") from None
+        raise ValueError(f"{shown}: no such file") from None
     except IsADirectoryError:
-        raise ValueError(f"{path}: is a folder, not a vectors file") from None
+        raise ValueError(f"{shown}: is a folder, not a vectors file") from None
+    except MemoryError:
+        raise ValueError(f"{shown}: too large to load in the memory available") from None
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         reason = str(exc) or type(exc).__name__
         if "pickle" in reason:
             reason = "holds pickled objects, which are never loaded"
-        raise ValueError(f"{path}: not a readable vectors file ({reason})") from None
+        raise ValueError(f"{shown}: not a readable vectors file ({reason})") from None
+
+
+class _Refused(Exception):
+    """An archive over a limit (its message is the whole reason)."""
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+
+
+def _check_headers(zf: zipfile.ZipFile, *, max_rows: int | None, max_dims: int | None, max_bytes: int) -> None:
+    """Check every ``.npy`` header (shape, dtype) against the limits, reading no array data."""
+    total = 0
+    for info in zf.infolist():
+        if not info.filename.endswith(".npy"):
+            continue
+        with zf.open(info) as fh:
+            version = npformat.read_magic(fh)
+            if version == (1, 0):
+                shape, _, dtype = npformat.read_array_header_1_0(fh)
+            elif version == (2, 0):
+                shape, _, dtype = npformat.read_array_header_2_0(fh)
+            else:
+                raise ValueError(f"unsupported .npy version {version} in {info.filename}")
+        if dtype.hasobject:
+            raise ValueError("holds pickled objects, which are never loaded")
+        count = int(np.prod(shape, dtype=object))
+        total += count * dtype.itemsize
+        if info.filename == "vectors.npy" and len(shape) == 2:
+            rows, dims = shape
+            if max_rows is not None and rows > max_rows:
+                raise _Refused(f"declares {rows:,} x {dims:,} vectors, over the limit of {max_rows:,} rows")
+            if max_dims is not None and dims > max_dims:
+                raise _Refused(f"declares {rows:,} x {dims:,} vectors, over the limit of {max_dims:,} dimensions")
+    if total > max_bytes:
+        raise _Refused(f"declares {_size(total)} of arrays, over the limit of {_size(max_bytes)}")
 
 
 def _text_column(path: Path, key: str, array: np.ndarray, n: int) -> list[str]:
@@ -136,7 +226,10 @@ def _text_column(path: Path, key: str, array: np.ndarray, n: int) -> list[str]:
         raise ValueError(f"{path}: {key!r} must be a 1-D text array, got {array.dtype} {array.shape}")
     if array.shape[0] != n:
         raise ValueError(f"{path}: {key!r} has {array.shape[0]} entries but 'vectors' has {n} rows")
-    return array.tolist()
+    # Anyone's text: control characters (terminal escapes) and bidi overrides become U+FFFD, as file names do.
+    from explorer.sources import display_name
+
+    return [display_name(v, max_length=10_000) for v in array.tolist()]
 
 
 def _scalar_text(path: Path, key: str, array: np.ndarray | None) -> str | None:

@@ -154,6 +154,9 @@ def _held_out_entry(X, tags, seed: int, k: int, progress, notes: list) -> dict:
     except ValueError as exc:
         notes.append(f"contrastive head not trained: {exc}")
         return {"held_out_knn_agreement": None, "held_out_silhouette": None}
+    if res["note"]:  # too few images to hold any out
+        notes.append(f"contrastive head not measured: {res['note']}")
+        return {"held_out_knn_agreement": None, "held_out_silhouette": None}
     settings = res["result"].settings
     return {
         "held_out_knn_agreement": {"before": _num(res["knn_before"]), "after": _num(res["knn_after"])},

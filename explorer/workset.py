@@ -203,11 +203,22 @@ def _from_npz(path: Path) -> WorkSet:
     except (OSError, ValueError) as exc:
         message = display_name(str(exc), max_length=400)
         raise LoadError(message if shown in message else f"{shown}: {message}") from None
+    return workset_from_vectors(data, name=path.name)
+
+
+def workset_from_vectors(data: Any, *, name: str) -> WorkSet:
+    """The record of an already-read file of vectors (``explorer.store.EmbeddingFile`` or the same shape);
+    its ``skipped`` rows (e.g. non-finite vectors left out at load) are carried over."""
+    from explorer.sources import LoadError
+
     if len(data.ids) == 0:
-        raise LoadError(f"{shown}: the file holds no vectors")
+        raise LoadError(f"{name}: the file holds no vectors")
     vectors = np.ascontiguousarray(data.vectors, dtype=np.float32)
-    name = data.embedder or ""
-    set_key = vectors_set_key(list(data.ids), name, vectors)
-    return WorkSet(name=path.name, key=workset_key(set_key, data.embedder_key or name), images=None,
-                   ids=list(data.ids), sources=list(data.sources), columns=columns_of(data.tags, data.extra_tags),
-                   vectors=vectors, embedder_name=name, set_key=set_key)
+    embedder_name = data.embedder or ""
+    set_key = vectors_set_key(list(data.ids), embedder_name, vectors)
+    return WorkSet(name=name, key=workset_key(set_key, getattr(data, "embedder_key", "") or embedder_name),
+                   images=None, ids=list(data.ids), sources=list(data.sources),
+                   columns=columns_of(data.tags, data.extra_tags), vectors=vectors, embedder_name=embedder_name,
+                   skipped=list(getattr(data, "skipped", []) or []), set_key=set_key)
+
+

@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from ui import paths, sidebar  # noqa: E402
 from ui import workspace as wsp  # noqa: E402
+from ui.safe import md  # noqa: E402
 
 HOSTILE = "<img src=x onerror=alert(1)>$x^2$"
 TIMEOUT = 180
@@ -68,7 +69,7 @@ def test_first_start_shows_the_hands_demo_mapped():
     at = app()
     no_exceptions(at)
     body = texts(at)
-    assert "448 images" in body and "demo\\:hands" in body
+    assert "448 images" in body and md("demo:hands") in body
     assert len(charts(at)) == 1
     assert "trustworthiness" in body and "Tag agreement" in body
     assert at.session_state[wsp.CHOICE_KEY].ref == "demo:hands"
@@ -207,13 +208,13 @@ def test_hostile_uploads_are_skipped_by_name_and_escaped():
 
 
 def test_upload_caps_refuse_the_batch_with_a_message(monkeypatch):
-    monkeypatch.setattr(sidebar, "MAX_FILES", 3)
+    monkeypatch.setattr(sidebar, "MAX_IMAGES", 3)
     at = _to_uploads(app())
     _add(at, batch(4, 4), "too many")
-    assert any("Too many files" in e.value for e in at.error)
+    assert any("Too many images" in e.value for e in at.error)
     assert at.session_state[wsp.BATCHES_KEY] == []
-    monkeypatch.setattr(sidebar, "MAX_FILES", 100)
-    monkeypatch.setattr(sidebar, "MAX_TOTAL_BYTES", 10)
+    monkeypatch.setattr(sidebar, "MAX_IMAGES", 100)
+    monkeypatch.setattr(sidebar, "MAX_UPLOAD_BYTES", 10)
     _add(at, batch(5, 2), "too big")
     assert any("Too much data" in e.value for e in at.error)
 

@@ -239,10 +239,12 @@ def test_embed_set_embeds_only_misses_and_each_content_once(tmp_path):
     CountingPixels.seen = 0
     bigger = make_set(np.concatenate([pixels, random_pixels(3, 32, seed=9)]))
     calls = []
-    second = embed_set(bigger, e, cache=cache, progress=lambda d, t, m: calls.append((d, t)))
+    second = embed_set(bigger, e, cache=cache, progress=lambda d, t, m: calls.append((d, t, m)))
     assert CountingPixels.seen == 3
     np.testing.assert_array_equal(second[:8], first)
-    assert calls[0] == (8, 11) and calls[-1] == (11, 11)
+    # progress is the share of the work, silent about cache hits (other visitors' images, issue 13)
+    assert calls[0][:2] == (0, 11) and calls[-1][:2] == (11, 11)
+    assert not any("cache" in m for _, _, m in calls)
 
 
 def test_embed_set_keeps_different_params_apart(tmp_path):

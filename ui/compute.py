@@ -163,6 +163,14 @@ def get_projection(ws, *, method: str = "pca", dims: int = 2, perplexity: float 
     params = (method, int(dims), float(perplexity) if method == "tsne" else None, int(seed))
     if method != "tsne":
         initialization = None
+    from ui.liveness import abandon_check
+
+    still_wanted = abandon_check()
+
+    def layout(iteration: int, coords: np.ndarray) -> None:
+        still_wanted()  # t-SNE calls back every 25 iterations: stop when the browser has gone
+        if on_layout is not None:
+            on_layout(iteration, coords)
 
     def compute():
         large = len(ws.vectors) > PREVIEW_ABOVE
@@ -174,7 +182,7 @@ def get_projection(ws, *, method: str = "pca", dims: int = 2, perplexity: float 
                 ws.vectors, n_components=int(dims), max_rows=PREVIEW_FIT_ROWS if large else None)
             on_layout(0, np.asarray(first, dtype=np.float32))
         return project(ws.vectors, method=method, n_components=int(dims), random_state=int(seed),
-                       perplexity=float(perplexity), callback=on_layout, callback_every=25,
+                       perplexity=float(perplexity), callback=layout, callback_every=25,
                        initialization=initialization)
 
     return memo("projection", (ws.key, params), compute)
@@ -190,8 +198,11 @@ def get_neighbours(ws, k: int) -> tuple[np.ndarray, np.ndarray]:
     """(indices (n, k) int64, cosine distances (n, k)) of every row's k nearest neighbours, itself excluded."""
     from explorer.distances import knn
 
+    from ui.liveness import abandon_check
+
     k = int(max(1, min(k, len(ws) - 1)))
-    return memo("neighbours", (ws.key, k), lambda: knn(ws.vectors, k, metric="cosine", exclude_self=True))
+    return memo("neighbours", (ws.key, k), lambda: knn(ws.vectors, k, metric="cosine", exclude_self=True,
+                                                       should_stop=abandon_check()))
 
 
 def neighbours_of(ws, row: int, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -19,19 +19,26 @@ import re
 
 # Everything Markdown (and Streamlit's extensions: math, colour/emoji directives) treats as syntax.
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~:$^=<>&\"'])")
+# GitHub-flavoured Markdown turns bare ``http://…``, ``www.…`` and ``name@host`` into links, escaped or
+# not. An invisible WORD JOINER (U+2060) before every ``.``, ``:`` and ``@`` breaks each pattern while the
+# text shows (and wraps) exactly as typed.
+_AUTOLINK_PUNCTUATION = re.compile(r"(\\[.:]|@)")
+WORD_JOINER = "\u2060"
 
 
 def md(value: object, *, max_length: int = 120) -> str:
     """A user string made safe to embed in Markdown: printable, truncated, syntax backslash-escaped.
 
     Every syntax character (including ``<``, ``&`` and ``$``) gets a backslash, so the string renders as
-    literal text, never as HTML, a link, an image or math.
+    literal text, never as HTML, a link, an image or math; a word joiner before ``.``, ``:`` and ``@``
+    stops URL, ``www.`` and e-mail autolinks. Control and bidirectional characters (not printable) show
+    as U+FFFD, so no name can reverse the text around it.
     """
     text = str(value)
     text = "".join(ch if ch.isprintable() else "\N{REPLACEMENT CHARACTER}" for ch in text)
     if len(text) > max_length:
         text = text[: max_length - 1] + "…"
-    return _MD_SPECIAL.sub(r"\\\1", text)
+    return _AUTOLINK_PUNCTUATION.sub(WORD_JOINER + r"\1", _MD_SPECIAL.sub(r"\\\1", text))
 
 
 def plain(value: object, *, max_length: int = 120) -> str:

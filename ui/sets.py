@@ -175,7 +175,7 @@ def load_choice(choice: SourceChoice) -> WorkSet | None:
             opened = st.session_state.get(OPENED_KEY)
             return opened[1] if opened is not None else None
         if choice.kind == "npz":
-            return memo("set", ("npz", choice.ref, _mtime(choice.ref)), lambda: load_workset(choice.ref))
+            return memo("set", ("npz", choice.ref, _mtime(choice.ref)), lambda: _load_npz(choice.ref))
         spec = choice.ref
         key = ("src", spec, choice.manifest_tag_column, _mtime(spec))
         return memo("set", key, lambda: _load_source(spec, choice.manifest_tag_column))
@@ -192,6 +192,15 @@ def _mtime(path: str) -> float:
         return os.stat(path).st_mtime
     except OSError:
         return 0.0
+
+
+def _load_npz(ref: str) -> WorkSet:
+    from pathlib import PurePosixPath
+
+    from explorer.workset import workset_from_vectors
+    from ui.sidebar import read_npz  # app limits, NaN/inf rows dropped, uploads read from memory
+
+    return workset_from_vectors(read_npz(ref), name=PurePosixPath(ref).name)
 
 
 def _load_source(spec: str, manifest_tag_column: str | None) -> WorkSet:

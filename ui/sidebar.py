@@ -2,27 +2,35 @@
 
 ``draw() -> SourceChoice`` draws every widget, stores the choice in ``st.session_state`` for
 ``ui.workspace.current_workspace()`` and returns it. Uploads are decoded once, when the user presses
-"Add to set", and kept per session as batches (``ui.workspace.upload_batches()``).
+"Add to set", and kept per session as batches (``ui.workspace.upload_batches()``), within the session
+caps of ``explorer.limits`` (every ZIP member counts, checked before decoding). An uploaded ``.npz``
+stays in memory (never written to disk) and is read through :func:`read_npz`.
 """
 
 from __future__ import annotations
 
-import tempfile
+import hashlib
 import uuid
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 import streamlit as st
 
+from explorer import limits
 from ui import sets
 from ui import workspace as wsp
 from ui.paths import PathRefused, data_roots, list_choices, resolve_in_root
-from ui.safe import md
+from ui.safe import md, plain
 
 IMAGE_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
 UPLOAD_TYPES = IMAGE_TYPES + ["zip"]
-# Per-session caps: enough for a few thousand photos, small enough that one visitor cannot fill the server.
-MAX_FILES = 3000
-MAX_TOTAL_BYTES = 400 * 1024 * 1024
+# Per-session caps (explorer.limits): enough for a few thousand photos, small enough that one visitor
+# cannot fill the server. Read at call time, so tests can lower them.
+MAX_IMAGES = limits.SESSION_MAX_IMAGES
+MAX_UPLOAD_BYTES = limits.SESSION_MAX_UPLOAD_BYTES
+MAX_DECODED_BYTES = limits.SESSION_MAX_DECODED_BYTES
+NPZ_UPLOAD_KEY = "fse_npz_held"  # (ref, name, bytes) of this session's uploaded .npz
+NPZ_UPLOAD_PREFIX = "upload:"
 KINDS = {"demo": "Built-in demo", "upload": "Your images (drag & drop)", "server": "A folder on this server",
          "npz": "Precomputed embeddings (.npz)", "saved": "A saved set (from its link)"}
 
@@ -142,44 +150,57 @@ def _uploader() -> None:
         st.success(f"Added {last.added:,} image(s)" + (f"; {last.skipped:,} skipped" if last.skipped else ""))
     for batch in list(batches):
         cols = st.columns([4, 1])
-        cols[0].text(f"{batch['tag'] or 'untagged'}: {len(batch['images']):,} image(s)")
+        cols[0].text(f"{plain(batch['tag'] or 'untagged', max_length=60)}: {len(batch['images']):,} image(s)")
         if cols[1].button("✕", key=f"fse_remove_{batch['id']}", help="Remove this batch"):
             remove_batch(batch["id"])
             st.rerun()
 
 
-def session_usage() -> tuple[int, int]:
-    """(files, bytes) already added in this session."""
+def session_usage() -> tuple[int, int, int]:
+    """(images, uploaded bytes, decoded bytes) already added in this session."""
     batches = wsp.upload_batches()
-    return sum(b["files"] for b in batches), sum(b["bytes"] for b in batches)
+    return (sum(len(b["images"]) for b in batches), sum(b["bytes"] for b in batches),
+            sum(b.get("decoded", 0) for b in batches))
+
+
+def decoded_bytes(images) -> int:
+    """Memory an ImageSet's decoded pixels and thumbnails hold."""
+    return int(images.pixels.nbytes) + sum(len(t) for t in images.thumbnails)
 
 
 def add_batch(files: list[tuple[str, bytes]], tag: str) -> BatchResult:
     """Decode one batch of uploaded ``(name, bytes)`` with ``tag`` and add it to this session's set.
 
-    Refuses the whole batch (nothing added) when it would exceed the session caps or nothing in it is
-    an image; otherwise unreadable files are skipped and listed with their reasons.
+    Refuses the whole batch (nothing added) when it would exceed the session caps (images, with every ZIP
+    member counted from the archive's directory before decoding; uploaded and decoded bytes) or nothing
+    in it is an image; otherwise unreadable files are skipped and listed with their reasons.
     """
-    from explorer.sources import LoadError, Upload, load_uploads
+    from explorer.sources import AllowanceExceeded, LoadError, Upload, load_uploads
 
-    used_files, used_bytes = session_usage()
+    used_images, used_bytes, used_decoded = session_usage()
     size = sum(len(data) for _, data in files)
-    if used_files + len(files) > MAX_FILES:
-        return BatchResult(0, 0, f"Too many files: this session may hold at most {MAX_FILES:,} files "
-                                 f"({used_files:,} already added, {len(files):,} in this batch).")
-    if used_bytes + size > MAX_TOTAL_BYTES:
-        return BatchResult(0, 0, f"Too much data: this session may hold at most {MAX_TOTAL_BYTES // 2**20:,} MB "
+    if used_bytes + size > MAX_UPLOAD_BYTES:
+        return BatchResult(0, 0, f"Too much data: this session may hold at most {MAX_UPLOAD_BYTES // 2**20:,} MB "
                                  f"({used_bytes / 2**20:,.1f} MB already, {size / 2**20:,.1f} MB in this batch).")
     uploads = [Upload(name=name, data=data, tag=(tag or "").strip()) for name, data in files]
     try:
         with wsp.progress_box(f"Reading {len(files):,} file(s)") as progress:
-            images = load_uploads(uploads, progress=progress)
+            images = load_uploads(uploads, progress=progress, max_images=MAX_IMAGES - used_images,
+                                  max_decoded_bytes=MAX_DECODED_BYTES - used_decoded)
+    except AllowanceExceeded as exc:
+        return BatchResult(0, 0, f"Too many images: {md(exc, max_length=300)} (this session may hold "
+                                 f"{MAX_IMAGES:,} images, {used_images:,} already added).")
     except LoadError as exc:
         wsp.show_skipped(exc.skipped)
         # the message quotes the upload's name; BatchResult.refused is shown as Markdown
         return BatchResult(0, len(exc.skipped), f"Nothing could be added: {md(exc, max_length=300)}")
+    decoded = decoded_bytes(images)
+    if used_decoded + decoded > MAX_DECODED_BYTES:
+        return BatchResult(0, 0, f"Too much decoded data: this batch is {decoded / 2**20:,.1f} MB decoded and this "
+                                 f"session may hold {MAX_DECODED_BYTES // 2**20:,} MB ({used_decoded / 2**20:,.1f} MB "
+                                 "already).")
     wsp.upload_batches().append({"id": uuid.uuid4().hex[:12], "tag": (tag or "").strip(), "images": images,
-                                 "files": len(files), "bytes": size})
+                                 "files": len(files), "bytes": size, "decoded": decoded})
     return BatchResult(len(images), len(images.skipped))
 
 
@@ -229,13 +250,15 @@ def _server_picker() -> tuple[str, str | None]:
 def _npz_picker() -> str:
     up = st.file_uploader("An .npz from `python -m explorer embed`", type=["npz"], key="fse_npz_upload")
     if up is not None:
-        token = st.session_state.get("fse_npz_token")
-        if token is None or token[0] != up.file_id:
-            handle = tempfile.NamedTemporaryFile(prefix="fse-", suffix=".npz", delete=False)
-            handle.write(up.getvalue())
-            handle.close()
-            st.session_state["fse_npz_token"] = (up.file_id, handle.name)
-        return st.session_state["fse_npz_token"][1]
+        held = st.session_state.get(NPZ_UPLOAD_KEY)
+        if held is None or held[3] != up.file_id:
+            data = up.getvalue()
+            name = PurePosixPath(up.name.replace("\\", "/")).name or "upload.npz"
+            # content-keyed: the same bytes are the same set for every visitor; nothing touches the disk
+            ref = f"{NPZ_UPLOAD_PREFIX}{hashlib.sha256(data).hexdigest()[:24]}/{name}"
+            st.session_state[NPZ_UPLOAD_KEY] = held = (ref, name, data, up.file_id)
+        return held[0]
+    st.session_state.pop(NPZ_UPLOAD_KEY, None)  # removed from the uploader: drop its bytes
     roots = _roots()
     options = [""] + [c for r in roots for c in list_choices(r) if c.endswith(".npz")]
     if len(options) == 1:
@@ -247,3 +270,21 @@ def _npz_picker() -> str:
         except PathRefused:
             continue
     return ""
+
+
+def read_npz(ref: str):
+    """The EmbeddingFile for the sidebar's ``.npz`` choice, within the app's limits (explorer.limits.NPZ_*):
+    shapes checked from the headers before reading, NaN/inf rows left out and reported in ``skipped``.
+    Messages name the file by its bare name, never a server path. ValueError when it cannot be used.
+    """
+    from explorer.store import load_embeddings
+
+    held = st.session_state.get(NPZ_UPLOAD_KEY)
+    if ref.startswith(NPZ_UPLOAD_PREFIX):
+        if held is None or held[0] != ref:
+            raise ValueError("the uploaded .npz is no longer in this session; upload it again")
+        source, name = held[2], held[1]
+    else:
+        source, name = ref, PurePosixPath(ref).name
+    return load_embeddings(source, name=name, max_rows=limits.NPZ_MAX_ROWS, max_dims=limits.NPZ_MAX_DIMS,
+                           max_bytes=limits.NPZ_MAX_BYTES, drop_non_finite=True)

@@ -18,11 +18,15 @@ def progress_box(label: str, where=None) -> Iterator[Callable[[int, int, str], N
     ``label`` and the callback's messages are text (a label may quote a server path) and are escaped here:
     status labels and progress texts render Markdown. ``where`` is a container (default: the page).
     """
+    from ui.liveness import abandon_check
+
+    still_wanted = abandon_check()  # raises (stopping the work) once this browser has gone away
     holder = (where or st).empty()
     with holder.status(md(label, max_length=200), expanded=True) as status:
         bar = st.progress(0.0, text=md(label, max_length=200))
 
         def progress(done: int, total: int, message: str = "") -> None:
+            still_wanted()
             frac = min(max(done / total, 0.0), 1.0) if total else 1.0
             bar.progress(frac, text=md(f"{message or label}: {done:,}/{total:,}", max_length=200))
 

@@ -46,9 +46,12 @@ result = wsp.memo("other", run_key, compute_head) if st.session_state.get("head_
 if result is None:
     st.info("Press **Train the head**: a few seconds for a couple of thousand images.")
 else:
+    if result.get("note"):  # too few images to hold any out: the head trained on all of them
+        st.info(result["note"])
+    kb, ka = result["knn_before"], result["knn_after"]
     m = st.columns(4)
-    m[0].metric("held-out 10-NN agreement, before", f"{result['knn_before']:.3f}")
-    m[1].metric("after", f"{result['knn_after']:.3f}", f"{result['knn_after'] - result['knn_before']:+.3f}")
+    m[0].metric("held-out 10-NN agreement, before", "n/a" if kb is None else f"{kb:.3f}")
+    m[1].metric("after", "n/a" if ka is None else f"{ka:.3f}", None if ka is None or kb is None else f"{ka - kb:+.3f}")
     sb, sa = result["silhouette_before"], result["silhouette_after"]
     m[2].metric("held-out silhouette, before", "n/a" if sb is None else f"{sb:.3f}")
     m[3].metric("after", "n/a" if sa is None else f"{sa:.3f}", None if sa is None or sb is None else f"{sa - sb:+.3f}")

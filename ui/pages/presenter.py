@@ -146,6 +146,8 @@ elif name == "pairs":
 elif name == "training":
     result = wsp.memo("other", ("presenter_head", ws.key),
                       lambda: C.held_out_comparison(ws.vectors, ws.tags, seed=0))
+    if result.get("note"):  # too few images to hold any out
+        st.info(result["note"])
     st.plotly_chart(story_figures.big_number_row({
         "held-out k-NN before": result["knn_before"], "after": result["knn_after"],
         "held-out silhouette before": result["silhouette_before"], "after ": result["silhouette_after"]}),

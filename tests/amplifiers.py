@@ -1,0 +1,127 @@
+"""Small files that ask for a lot: generated in a few MB of memory, each a reproduction from issue 13.
+
+- ``write_png16(path, w, h)``: a 16-bit greyscale PNG of w x h pixels, a few hundred KB (every row
+  after the first is PNG filter "up" of zeros, so it compresses to almost nothing).
+- ``write_png_rgba(path, w, h)``: the same for 8-bit RGBA (transparency is composited onto grey).
+- ``write_float_tiff(path, w, h)``: a float32 TIFF (Adobe deflate strips), with one NaN and one inf per row.
+- ``tiny_png_zip(path, count)``: a ZIP of ``count`` tiny PNGs in two tag folders (a few hundred bytes each).
+- ``npz_declaring(path, rows, dims)``: a valid ``.npz`` whose ``vectors`` header declares (rows, dims)
+  float32 zeros; the data compresses to almost nothing.
+
+Shared by the tests and ``bench/bench_limits.py`` (which measures the same files on an older checkout).
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def write_png16(path: Path, width: int, height: int) -> Path:
+    """16-bit greyscale: a horizontal ramp over 0..65535."""
+    ramp = (np.arange(width, dtype=np.uint32) * 65535 // max(1, width - 1)).astype(">u2").tobytes()
+    return _write_png(path, width, height, 16, 0, ramp)
+
+
+def write_png_rgba(path: Path, width: int, height: int) -> Path:
+    """8-bit RGBA: a red ramp whose alpha goes from transparent to opaque."""
+    ramp = (np.arange(width) * 255 // max(1, width - 1)).astype(np.uint8)
+    row = np.stack([ramp, np.zeros_like(ramp), 255 - ramp, ramp], axis=1).tobytes()
+    return _write_png(path, width, height, 8, 6, row)
+
+
+def _write_png(path: Path, width: int, height: int, depth: int, colour: int, row: bytes) -> Path:
+    up = b"\x02" + bytes(len(row))  # filter "up" with zero differences: the same row again
+    comp = zlib.compressobj(9)
+    idat = [comp.compress(b"\x00" + row)]
+    for _ in range(height - 1):
+        idat.append(comp.compress(up))
+    idat.append(comp.flush())
+    body = b"".join(idat)
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
+    with open(path, "wb") as fh:
+        fh.write(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr))
+        for start in range(0, len(body), 1 << 20):
+            fh.write(_chunk(b"IDAT", body[start:start + (1 << 20)]))
+        fh.write(_chunk(b"IEND", b""))
+    return path
+
+
+def write_float_tiff(path: Path, width: int, height: int, rows_per_strip: int = 64) -> Path:
+    row = np.linspace(-1.0, 1.0, width, dtype="<f4")
+    row[0], row[-1] = np.nan, np.inf
+    strip = zlib.compress(row.tobytes() * rows_per_strip, 9)
+    count = -(-height // rows_per_strip)
+    last_rows = height - (count - 1) * rows_per_strip
+    last = zlib.compress(row.tobytes() * last_rows, 9)
+    strips = [strip] * (count - 1) + [last]
+    entries = 11
+    ifd_at = 8
+    arrays_at = ifd_at + 2 + entries * 12 + 4
+    offsets_at, counts_at = arrays_at, arrays_at + 4 * count
+    data_at = counts_at + 4 * count
+    offsets, pos = [], data_at
+    for s in strips:
+        offsets.append(pos)
+        pos += len(s)
+
+    def entry(tag: int, kind: int, n: int, value: int) -> bytes:
+        packed = struct.pack("<H", value) + b"\x00\x00" if kind == 3 and n == 1 else struct.pack("<I", value)
+        return struct.pack("<HHI", tag, kind, n) + packed
+
+    ifd = [entry(256, 4, 1, width), entry(257, 4, 1, height), entry(258, 3, 1, 32), entry(259, 3, 1, 8),
+           entry(262, 3, 1, 1), entry(273, 4, count, offsets_at), entry(277, 3, 1, 1),
+           entry(278, 4, 1, rows_per_strip), entry(279, 4, count, counts_at), entry(284, 3, 1, 1),
+           entry(339, 3, 1, 3)]
+    with open(path, "wb") as fh:
+        fh.write(b"II*\x00" + struct.pack("<I", ifd_at))
+        fh.write(struct.pack("<H", entries) + b"".join(ifd) + struct.pack("<I", 0))
+        fh.write(struct.pack(f"<{count}I", *offsets) + struct.pack(f"<{count}I", *map(len, strips)))
+        for s in strips:
+            fh.write(s)
+    return path
+
+
+def tiny_png(value: int) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("L", (4, 4), value % 256).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def tiny_png_zip(path: Path, count: int) -> Path:
+    pngs = [tiny_png(v) for v in range(256)]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        for i in range(count):
+            zf.writestr(f"{'ab'[i % 2]}/{i}.png", pngs[i % 256])
+    return path
+
+
+def npz_declaring(path: Path, rows: int, dims: int) -> Path:
+    """An .npz with ``rows`` ids/sources/tags and ``vectors`` declaring (rows, dims) float32 zeros."""
+    from numpy.lib import format as npformat
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name in ("ids", "sources", "tags"):
+            buf = io.BytesIO()
+            np.save(buf, np.array([f"{name[0]}{i % 10}" for i in range(rows)]))
+            zf.writestr(name + ".npy", buf.getvalue())
+        head = io.BytesIO()
+        npformat.write_array_header_1_0(head, {"descr": "<f4", "fortran_order": False, "shape": (rows, dims)})
+        with zf.open("vectors.npy", "w", force_zip64=True) as fh:
+            fh.write(head.getvalue())
+            zero, left = bytes(1 << 20), rows * dims * 4
+            while left > 0:
+                fh.write(zero[:min(left, len(zero))])
+                left -= len(zero)
+    return path
