@@ -190,8 +190,12 @@ else:
                "columns ask the never-seen tags' images to choose among the never-seen names only: can the text "
                "encoder's meaning carry over to new tags at all, even where trained tags out-score them?")
     z = st.columns([2, 1, 1])
-    holdout = int(z[0].slider("Tags held out", 1, n_tags - 2, story.default_zero_shot_holdout(n_tags),
-                              key="zero_shot_k"))
+    if n_tags == 3:  # one tag out, two to train on: nothing to choose (a slider needs a range)
+        holdout = 1
+        z[0].markdown("Tags held out: **1** (3 tags: two must stay for training)")
+    else:
+        holdout = int(z[0].slider("Tags held out", 1, n_tags - 2, story.default_zero_shot_holdout(n_tags),
+                                  key="zero_shot_k"))
     zs_seed = int(z[1].number_input("Seed", 0, 10_000, 0, key="zero_shot_seed"))
     zs_key = ("zero_shot", ws.key, ws.tag_column, holdout, zs_seed)
     if z[2].button("Measure zero-shot", key="zero_shot_run"):
