@@ -40,6 +40,7 @@ class LoadedVectors:
     embedder: object = None  # explorer.embedders.Embedder when this run embedded
     embedder_name: str = ""
     skipped: list = field(default_factory=list)
+    extra_tags: dict = field(default_factory=dict)  # tag columns besides "tag" of an .npz/bundle/Parquet
 
 
 class StderrProgress:
@@ -77,7 +78,10 @@ def say(message: str) -> None:
 
 
 def is_npz(source: str) -> bool:
-    return source.lower().endswith(".npz")
+    """True for sources that bring their own vectors: an .npz, a Parquet from export, a Projector bundle."""
+    from explorer.interop import is_vector_source
+
+    return source.lower().endswith(".npz") or is_vector_source(source)
 
 
 def load_images(source: str, args: argparse.Namespace, progress) -> LoadedVectors:
@@ -94,17 +98,18 @@ def load_images(source: str, args: argparse.Namespace, progress) -> LoadedVector
 
 
 def load_npz(source: str) -> LoadedVectors:
-    from explorer.store import load_embeddings
+    from explorer.interop import load_vectors
 
     try:
-        data = load_embeddings(source)
+        data = load_vectors(source)
     except (OSError, ValueError) as exc:
         message = str(exc)
         raise CliError(message if source in message else f"{source}: {message}") from None
     if len(data.ids) == 0:
         raise CliError(f"{source}: the file holds no vectors")
     return LoadedVectors(ids=list(data.ids), sources=list(data.sources), tags=list(data.tags),
-                         vectors=np.asarray(data.vectors, dtype=np.float32), embedder_name=data.embedder or "")
+                         vectors=np.asarray(data.vectors, dtype=np.float32), embedder_name=data.embedder or "",
+                         extra_tags=dict(data.extra_tags or {}))
 
 
 def make_embedder(name: str):
@@ -210,14 +215,15 @@ def run_map(args: argparse.Namespace) -> int:
     from explorer.projection import project
 
     progress = StderrProgress()
-    loaded = load_with_vectors(args, progress)
+    loaded = load_for_map(args, progress)
     callback = None
     if args.method == "tsne":
         def callback(iteration, _coords):
             say(f"t-SNE iteration {iteration}")
     try:
-        projection = project(loaded.vectors, method=args.method, n_components=args.dims, random_state=args.seed,
-                             perplexity=args.perplexity, callback=callback)
+        projection = (given_map_projection(args, loaded) if args.method == "given" else
+                      project(loaded.vectors, method=args.method, n_components=args.dims, random_state=args.seed,
+                              perplexity=args.perplexity, callback=callback))
     except ValueError as exc:
         raise CliError(str(exc)) from None
     for note in projection.notes:
@@ -228,14 +234,17 @@ def run_map(args: argparse.Namespace) -> int:
     valid = ~np.isnan(coords).any(axis=1)
     kept = np.full(len(loaded.ids), np.nan)
     summary = {}
-    if valid.sum() >= 3:
+    if valid.sum() >= 3 and loaded.vectors is not None:
         k = int(min(10, valid.sum() - 1))
         kept[valid] = neighbours_kept(loaded.vectors[valid], coords[valid], k=k)
         summary["trustworthiness"] = trustworthiness(loaded.vectors[valid], coords[valid], k=min(k, (int(valid.sum()) - 1) // 2) or 1)
         tags = [t for t, ok in zip(loaded.tags, valid) if ok]
         summary["knn_agreement_embedding"] = knn_tag_agreement(loaded.vectors[valid], tags, k=k).overall
         summary["knn_agreement_map"] = knn_tag_agreement(coords[valid], tags, k=k, metric="euclidean").overall
-    write_map_csv(args.out, loaded, coords, kept, args.dims)
+    if args.out and args.out.lower().endswith(".parquet"):
+        write_map_parquet(args.out, loaded, coords, kept)
+    else:
+        write_map_csv(args.out, loaded, coords, kept, args.dims)
     for key, value in summary.items():
         say(f"{key}: {format_number(value)}")
     return EXIT_OK
@@ -285,6 +294,153 @@ def run_separation(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Exports and coordinates as given (issue 10)
+
+EXPORT_FORMATS = {"projector": "DIR", "parquet": "FILE.parquet", "html": "FILE.html"}
+MANIFEST_PATH_COLUMNS = ("file", "path", "filename", "file_name", "filepath", "image", "image_path")
+
+
+def tag_columns(loaded: LoadedVectors) -> dict[str, list[str]]:
+    """Every tag column of the loaded rows, ``"tag"`` first."""
+    extra = loaded.image_set.extra_tags if loaded.image_set is not None else loaded.extra_tags
+    return {"tag": list(loaded.tags), **{k: list(v) for k, v in (extra or {}).items() if k != "tag"}}
+
+
+def export_rows(loaded: LoadedVectors, source: str):
+    from explorer.export import ExportRows
+
+    thumbs = list(loaded.image_set.thumbnails) if loaded.image_set is not None else None
+    return ExportRows(ids=loaded.ids, sources=loaded.sources, columns=tag_columns(loaded), vectors=loaded.vectors,
+                      thumbnails=thumbs, embedder_name=loaded.embedder_name, name=source)
+
+
+def is_points_table(source: str) -> bool:
+    """A .csv/.parquet of coordinates without image paths or vectors: drawn as given, nothing to embed."""
+    lower = source.lower()
+    if lower.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        try:
+            return "vector" not in pq.read_schema(source).names
+        except Exception:  # unreadable: let the vectors loader report it in one line
+            return False
+    if lower.endswith((".csv", ".tsv")):
+        from explorer.interop import read_points_table
+
+        try:
+            header = list(read_points_table(source))
+        except ValueError:
+            return False
+        return not any(h.strip().lower() in MANIFEST_PATH_COLUMNS for h in header)
+    return False
+
+
+def load_points_table(source: str, tag_column: Optional[str]) -> LoadedVectors:
+    from explorer.interop import coordinate_columns, read_points_table
+
+    try:
+        columns = read_points_table(source)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    n = len(next(iter(columns.values()), []))
+    if n == 0:
+        raise CliError(f"{source}: the table has no rows")
+    if tag_column is not None and tag_column not in columns:
+        raise CliError(f"{source}: unknown --tag-column {tag_column!r}; available columns: {', '.join(columns)}")
+    drop = set(coordinate_columns(columns)) | {"neighbours_kept"}
+    ids = columns.get("id") or [str(i) for i in range(n)]
+    if len(set(ids)) != n:
+        raise CliError(f"{source}: the id column repeats values")
+    rest = [c for c in columns if c not in drop and c not in ("id", "source")]
+    tag_name = tag_column or ("tag" if "tag" in columns else (rest[0] if rest else None))
+    tags = [t or "untagged" for t in columns[tag_name]] if tag_name else ["untagged"] * n
+    loaded = LoadedVectors(ids=list(ids), sources=list(columns.get("source") or ids), tags=tags,
+                           extra_tags={c: columns[c] for c in rest if c not in (tag_name, "tag")})
+    loaded.extra_tags.update({c: columns[c] for c in columns if c in drop})  # kept for given_map_projection
+    return loaded
+
+
+def load_for_map(args: argparse.Namespace, progress) -> LoadedVectors:
+    """``load_with_vectors``, except that ``--method given`` draws a coordinates-only table without embedding."""
+    if args.method == "given" and is_points_table(args.source):
+        return load_points_table(args.source, getattr(args, "tag_column", None))
+    return load_with_vectors(args, progress)
+
+
+def given_map_projection(args: argparse.Namespace, loaded: LoadedVectors):
+    from explorer.interop import COORDINATE_COLUMNS, given_projection
+
+    columns = tag_columns(loaded)
+    projection = given_projection(columns, dims=args.dims, name=args.source)
+    # the coordinates are the map now, not tags: keep them out of the extra tag columns written beside x, y
+    loaded.extra_tags = {k: v for k, v in loaded.extra_tags.items()
+                         if k.strip().lower() not in COORDINATE_COLUMNS + ("neighbours_kept",)}
+    if loaded.image_set is not None:
+        loaded.image_set.extra_tags = {k: v for k, v in loaded.image_set.extra_tags.items()
+                                       if k.strip().lower() not in COORDINATE_COLUMNS}
+    return projection
+
+
+def write_map_parquet(out: str, loaded: LoadedVectors, coords: np.ndarray, kept: np.ndarray) -> None:
+    from explorer.export import map_frame, write_map_table
+
+    try:
+        write_map_table(out, map_frame(export_rows(loaded, out), coords, kept))
+    except OSError as exc:
+        raise CliError(f"cannot write {out}: {exc.strerror or exc}") from None
+    say(f"wrote {out}: {len(loaded.ids)} rows")
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from explorer import export
+
+    progress = StderrProgress()
+    out = Path(args.out)
+    if args.format == "projector" and out.exists() and not out.is_dir():
+        raise CliError(f"{out}: exists and is not a folder (--format projector writes a folder)")
+    if args.format != "projector" and out.is_dir():
+        raise CliError(f"{out}: is a folder; --format {args.format} writes one {EXPORT_FORMATS[args.format]}")
+    loaded = load_with_vectors(args, progress)
+    rows = export_rows(loaded, args.source)
+    start = time.perf_counter()
+    try:
+        if args.format == "projector":
+            written = export.write_projector(out, rows, tensor_name=f"{Path(args.source).name} ({loaded.embedder_name})")
+            say(f"wrote {out}: {', '.join(written)} ({len(rows)} points of {loaded.vectors.shape[1]} dims)")
+        elif args.format == "parquet":
+            export.write_embeddings_parquet(out, rows)
+            say(f"wrote {out}: {len(rows)} vectors of {loaded.vectors.shape[1]} dims")
+        else:
+            projection = export_projection(args, loaded)
+            page = export.html_map(rows, projection.coords, title=f"{args.source} · {loaded.embedder_name}",
+                                   method_note=f"{projection.method} map")
+            export.atomic_write(out, page.encode("utf-8"))
+            say(f"wrote {out}: a {projection.coords.shape[1]}D {projection.method} map of {len(rows)} images "
+                f"({len(page) / 2**20:.1f} MB, opens offline)")
+    except OSError as exc:
+        raise CliError(f"cannot write {out}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise CliError(f"{out}: {exc}") from None
+    say(f"export took {time.perf_counter() - start:.1f} s")
+    return EXIT_OK
+
+
+def export_projection(args: argparse.Namespace, loaded: LoadedVectors):
+    from explorer.projection import project
+
+    try:
+        if args.method == "given":
+            return given_map_projection(args, loaded)
+        projection = project(loaded.vectors, method=args.method, n_components=args.dims, random_state=args.seed,
+                             perplexity=args.perplexity)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    for note in projection.notes:
+        say(f"note: {note}")
+    return projection
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Parser
 
 
@@ -297,7 +453,8 @@ class Parser(argparse.ArgumentParser):
 
 
 def add_source_args(parser: argparse.ArgumentParser, *, npz: bool) -> None:
-    kinds = "a folder (one sub-folder per tag), a .zip, a manifest .csv, demo:NAME" + (", or an .npz from embed" if npz else "")
+    kinds = "a folder (one sub-folder per tag), a .zip, a manifest .csv, demo:NAME" + (
+        ", an .npz from embed, a .parquet from export, or a Projector bundle (folder or tensors.tsv)" if npz else "")
     parser.add_argument("source", metavar="SOURCE", help=kinds)
     parser.add_argument("--tag-column", metavar="NAME", help="the manifest column that holds the tag (for .csv sources)")
 
@@ -326,11 +483,12 @@ def build_parser() -> argparse.ArgumentParser:
     mapping = commands.add_parser("map", help="project a set to 2-D/3-D and write one CSV row per image")
     add_source_args(mapping, npz=True)
     mapping.add_argument("--embedder", metavar="NAME", default=None, help="embedder (default: pixels)")
-    mapping.add_argument("--method", choices=["pca", "tsne", "umap"], default="tsne")
+    mapping.add_argument("--method", choices=["pca", "tsne", "umap", "given"], default="tsne",
+                         help="given: draw the source's own x, y (, z) columns")
     mapping.add_argument("--dims", type=int, choices=[2, 3], default=2)
     mapping.add_argument("--perplexity", metavar="P", type=float, default=30.0)
     mapping.add_argument("--seed", metavar="S", type=int, default=0)
-    mapping.add_argument("--out", metavar="FILE.csv", help="output CSV (default: standard output)")
+    mapping.add_argument("--out", metavar="FILE.csv", help="output CSV, or Parquet for FILE.parquet (default: CSV on standard output)")
     add_cache_args(mapping)
     mapping.set_defaults(run=run_map)
 
@@ -342,6 +500,20 @@ def build_parser() -> argparse.ArgumentParser:
     sep.add_argument("--json", action="store_true", help="print one JSON object")
     add_cache_args(sep)
     sep.set_defaults(run=run_separation)
+
+    export = commands.add_parser("export", help="write a Projector bundle, a Parquet of vectors or a standalone HTML map")
+    add_source_args(export, npz=True)
+    export.add_argument("--embedder", metavar="NAME", default=None, help="embedder (default: pixels)")
+    export.add_argument("--format", choices=list(EXPORT_FORMATS), required=True,
+                        help="projector: DIR with tensors.tsv, metadata.tsv, sprite.png, projector_config.json; "
+                             "parquet: FILE.parquet (id, source, tags, vector); html: one offline FILE.html map")
+    export.add_argument("--out", metavar="PATH", required=True, help="output folder (projector) or file")
+    export.add_argument("--method", choices=["pca", "tsne", "umap", "given"], default="tsne", help="map projection (html)")
+    export.add_argument("--dims", type=int, choices=[2, 3], default=2, help="map dimensions (html)")
+    export.add_argument("--perplexity", metavar="P", type=float, default=30.0)
+    export.add_argument("--seed", metavar="S", type=int, default=0)
+    add_cache_args(export)
+    export.set_defaults(run=run_export)
     return parser
 
 
