@@ -412,7 +412,7 @@ def run_export(args: argparse.Namespace) -> int:
             say(f"wrote {out}: {len(rows)} vectors of {loaded.vectors.shape[1]} dims")
         else:
             projection = export_projection(args, loaded)
-            page = export.html_map(rows, projection.coords, title=f"{args.source} · {loaded.embedder_name}",
+            page = export.html_map(rows, projection.coords, title=f"{Path(args.source).name} · {loaded.embedder_name}",
                                    method_note=f"{projection.method} map")
             export.atomic_write(out, page.encode("utf-8"))
             say(f"wrote {out}: a {projection.coords.shape[1]}D {projection.method} map of {len(rows)} images "

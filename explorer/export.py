@@ -335,7 +335,8 @@ def html_map(rows: ExportRows, coords: np.ndarray, *, title: str = "", tag_colum
     payload = {"names": rows.sources, "tags": [str(t) for t in tags], "ids": rows.ids,
                "thumbs": [thumbnail_data_uri(t) for t in rows.thumbnails] if rows.thumbnails else None}
     plot = fig.to_html(full_html=False, include_plotlyjs=False, div_id="map",
-                       config={"displaylogo": False, "responsive": True, "scrollZoom": True})
+                       config={"displaylogo": False, "responsive": True, "scrollZoom": True,
+                               "showLink": False, "showSendToCloud": False, "showEditInChartStudio": False})
     heading = escape_text(title or rows.name or "Feature space map")
     about = escape_text(f"{len(rows):,} images" + (f" · embedded with {rows.embedder_name}" if rows.embedder_name else "")
                         + (f" · {method_note}" if method_note else ""))
@@ -364,15 +365,15 @@ body {{ font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0
 header {{ padding: 10px 18px; border-bottom: 1px solid #ddd; }}
 header h1 {{ font-size: 20px; margin: 0 0 2px 0; }} header p {{ margin: 0; color: #555; font-size: 14px; }}
 main {{ display: flex; gap: 12px; padding: 8px 12px; }}
-#plot {{ flex: 3; min-width: 0; }} #panel {{ flex: 1; min-width: 220px; padding-top: 10px; }}
-#shown {{ max-width: 100%; image-rendering: auto; border: 1px solid #ccc; display: none; }}
+#plot {{ flex: 3; min-width: 0; order: 1; }} #panel {{ flex: 1; min-width: 220px; padding-top: 10px; order: 2; }}
+#shown {{ width: 100%; max-width: 360px; border: 1px solid #ccc; display: none; }}
 #caption {{ font-size: 14px; word-break: break-all; }}
 </style></head>
 <body>
-<header><h1>{title}</h1><p>{about}. Hover a point for its name and {tag_name}; click it to see the image.</p></header>
-<main><div id="plot">{plot}</div>
-<div id="panel"><img id="shown" alt="the clicked image"><div id="caption">Click a point on the map.</div></div></main>
 <script>{plotlyjs}</script>
+<header><h1>{title}</h1><p>{about}. Hover a point for its name and {tag_name}; click it to see the image.</p></header>
+<main><div id="panel"><img id="shown" alt="the clicked image"><div id="caption">Click a point on the map.</div></div>
+<div id="plot">{plot}</div></main>
 <script>
 var FSE = {data};
 function fseShow(i) {{

@@ -337,6 +337,7 @@ def given_projection(columns: dict[str, Sequence[str]], *, dims: int = 2, name: 
 
     coords = given_coordinates(columns, dims=dims, name=name)
     missing = np.flatnonzero(~np.isfinite(coords).all(axis=1))
+    coords[missing] = np.nan  # a Projection's excluded rows are NaN in every coordinate
     excluded = {int(i): "no coordinates given" for i in missing}
     notes = [f"{len(missing):,} row(s) have no coordinates and are left off the map"] if len(missing) else []
     return Projection(coords=coords, method="given", params={"columns": coordinate_columns(columns)[:dims]},
