@@ -307,6 +307,14 @@ def coordinate_columns(columns: dict[str, Sequence[str]]) -> list[str]:
     return [lower[c] for c in COORDINATE_COLUMNS if c in lower]
 
 
+def has_given_coordinates(columns: dict[str, Sequence[str]], *, dims: int = 2) -> bool:
+    """True when the table's x, y (, z) columns are all numbers (blank cells allowed) and some row has them."""
+    try:
+        return bool(np.isfinite(given_coordinates(columns, dims=dims)).all(axis=1).any())
+    except ValueError:
+        return False
+
+
 def given_coordinates(columns: dict[str, Sequence[str]], *, dims: int = 2, name: str = "the table") -> np.ndarray:
     """(n, dims) float32 from the ``x``, ``y`` (, ``z``) columns; blank cells become NaN (left off the map).
 

@@ -375,3 +375,107 @@ def test_exported_html_opens_offline_from_disk_and_shows_the_clicked_image(capsy
     assert caption.split(" \u2014 ")[1] in ("red", "green", "blue")
     assert natural > 0  # the embedded thumbnail decoded
     assert outside == []
+
+
+# ----------------------------------------------------------------------------------------- colour by any column
+
+def test_numeric_tag_columns_get_a_continuous_scale_and_digits_stay_categories():
+    from explorer.figures import map_figure, numeric_column
+
+    coords = np.arange(40, dtype=float).reshape(20, 2)
+    ages = [str(1.5 * i) for i in range(19)] + [""]
+    fig = map_figure(coords, tags=ages, sources=[f"s{i}" for i in range(20)], tag_name="age")
+    main_trace = fig.data[0]
+    assert main_trace.marker.colorscale is not None and main_trace.marker.colorbar.title.text == "age"
+    assert (main_trace.marker.cmin, main_trace.marker.cmax) == (0.0, 27.0)
+    assert len(main_trace.x) == 19 and fig.data[1].name == "no value" and list(fig.data[1].customdata) == [19]
+    assert numeric_column([str(i % 10) for i in range(50)]) is None  # digit labels are categories
+    assert numeric_column(["1.0", "cat"]) is None
+    digits = map_figure(coords, tags=[str(i % 10) for i in range(20)], sources=["s"] * 20)
+    assert len(digits.data) == 10  # one legend entry per digit
+
+
+# ----------------------------------------------------------------------------------------- the app
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+def _app(monkeypatch, root: Path | None = None, **state):
+    from streamlit.testing.v1 import AppTest
+
+    from ui import paths
+
+    if root is None:
+        monkeypatch.delenv(paths.ENV_VAR, raising=False)
+    else:
+        monkeypatch.setenv(paths.ENV_VAR, str(root))
+    at = AppTest.from_file(APP, default_timeout=180)
+    for key, value in state.items():  # widget values before the first run: no detour through the demo
+        at.session_state[key] = value
+    at.run()
+    return at
+
+
+def _texts(at) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info]
+    parts += [e.value for e in at.error]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_export_page_offers_every_download_and_the_selection(monkeypatch):
+    from ui import workspace as wsp
+
+    at = _app(monkeypatch, map_method="pca", export_method="pca")
+    at.switch_page("ui/pages/export.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    labels = [b.label for b in at.get("download_button")]
+    assert labels == ["Map (CSV)", "Map (Parquet)", "Standalone HTML map", "Embeddings (.npz)",
+                      "Embeddings (Parquet)", "Projector bundle (ZIP)"]
+    assert "Nothing selected" in _texts(at)
+    at.session_state[wsp.SELECTED_KEY] = [3, 40, 41]
+    at.run()
+    labels = [b.label for b in at.get("download_button")]
+    assert labels[-2:] == ["Selection (CSV)", "Selected images (ZIP)"] and "3 images selected" in _texts(at)
+    options = at.selectbox(key="export_method").options
+    assert "PCA (instant, linear)" in options and not any("as given" in o for o in options)  # demo: no coordinates
+
+
+def test_bundle_and_parquet_on_the_server_load_in_the_app(monkeypatch, tmp_path):
+    rows = rows_for(n=12, d=6)
+    root = tmp_path / "root"
+    root.mkdir()
+    export.write_projector(root / "bundle", rows)
+    export.write_embeddings_parquet(root / "vectors.parquet", rows)
+    at = _app(monkeypatch, root, fse_kind="npz", map_method="pca")
+    picker = at.selectbox(key="fse_npz_pick")
+    assert "bundle" in picker.options and "vectors.parquet" in picker.options
+    for choice in ("bundle", "vectors.parquet"):
+        at.selectbox(key="fse_npz_pick").set_value(choice).run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert "**12 images**" in _texts(at)
+    assert at.selectbox(key="fse_tag_column").options == ["tag", "kind"]
+    # the same bundle picked as a "folder on this server" loads as vectors, not as an image folder
+    at.radio(key="fse_kind").set_value("server").run()
+    at.selectbox(key="fse_server_pick").set_value("bundle").run()
+    assert not at.exception and "**12 images**" in _texts(at)
+
+
+def test_map_page_draws_a_manifest_as_given(monkeypatch, manifest):
+    at = _app(monkeypatch, manifest.parent, fse_kind="server", fse_server_pick="manifest.csv", map_method="pca")
+    methods = at.selectbox(key="map_method")
+    assert methods.options[-1] == "as given (the set's x, y columns)"
+    methods.set_value("given").run()
+    assert not at.exception, [e.value for e in at.exception]
+    (chart,) = at.get("plotly_chart")
+    spec = json.loads(chart.proto.spec)
+    xs = sorted(float(x) for trace in spec["data"] for x in _array(trace.get("x")))
+    assert xs == [i * 1.5 for i in range(9)]
+
+
+def _array(value) -> list:
+    """A Plotly JSON array: a plain list, or plotly 6's ``{"dtype", "bdata"}`` base64 typed array."""
+    import base64
+
+    if isinstance(value, dict) and "bdata" in value:
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"])).tolist()
+    return list(value or [])

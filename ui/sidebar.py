@@ -23,7 +23,9 @@ UPLOAD_TYPES = IMAGE_TYPES + ["zip"]
 MAX_FILES = 3000
 MAX_TOTAL_BYTES = 400 * 1024 * 1024
 KINDS = {"demo": "Built-in demo", "upload": "Your images (drag & drop)", "server": "A folder on this server",
-         "npz": "Precomputed embeddings (.npz)"}
+         "npz": "Precomputed embeddings (.npz, Parquet, Projector)"}
+# What the precomputed picker takes: .npz from embed, Parquet from export, a Projector tensors.tsv or its ZIP.
+VECTOR_TYPES = ["npz", "parquet", "tsv", "zip"]
 
 
 @dataclass
@@ -211,18 +213,28 @@ def _server_picker() -> tuple[str, str | None]:
     return str(path), manifest_col
 
 
+def _is_bundle(root, rel: str) -> bool:
+    from explorer.interop import projector_tensors, zipped_bundle_member
+
+    path = root / rel
+    return projector_tensors(path) is not None or zipped_bundle_member(path) is not None
+
+
 def _npz_picker() -> str:
-    up = st.file_uploader("An .npz from `python -m explorer embed`", type=["npz"], key="fse_npz_upload")
+    up = st.file_uploader("An .npz from `python -m explorer embed`, a Parquet from `export`, or a Projector "
+                          "bundle (its tensors.tsv, or a ZIP of the folder)", type=VECTOR_TYPES, key="fse_npz_upload")
     if up is not None:
         token = st.session_state.get("fse_npz_token")
         if token is None or token[0] != up.file_id:
-            handle = tempfile.NamedTemporaryFile(prefix="fse-", suffix=".npz", delete=False)
+            suffix = "." + up.name.rsplit(".", 1)[-1].lower() if "." in up.name else ".npz"
+            suffix = "-tensors.tsv" if suffix == ".tsv" else suffix  # the name marks a Projector tensors file
+            handle = tempfile.NamedTemporaryFile(prefix="fse-", suffix=suffix, delete=False)
             handle.write(up.getvalue())
             handle.close()
             st.session_state["fse_npz_token"] = (up.file_id, handle.name)
         return st.session_state["fse_npz_token"][1]
     roots = _roots()
-    options = [""] + [c for r in roots for c in list_choices(r) if c.endswith(".npz")]
+    options = [""] + [c for r in roots for c in list_choices(r) if c.endswith((".npz", ".parquet")) or _is_bundle(r, c)]
     if len(options) == 1:
         return ""
     rel = st.selectbox("…or one on the server", options, key="fse_npz_pick", format_func=lambda c: c or "(choose)")

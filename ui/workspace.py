@@ -196,7 +196,7 @@ def load_choice(choice: SourceChoice) -> Loaded | None:
     try:
         if choice.kind == "upload":
             return _load_uploads()
-        if choice.kind == "npz":
+        if choice.kind == "npz" or (choice.kind == "server" and _brings_vectors(choice.ref)):
             return memo("set", ("npz", choice.ref, _mtime(choice.ref)), lambda: _load_npz(choice.ref))
         spec = choice.ref
         key = ("src", spec, choice.manifest_tag_column, _mtime(spec))
@@ -232,10 +232,17 @@ def _load_source(spec: str, manifest_tag_column: str | None) -> Loaded:
     return _from_image_set(images, content_key(images.hashes, images.tags, images.image_size))
 
 
-def _load_npz(path: str) -> Loaded:
-    from explorer.store import load_embeddings
+def _brings_vectors(path: str) -> bool:
+    """A Projector bundle or a Parquet from ``export`` picked on the server loads like an .npz."""
+    from explorer.interop import is_vector_source
 
-    data = load_embeddings(path)
+    return is_vector_source(path)
+
+
+def _load_npz(path: str) -> Loaded:
+    from explorer.interop import load_vectors
+
+    data = load_vectors(path)  # an .npz, a Parquet from export or a Projector bundle
     vectors = np.asarray(data.vectors, dtype=np.float32)
     columns = {"tag": list(data.tags), **{k: list(v) for k, v in (data.extra_tags or {}).items() if k != "tag"}}
     key = content_key(data.ids, data.embedder, hashlib.sha256(vectors.tobytes()).hexdigest())
@@ -327,6 +334,10 @@ def get_projection(ws: Workspace, *, method: str = "pca", dims: int = 2, perplex
     from explorer.projection import pca_preview, project
 
     params = (method, int(dims), float(perplexity) if method == "tsne" else None, int(seed))
+    if method == "given":  # the set's own x, y (, z) columns, drawn as they are
+        from explorer.interop import given_projection
+
+        return memo("projection", (ws.key, params), lambda: given_projection(ws.columns, dims=int(dims), name=ws.name))
 
     def compute():
         if on_layout is not None and method == "tsne":

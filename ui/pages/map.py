@@ -16,7 +16,8 @@ from ui.safe import md
 # slows down, so all of them are pasted into one picture (explorer.mosaic) with no cap on the count.
 SEPARATE_PICTURES_MAX = 800
 DEFAULT_METHOD = "tsne"  # the map people expect; it animates in, and PCA is one click away
-METHOD_NAMES = {"pca": "PCA (instant, linear)", "tsne": "t-SNE (keeps neighbourhoods)", "umap": "UMAP"}
+METHOD_NAMES = {"pca": "PCA (instant, linear)", "tsne": "t-SNE (keeps neighbourhoods)", "umap": "UMAP",
+                "given": "as given (the set's x, y columns)"}
 SHOW = {"dots": "dots", "images": "images", "kept": "neighbours kept"}
 
 st.markdown("## Map of feature space")
@@ -32,7 +33,7 @@ st.caption(f"**{len(ws):,} images** from {md(ws.name)}, embedded with **{md(ws.e
 def _controls():
     from explorer.projection import available_methods
 
-    methods = available_methods()
+    methods = available_methods() + (["given"] if _has_coordinates() else [])
     c = st.columns([1.6, 0.8, 1.4, 1.8, 0.9])
     method = c[0].selectbox("Projection", methods, index=methods.index(DEFAULT_METHOD), format_func=METHOD_NAMES.get,
                             key="map_method")
@@ -45,6 +46,12 @@ def _controls():
                            "neighbours are also its neighbours on the map (green = faithful).")
     k = int(c[4].number_input("Neighbours k", 3, 50, 10, key="map_k"))
     return method, int(dims), float(perplexity), show, k
+
+
+def _has_coordinates() -> bool:
+    from explorer.interop import has_given_coordinates
+
+    return wsp.memo("other", ("has-coordinates", ws.key), lambda: has_given_coordinates(ws.columns))
 
 
 def _animated_projection(method: str, dims: int, perplexity: float):
@@ -61,7 +68,11 @@ def _animated_projection(method: str, dims: int, perplexity: float):
         fig = figures.map_figure(coords, tags=ws.tags, sources=ws.sources, tag_name=ws.tag_column, title=title)
         slot.plotly_chart(fig, config=render.PLOTLY_CONFIG, key=f"map_anim_{iteration}")
 
-    proj = wsp.get_projection(ws, method=method, dims=dims, perplexity=perplexity, on_layout=on_layout)
+    try:
+        proj = wsp.get_projection(ws, method=method, dims=dims, perplexity=perplexity, on_layout=on_layout)
+    except ValueError as exc:  # coordinates as given that cannot be drawn (no z for a 3D view)
+        st.error(md(exc, max_length=300))
+        st.stop()
     slot.empty()
     return proj
 
