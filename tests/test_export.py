@@ -479,3 +479,37 @@ def _array(value) -> list:
     if isinstance(value, dict) and "bdata" in value:
         return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"])).tolist()
     return list(value or [])
+
+
+@pytest.mark.browser
+def test_export_page_downloads_in_a_real_browser(tmp_path):
+    from browser_helpers import app_server, browser_missing_reason, offline_page
+
+    reason = browser_missing_reason()
+    if reason:
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail(f"REQUIRE_BROWSER=1 but {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    got: dict[str, bytes] = {}
+    with app_server(tmp_path) as (url, _), sync_playwright() as p, offline_page(p) as (page, blocked):
+        page.goto(url + "/export?source=demo:hands&embedder=hog")
+        page.get_by_text("Projector bundle (ZIP)").first.wait_for(timeout=180_000)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "export-page.png"), full_page=True)
+        for label in ("Map (CSV)", "Map (Parquet)", "Embeddings (.npz)", "Projector bundle (ZIP)"):
+            with page.expect_download(timeout=120_000) as info:
+                page.get_by_role("button", name=label).click()
+            got[label] = Path(info.value.path()).read_bytes()
+            got[label + " name"] = info.value.suggested_filename.encode()
+        assert blocked == []
+    table = pd.read_csv(io.BytesIO(got["Map (CSV)"]))
+    assert len(table) == 448 and list(table.columns)[:5] == ["id", "source", "tag", "x", "y"]
+    assert table["x"].notna().all() and "kind" in table.columns
+    assert pd.read_parquet(io.BytesIO(got["Map (Parquet)"]))["id"].tolist() == table["id"].tolist()
+    with np.load(io.BytesIO(got["Embeddings (.npz)"])) as npz:
+        assert npz["vectors"].shape[0] == 448 and str(npz["embedder"]) == "hog"
+    with zipfile.ZipFile(io.BytesIO(got["Projector bundle (ZIP)"])) as archive:
+        assert sorted(archive.namelist()) == ["metadata.tsv", "projector_config.json", "sprite.png", "tensors.tsv"]
+    assert got["Map (CSV) name"].decode().endswith("-map.csv")
