@@ -297,7 +297,6 @@ def run_separation(args: argparse.Namespace) -> int:
 # Exports and coordinates as given (issue 10)
 
 EXPORT_FORMATS = {"projector": "DIR", "parquet": "FILE.parquet", "html": "FILE.html"}
-MANIFEST_PATH_COLUMNS = ("file", "path", "filename", "file_name", "filepath", "image", "image_path")
 
 
 def tag_columns(loaded: LoadedVectors) -> dict[str, list[str]]:
@@ -326,6 +325,7 @@ def is_points_table(source: str) -> bool:
             return False
     if lower.endswith((".csv", ".tsv")):
         from explorer.interop import read_points_table
+        from explorer.sources import MANIFEST_PATH_COLUMNS
 
         try:
             header = list(read_points_table(source))

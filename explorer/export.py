@@ -35,6 +35,9 @@ SPRITE_MAX_SIDE = 8192  # the Projector (WebGL textures) reads sprites up to 8,1
 SPRITE_CELL_MAX = 96  # a cell is never larger than the thumbnails it is made from
 MAP_COLUMNS = ("id", "source", "tag", "x", "y", "z", "neighbours_kept")
 HTML_CLICK_HINT = "click: show the image"
+# The HTML map carries every thumbnail; past these counts they are re-encoded smaller to bound the file
+# (96 px JPEGs are ~3 KB each: 100,000 of them would make a 300 MB page).
+HTML_THUMB_SIDES = ((2_000, None), (20_000, 64), (None, 40))
 
 
 @dataclass
@@ -211,12 +214,13 @@ def sprite_png(thumbnails: Sequence[bytes], *, max_side: int = SPRITE_MAX_SIDE,
     sheet = Image.new("RGB", (grid * cell, grid * cell), "white")
     for i, jpeg in enumerate(thumbnails):
         with Image.open(io.BytesIO(jpeg)) as im:
+            im.draft("RGB", (cell, cell))  # JPEG decodes at a reduced scale directly: much faster for small cells
             im = im.convert("RGB")
             im.thumbnail((cell, cell))
             row, col = divmod(i, grid)
             sheet.paste(im, (col * cell + (cell - im.width) // 2, row * cell + (cell - im.height) // 2))
     buffer = io.BytesIO()
-    sheet.save(buffer, "PNG", optimize=False, compress_level=6)
+    sheet.save(buffer, "PNG", compress_level=3)  # level 3: close to 6 in size, several times faster on 8k sheets
     return buffer.getvalue(), cell
 
 
@@ -333,15 +337,34 @@ def html_map(rows: ExportRows, coords: np.ndarray, *, title: str = "", tag_colum
         trace.hovertemplate = "%{text}" + (f"<br><i>{HTML_CLICK_HINT}</i>" if rows.thumbnails else "") + "<extra></extra>"
     fig.update_layout(dragmode="zoom" if np.asarray(coords).shape[1] == 2 else "orbit")
     payload = {"names": rows.sources, "tags": [str(t) for t in tags], "ids": rows.ids,
-               "thumbs": [thumbnail_data_uri(t) for t in rows.thumbnails] if rows.thumbnails else None}
+               "thumbs": [thumbnail_data_uri(t) for t in _html_thumbnails(rows.thumbnails)] if rows.thumbnails else None}
     plot = fig.to_html(full_html=False, include_plotlyjs=False, div_id="map",
                        config={"displaylogo": False, "responsive": True, "scrollZoom": True,
-                               "showLink": False, "showSendToCloud": False, "showEditInChartStudio": False})
+                               "showSendToCloud": False})
     heading = escape_text(title or rows.name or "Feature space map")
     about = escape_text(f"{len(rows):,} images" + (f" · embedded with {rows.embedder_name}" if rows.embedder_name else "")
                         + (f" · {method_note}" if method_note else ""))
     return _HTML.format(title=heading, about=about, plotlyjs=_script_safe(plotly.offline.get_plotlyjs()),
                         plot=plot, data=_json_for_script(payload), tag_name=escape_text(tag_column))
+
+
+def _html_thumbnails(thumbnails: Sequence[bytes]) -> list[bytes]:
+    """The thumbnails as they are for small sets, re-encoded smaller for large ones (see HTML_THUMB_SIDES)."""
+    from PIL import Image
+
+    n = len(thumbnails)
+    side = next(s for limit, s in HTML_THUMB_SIDES if limit is None or n <= limit)
+    if side is None:
+        return list(thumbnails)
+    out = []
+    for jpeg in thumbnails:
+        with Image.open(io.BytesIO(jpeg)) as im:
+            im = im.convert("RGB")
+            im.thumbnail((side, side))
+            buffer = io.BytesIO()
+            im.save(buffer, "JPEG", quality=75)
+        out.append(buffer.getvalue())
+    return out
 
 
 def _json_for_script(value: object) -> str:
