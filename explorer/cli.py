@@ -315,15 +315,10 @@ def export_rows(loaded: LoadedVectors, source: str):
 
 def is_points_table(source: str) -> bool:
     """A .csv/.parquet of coordinates without image paths or vectors: drawn as given, nothing to embed."""
-    lower = source.lower()
-    if lower.endswith(".parquet"):
-        import pyarrow.parquet as pq
+    from explorer.interop import is_vector_source
 
-        try:
-            return "vector" not in pq.read_schema(source).names
-        except Exception:  # unreadable: let the vectors loader report it in one line
-            return False
-    if lower.endswith((".csv", ".tsv")):
+    lower = source.lower()
+    if lower.endswith((".csv", ".tsv", ".parquet")) and not is_vector_source(source):
         from explorer.interop import read_points_table
         from explorer.sources import MANIFEST_PATH_COLUMNS
 

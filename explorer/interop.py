@@ -60,8 +60,20 @@ def is_vector_source(spec: str | os.PathLike) -> bool:
     if text.startswith("demo:"):
         return False
     lower = text.lower()
-    return (lower.endswith((".npz", ".parquet")) or projector_tensors(text) is not None
-            or zipped_bundle_member(text) is not None)
+    if lower.endswith(".parquet"):
+        return parquet_has_vectors(text)
+    return lower.endswith(".npz") or projector_tensors(text) is not None or zipped_bundle_member(text) is not None
+
+
+def parquet_has_vectors(path: str | os.PathLike) -> bool:
+    """True for a Parquet with a ``vector`` column (an export), or one that cannot be read (its loader says why);
+    False for a table without vectors (a manifest or a map), which loads as images or coordinates."""
+    import pyarrow.parquet as pq
+
+    try:
+        return "vector" in pq.read_schema(path).names
+    except Exception:  # missing or unreadable: load_parquet reports it in one line
+        return True
 
 
 def load_vectors(spec: str | os.PathLike) -> EmbeddingFile:

@@ -258,7 +258,7 @@ def test_zipped_bundle_from_the_app_is_a_source(capsys, tmp_path):
     np.testing.assert_allclose(load_vectors(archive).vectors, rows.vectors, rtol=1e-6)
 
 
-def test_parquet_without_vectors_or_with_ragged_vectors_is_refused(capsys, tmp_path):
+def test_parquet_with_ragged_vectors_or_neither_vectors_nor_images_is_refused(capsys, tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -268,8 +268,8 @@ def test_parquet_without_vectors_or_with_ragged_vectors_is_refused(capsys, tmp_p
     assert code == 1 and "row 2: 'vector' has 1 values, but row 1 has 2" in err and err.count("\n") == 1
     plain = tmp_path / "plain.parquet"
     pq.write_table(pa.table({"id": ["a"]}), plain)
-    code, _, err = run(capsys, "info", plain)
-    assert code == 1 and "no 'vector' column" in err
+    code, _, err = run(capsys, "info", plain)  # without vectors a Parquet is a manifest: it needs images and tags
+    assert code == 1 and err.count("\n") == 1 and "plain.parquet: the manifest has no tag column" in err
 
 
 # ----------------------------------------------------------------------------------------- byte producers
@@ -513,3 +513,17 @@ def test_export_page_downloads_in_a_real_browser(tmp_path):
     with zipfile.ZipFile(io.BytesIO(got["Projector bundle (ZIP)"])) as archive:
         assert sorted(archive.namelist()) == ["metadata.tsv", "projector_config.json", "sprite.png", "tensors.tsv"]
     assert got["Map (CSV) name"].decode().endswith("-map.csv")
+
+
+def test_parquet_manifest_with_images_is_embedded_and_drawn_as_given(capsys, tmp_path, manifest):
+    table = pd.read_csv(manifest, dtype=str)
+    parquet = manifest.with_suffix(".parquet")
+    table.to_parquet(parquet, index=False)
+    code, out, err = run(capsys, "info", parquet, "--json")
+    assert code == 0, err
+    assert json.loads(out)["tags"] == {"red": 3, "green": 3, "blue": 3}
+    out_csv = tmp_path / "given.csv"
+    code, _, err = run(capsys, "map", parquet, "--method", "given", "--out", out_csv)
+    assert code == 0, err
+    drawn = pd.read_csv(out_csv)
+    assert drawn["x"].tolist() == [i * 1.5 for i in range(9)] and drawn["neighbours_kept"].notna().all()
