@@ -345,7 +345,8 @@ def html_map(rows: ExportRows, coords: np.ndarray, *, title: str = "", tag_colum
     about = escape_text(f"{len(rows):,} images" + (f" · embedded with {rows.embedder_name}" if rows.embedder_name else "")
                         + (f" · {method_note}" if method_note else ""))
     return _HTML.format(title=heading, about=about, plotlyjs=_script_safe(plotly.offline.get_plotlyjs()),
-                        plot=plot, data=_json_for_script(payload), tag_name=escape_text(tag_column))
+                        plot=plot, data=_json_for_script(payload), tag_name=escape_text(tag_column),
+                        click="click it to see the image" if rows.thumbnails else "click it for its name (no pictures in this set)")
 
 
 def _html_thumbnails(thumbnails: Sequence[bytes]) -> list[bytes]:
@@ -394,7 +395,7 @@ main {{ display: flex; gap: 12px; padding: 8px 12px; }}
 </style></head>
 <body>
 <script>{plotlyjs}</script>
-<header><h1>{title}</h1><p>{about}. Hover a point for its name and {tag_name}; click it to see the image.</p></header>
+<header><h1>{title}</h1><p>{about}. Hover a point for its name and {tag_name}; {click}.</p></header>
 <main><div id="panel"><img id="shown" alt="the clicked image"><div id="caption">Click a point on the map.</div></div>
 <div id="plot">{plot}</div></main>
 <script>
