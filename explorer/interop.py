@@ -11,6 +11,7 @@ the file and, where there is one, the line or row ("tensors.tsv line 7: ..."); n
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import zipfile
@@ -33,11 +34,45 @@ MAX_TEXT_BYTES = 4 << 30
 # ----------------------------------------------------------------------------------------- detection
 
 def projector_tensors(spec: str | os.PathLike) -> Path | None:
-    """The ``tensors.tsv`` a spec names (the file itself or a folder holding one), else None."""
+    """The bundle file a spec names, else None: ``tensors.tsv`` (the file, or in the folder given), the
+    folder's ``projector_config.json`` when it names other files, or any ``.tsv`` whose first line is numbers."""
     path = Path(spec)
     if path.is_dir():
-        return path / TENSORS if (path / TENSORS).is_file() else None
-    return path if path.name.lower().endswith(TENSORS) else None
+        for name in (TENSORS, CONFIG):
+            if (path / name).is_file():
+                return path / name
+        return None
+    name = path.name.lower()
+    if name.endswith(TENSORS) or name == CONFIG:
+        return path
+    return path if name.endswith(".tsv") and _first_line_is_numbers(path) else None
+
+
+def _first_line_is_numbers(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            line = fh.readline(1 << 20).decode("utf-8-sig", "replace").strip()
+    except OSError:
+        return False
+    return bool(line) and all(_is_float(c) for c in line.split("\t"))
+
+
+def _from_config(config: Path) -> tuple[Path, Path | None]:
+    """(tensors, metadata or None) named by the first embedding of a ``projector_config.json``."""
+    try:
+        embeddings = json.loads(_read_text(config)).get("embeddings") or []
+        first = embeddings[0]
+        tensor_path, metadata_path = first["tensorPath"], first.get("metadataPath")
+    except (ValueError, AttributeError, IndexError, KeyError, TypeError):
+        raise ValueError(f"{config}: not a Projector config (expected embeddings[0].tensorPath)") from None
+
+    def beside(value: str, key: str) -> Path:
+        text = str(value)
+        if "://" in text or text.startswith(("/", "\\")) or ".." in Path(text).parts:
+            raise ValueError(f"{config}: {key} {_quote(text)} must name a file beside the config")
+        return config.parent / text
+
+    return beside(tensor_path, "tensorPath"), beside(metadata_path, "metadataPath") if metadata_path else None
 
 
 def zipped_bundle_member(spec: str | os.PathLike) -> str | None:
@@ -96,6 +131,10 @@ def load_vectors(spec: str | os.PathLike) -> EmbeddingFile:
 def load_projector(tensors: str | os.PathLike, metadata: str | os.PathLike | None = None) -> EmbeddingFile:
     """Read ``tensors.tsv`` and, if present beside it (or given), ``metadata.tsv``."""
     tensors = Path(tensors)
+    if tensors.name.lower() == CONFIG and metadata is None:
+        tensors, metadata = _from_config(tensors)
+        if metadata is None:  # the config names no metadata: do not pick up an unrelated metadata.tsv
+            return parse_projector(_read_text(tensors), None, tensors_name=str(tensors))
     if not tensors.is_file():
         raise ValueError(f"{tensors}: no such file" if not tensors.exists() else f"{tensors}: not a file")
     meta_path = Path(metadata) if metadata is not None else tensors.parent / METADATA

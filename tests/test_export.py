@@ -527,3 +527,21 @@ def test_parquet_manifest_with_images_is_embedded_and_drawn_as_given(capsys, tmp
     assert code == 0, err
     drawn = pd.read_csv(out_csv)
     assert drawn["x"].tolist() == [i * 1.5 for i in range(9)] and drawn["neighbours_kept"].notna().all()
+
+
+def test_bundles_named_by_their_config_or_as_any_numeric_tsv(capsys, tmp_path):
+    folder = tmp_path / "tf"
+    folder.mkdir()
+    (folder / "vecs.tsv").write_text("1\t0\n0\t1\n1\t1\n", encoding="utf-8")
+    (folder / "labels.tsv").write_text("cat\ndog\ncat\n", encoding="utf-8")
+    (folder / "projector_config.json").write_text(json.dumps(
+        {"embeddings": [{"tensorName": "t", "tensorPath": "vecs.tsv", "metadataPath": "labels.tsv"}]}))
+    for source in (folder, folder / "projector_config.json"):
+        code, out, err = run(capsys, "info", source, "--json")
+        assert code == 0, err
+        assert json.loads(out)["tags"] == {"cat": 2, "dog": 1}
+    code, out, _ = run(capsys, "info", folder / "vecs.tsv", "--json")  # no metadata.tsv beside it: untagged
+    assert code == 0 and json.loads(out)["tags"] == {"untagged": 3}
+    (folder / "projector_config.json").write_text(json.dumps({"embeddings": [{"tensorPath": "../../etc/passwd"}]}))
+    code, _, err = run(capsys, "info", folder)
+    assert code == 1 and "tensorPath '../../etc/passwd' must name a file beside the config" in err
