@@ -498,7 +498,8 @@ def test_export_page_downloads_in_a_real_browser(tmp_path):
         page.get_by_text("Projector bundle (ZIP)").first.wait_for(timeout=180_000)
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "export-page.png"), full_page=True)
-        for label in ("Map (CSV)", "Map (Parquet)", "Embeddings (.npz)", "Projector bundle (ZIP)"):
+        for label in ("Map (CSV)", "Map (Parquet)", "Standalone HTML map", "Embeddings (.npz)", "Embeddings (Parquet)",
+                      "Projector bundle (ZIP)"):
             with page.expect_download(timeout=120_000) as info:
                 page.get_by_role("button", name=label).click()
             got[label] = Path(info.value.path()).read_bytes()
@@ -510,9 +511,14 @@ def test_export_page_downloads_in_a_real_browser(tmp_path):
     assert pd.read_parquet(io.BytesIO(got["Map (Parquet)"]))["id"].tolist() == table["id"].tolist()
     with np.load(io.BytesIO(got["Embeddings (.npz)"])) as npz:
         assert npz["vectors"].shape[0] == 448 and str(npz["embedder"]) == "hog"
+        npz_dims = npz["vectors"].shape[1]
     with zipfile.ZipFile(io.BytesIO(got["Projector bundle (ZIP)"])) as archive:
         assert sorted(archive.namelist()) == ["metadata.tsv", "projector_config.json", "sprite.png", "tensors.tsv"]
     assert got["Map (CSV) name"].decode().endswith("-map.csv")
+    vectors = pd.read_parquet(io.BytesIO(got["Embeddings (Parquet)"]))
+    assert vectors["id"].tolist() == table["id"].tolist() and len(vectors["vector"][0]) == npz_dims
+    page_html = got["Standalone HTML map"].decode("utf-8")
+    assert page_html.startswith("<!DOCTYPE html>") and page_html.count("data:image/jpeg;base64,") == 448
 
 
 def test_parquet_manifest_with_images_is_embedded_and_drawn_as_given(capsys, tmp_path, manifest):
