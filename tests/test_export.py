@@ -454,6 +454,16 @@ def test_bundle_and_parquet_on_the_server_load_in_the_app(monkeypatch, tmp_path)
         assert not at.exception, [e.value for e in at.exception]
         assert "**12 images**" in _texts(at)
     assert at.selectbox(key="fse_tag_column").options == ["tag", "kind"]
+    from ui import workspace as wsp
+
+    at.session_state[wsp.SELECTED_KEY] = [0, 5]
+    at.session_state["export_method"] = "pca"
+    at.switch_page("ui/pages/export.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    labels = [b.label for b in at.get("download_button")]
+    assert "Selection (CSV)" in labels and "Selected images (ZIP)" not in labels  # vectors only: no pictures
+    assert "sprite.png" not in _texts(at)
+    at.switch_page("ui/pages/map.py").run()
     # the same bundle picked as a "folder on this server" loads as vectors, not as an image folder
     at.radio(key="fse_kind").set_value("server").run()
     at.selectbox(key="fse_server_pick").set_value("bundle").run()
