@@ -425,8 +425,10 @@ def _texts(at) -> str:
 def test_export_page_offers_every_download_and_the_selection(monkeypatch):
     from ui import workspace as wsp
 
-    at = _app(monkeypatch, map_method="pca", export_method="pca")
+    at = _app(monkeypatch, map_method="pca", map_dims=3)
     at.switch_page("ui/pages/export.py").run()
+    # the export page starts from the map the Map page drew last
+    assert at.selectbox(key="export_method").value == "pca" and at.radio(key="export_dims").value == 3
     assert not at.exception, [e.value for e in at.exception]
     labels = [b.label for b in at.get("download_button")]
     assert labels == ["Map (CSV)", "Map (Parquet)", "Standalone HTML map", "Embeddings (.npz)",

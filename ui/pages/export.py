@@ -50,12 +50,17 @@ from explorer.projection import available_methods  # noqa: E402
 
 methods = available_methods() + (["given"] if wsp.memo("other", ("has-coordinates", ws.key),
                                                         lambda: has_given_coordinates(ws.columns)) else [])
+# Start from the map last drawn on the Map page (its widgets' own state is gone once that page is left).
+last_method, last_dims, last_perplexity = st.session_state.get("fse_map_settings") or ("tsne", 2, 30.0)
+last_method = last_method if last_method in methods else ("tsne" if "tsne" in methods else methods[0])
 c = st.columns([1.6, 0.8, 1.4])
-method = c[0].selectbox("Projection", methods, index=methods.index("tsne") if "tsne" in methods else 0,
+method = c[0].selectbox("Projection", methods, index=methods.index(last_method),
                         format_func=lambda m: METHOD_NAMES.get(m, m), key="export_method",
                         help="The same projection (and cache) as the Map page with these settings.")
-dims = int(c[1].radio("View", [2, 3], format_func=lambda d: f"{d}D", horizontal=True, key="export_dims"))
-perplexity = float(c[2].slider("Perplexity (t-SNE)", 5, 100, 30, key="export_perplexity", disabled=method != "tsne"))
+dims = int(c[1].radio("View", [2, 3], index=[2, 3].index(int(last_dims)), format_func=lambda d: f"{d}D",
+                      horizontal=True, key="export_dims"))
+perplexity = float(c[2].slider("Perplexity (t-SNE)", 5, 100, int(last_perplexity), key="export_perplexity",
+                               disabled=method != "tsne"))
 try:
     with st.spinner("Projecting the set…"):
         proj = wsp.get_projection(ws, method=method, dims=dims, perplexity=perplexity)

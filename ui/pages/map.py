@@ -163,6 +163,7 @@ def _handle_selection(event) -> None:
 
 
 method, dims, perplexity, show, k = _controls()
+st.session_state["fse_map_settings"] = (method, dims, perplexity)  # the Export page exports this map
 proj = _animated_projection(method, dims, perplexity)
 neighbour_idx, neighbour_dist = wsp.get_neighbours(ws, k)
 focus = wsp.focus_row(ws)
