@@ -308,7 +308,16 @@ def tag_columns(loaded: LoadedVectors) -> dict[str, list[str]]:
 def export_rows(loaded: LoadedVectors, source: str):
     from explorer.export import ExportRows
 
-    thumbs = list(loaded.image_set.thumbnails) if loaded.image_set is not None else None
+    if loaded.image_set is not None:
+        thumbs = list(loaded.image_set.thumbnails)
+    else:  # a Projector bundle brings its pictures in its sprite
+        from explorer.interop import bundle_thumbnails
+
+        try:
+            thumbs = bundle_thumbnails(source, len(loaded.ids)) if Path(source).exists() else None
+        except ValueError as exc:
+            say(f"note: {exc}; exporting without pictures")
+            thumbs = None
     return ExportRows(ids=loaded.ids, sources=loaded.sources, columns=tag_columns(loaded), vectors=loaded.vectors,
                       thumbnails=thumbs, embedder_name=loaded.embedder_name, name=source)
 

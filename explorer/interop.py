@@ -11,6 +11,7 @@ the file and, where there is one, the line or row ("tensors.tsv line 7: ..."); n
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -142,6 +143,44 @@ def load_projector(tensors: str | os.PathLike, metadata: str | os.PathLike | Non
         raise ValueError(f"{meta_path}: no such file")
     meta_text = _read_text(meta_path) if meta_path.is_file() else None
     return parse_projector(_read_text(tensors), meta_text, tensors_name=str(tensors), metadata_name=str(meta_path))
+
+
+def bundle_thumbnails(spec: str | os.PathLike, n: int) -> list[bytes] | None:
+    """JPEG thumbnails cut from a bundle's sprite (named with its ``singleImageDim`` in the config), or None.
+
+    None when the spec is no bundle folder/config or names no sprite; ValueError naming the file when the
+    sprite is unreadable or holds fewer than ``n`` cells.
+    """
+    from PIL import Image
+
+    found = projector_tensors(spec)
+    config = found.parent / CONFIG if found is not None else None
+    if config is None or not config.is_file():
+        return None
+    try:
+        sprite = json.loads(_read_text(config))["embeddings"][0]["sprite"]
+        image_path, (width, height) = sprite["imagePath"], (int(v) for v in sprite["singleImageDim"])
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        return None  # no sprite named: a bundle of vectors only
+    text = str(image_path)
+    if "://" in text or text.startswith(("/", "\\")) or ".." in Path(text).parts or width < 1 or height < 1:
+        raise ValueError(f"{config}: sprite {_quote(text)} must be a file beside the config with a positive singleImageDim")
+    path = config.parent / text
+    try:
+        with Image.open(path) as sheet:
+            sheet = sheet.convert("RGB")
+    except (OSError, Image.DecompressionBombError) as exc:
+        raise ValueError(f"{path}: not a readable sprite ({exc})") from None
+    columns, rows = sheet.width // width, sheet.height // height
+    if columns * rows < n:
+        raise ValueError(f"{path}: {columns * rows} cells of {width}x{height} px for {n} points")
+    out = []
+    for i in range(n):
+        row, col = divmod(i, columns)
+        buffer = io.BytesIO()
+        sheet.crop((col * width, row * height, (col + 1) * width, (row + 1) * height)).save(buffer, "JPEG", quality=85)
+        out.append(buffer.getvalue())
+    return out
 
 
 def load_projector_zip(path: str | os.PathLike, member: str) -> EmbeddingFile:

@@ -563,3 +563,19 @@ def test_bundles_named_by_their_config_or_as_any_numeric_tsv(capsys, tmp_path):
     (folder / "projector_config.json").write_text(json.dumps({"embeddings": [{"tensorPath": "../../etc/passwd"}]}))
     code, _, err = run(capsys, "info", folder)
     assert code == 1 and "tensorPath '../../etc/passwd' must name a file beside the config" in err
+
+
+def test_a_bundles_sprite_brings_its_pictures_back(capsys, tmp_path, manifest):
+    bundle_dir = tmp_path / "bundle"
+    assert run(capsys, "export", manifest, "--format", "projector", "--out", bundle_dir)[0] == 0
+    from explorer.interop import bundle_thumbnails
+
+    thumbs = bundle_thumbnails(bundle_dir, 9)
+    assert len(thumbs) == 9
+    with Image.open(io.BytesIO(thumbs[0])) as first:  # img0 is a red picture: the crop is that image's cell
+        r, g, b = first.convert("RGB").getpixel((first.width // 2, first.height // 2))
+        assert r > 150 and g < 90 and b < 90
+    page = tmp_path / "from-bundle.html"
+    code, _, err = run(capsys, "export", bundle_dir, "--format", "html", "--method", "pca", "--out", page)
+    assert code == 0, err
+    assert page.read_text(encoding="utf-8").count("data:image/jpeg;base64,") == 9
