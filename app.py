@@ -16,6 +16,7 @@ PAGES = [
     st.Page("ui/pages/contrastive.py", title="Contrastive head"),
     st.Page("ui/pages/smear.py", title="Why hands smear"),
     st.Page("ui/pages/presenter.py", title="Presenter mode"),
+    st.Page("ui/pages/export.py", title="Export"),
 ]
 
 page = st.navigation(PAGES)

@@ -18,7 +18,7 @@ from typing import Optional, Sequence, TextIO
 
 import numpy as np
 
-from explorer.workset import WorkSet, embed_workset, is_npz, load_workset
+from explorer.workset import WorkSet, columns_of, content_key, embed_workset, is_npz, load_workset
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -197,14 +197,15 @@ def run_map(args: argparse.Namespace) -> int:
     from explorer.projection import project
 
     progress = StderrProgress()
-    loaded = load_with_vectors(args, progress)
+    loaded = load_for_map(args, progress)
     callback = None
     if args.method == "tsne":
         def callback(iteration, _coords):
             say(f"t-SNE iteration {iteration}")
     try:
-        projection = project(loaded.vectors, method=args.method, n_components=args.dims, random_state=args.seed,
-                             perplexity=args.perplexity, callback=callback)
+        projection = (given_map_projection(args, loaded) if args.method == "given" else
+                      project(loaded.vectors, method=args.method, n_components=args.dims, random_state=args.seed,
+                              perplexity=args.perplexity, callback=callback))
     except ValueError as exc:
         raise CliError(str(exc)) from None
     for note in projection.notes:
@@ -216,7 +217,10 @@ def run_map(args: argparse.Namespace) -> int:
     # --exact-measures computes them on every point (quadratic in the number of points).
     measures = map_measures(loaded.vectors, coords, loaded.tags, k=10, sample=None if args.exact_measures else "auto",
                             seed=args.seed)
-    write_map_csv(args.out, loaded, coords, measures.neighbours_kept, args.dims)
+    if args.out and args.out.lower().endswith(".parquet"):
+        write_map_parquet(args.out, loaded, coords, measures.neighbours_kept)
+    else:
+        write_map_csv(args.out, loaded, coords, measures.neighbours_kept, args.dims)
     if measures.population >= 3:
         summary = {"trustworthiness": measures.trustworthiness,
                    "knn_agreement_embedding": measures.knn_agreement_embedding,
@@ -286,6 +290,156 @@ def run_separation(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Exports and coordinates as given (issue 10)
+
+EXPORT_FORMATS = {"projector": "DIR", "parquet": "FILE.parquet", "html": "FILE.html"}
+
+
+def tag_columns(loaded: LoadedVectors) -> dict[str, list[str]]:
+    """Every tag column of the loaded rows, ``"tag"`` first."""
+    return {name: list(values) for name, values in loaded.columns.items()}
+
+
+def export_rows(loaded: LoadedVectors, source: str):
+    from explorer.export import ExportRows
+
+    if loaded.image_set is not None:
+        thumbs = list(loaded.image_set.thumbnails)
+    else:  # a Projector bundle brings its pictures in its sprite
+        from explorer.interop import bundle_thumbnails
+
+        try:
+            thumbs = bundle_thumbnails(source, len(loaded.ids)) if Path(source).exists() else None
+        except ValueError as exc:
+            say(f"note: {exc}; exporting without pictures")
+            thumbs = None
+    return ExportRows(ids=loaded.ids, sources=loaded.sources, columns=tag_columns(loaded), vectors=loaded.vectors,
+                      thumbnails=thumbs, embedder_name=loaded.embedder_name, name=source)
+
+
+def is_points_table(source: str) -> bool:
+    """A .csv/.parquet of coordinates without image paths or vectors: drawn as given, nothing to embed."""
+    from explorer.interop import is_vector_source
+
+    lower = source.lower()
+    if lower.endswith((".csv", ".tsv", ".parquet")) and not is_vector_source(source):
+        from explorer.interop import read_points_table
+        from explorer.sources import MANIFEST_PATH_COLUMNS
+
+        try:
+            header = list(read_points_table(source))
+        except ValueError:
+            return False
+        return not any(h.strip().lower() in MANIFEST_PATH_COLUMNS for h in header)
+    return False
+
+
+def load_points_table(source: str, tag_column: Optional[str]) -> LoadedVectors:
+    from explorer.interop import coordinate_columns, read_points_table
+
+    try:
+        columns = read_points_table(source)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    n = len(next(iter(columns.values()), []))
+    if n == 0:
+        raise CliError(f"{source}: the table has no rows")
+    if tag_column is not None and tag_column not in columns:
+        raise CliError(f"{source}: unknown --tag-column {tag_column!r}; available columns: {', '.join(columns)}")
+    drop = set(coordinate_columns(columns)) | {"neighbours_kept"}
+    ids = columns.get("id") or [str(i) for i in range(n)]
+    if len(set(ids)) != n:
+        raise CliError(f"{source}: the id column repeats values")
+    rest = [c for c in columns if c not in drop and c not in ("id", "source")]
+    tag_name = tag_column or ("tag" if "tag" in columns else (rest[0] if rest else None))
+    tags = [t or "untagged" for t in columns[tag_name]] if tag_name else ["untagged"] * n
+    extra = {c: columns[c] for c in rest if c not in (tag_name, "tag")}
+    extra.update({c: columns[c] for c in columns if c in drop})  # kept for given_map_projection
+    return LoadedVectors(name=source, key=content_key(source, ids), images=None, ids=list(ids),
+                         sources=list(columns.get("source") or ids), columns=columns_of(tags, extra))
+
+
+def load_for_map(args: argparse.Namespace, progress) -> LoadedVectors:
+    """``load_with_vectors``, except that ``--method given`` draws a coordinates-only table without embedding."""
+    if args.method == "given" and is_points_table(args.source):
+        return load_points_table(args.source, getattr(args, "tag_column", None))
+    return load_with_vectors(args, progress)
+
+
+def given_map_projection(args: argparse.Namespace, loaded: LoadedVectors):
+    from explorer.interop import COORDINATE_COLUMNS, given_projection
+
+    columns = tag_columns(loaded)
+    projection = given_projection(columns, dims=args.dims, name=args.source)
+    # the coordinates are the map now, not tags: keep them out of the extra tag columns written beside x, y
+    loaded.columns = {k: v for k, v in loaded.columns.items()
+                      if k == "tag" or k.strip().lower() not in COORDINATE_COLUMNS + ("neighbours_kept",)}
+    if loaded.image_set is not None:
+        loaded.image_set.extra_tags = {k: v for k, v in loaded.image_set.extra_tags.items()
+                                       if k.strip().lower() not in COORDINATE_COLUMNS}
+    return projection
+
+
+def write_map_parquet(out: str, loaded: LoadedVectors, coords: np.ndarray, kept: np.ndarray) -> None:
+    from explorer.export import map_frame, write_map_table
+
+    try:
+        write_map_table(out, map_frame(export_rows(loaded, out), coords, kept))
+    except OSError as exc:
+        raise CliError(f"cannot write {out}: {exc.strerror or exc}") from None
+    say(f"wrote {out}: {len(loaded.ids)} rows")
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from explorer import export
+
+    progress = StderrProgress()
+    out = Path(args.out)
+    if args.format == "projector" and out.exists() and not out.is_dir():
+        raise CliError(f"{out}: exists and is not a folder (--format projector writes a folder)")
+    if args.format != "projector" and out.is_dir():
+        raise CliError(f"{out}: is a folder; --format {args.format} writes one {EXPORT_FORMATS[args.format]}")
+    loaded = load_with_vectors(args, progress)
+    rows = export_rows(loaded, args.source)
+    start = time.perf_counter()
+    try:
+        if args.format == "projector":
+            written = export.write_projector(out, rows, tensor_name=f"{Path(args.source).name} ({loaded.embedder_name})")
+            say(f"wrote {out}: {', '.join(written)} ({len(rows)} points of {loaded.vectors.shape[1]} dims)")
+        elif args.format == "parquet":
+            export.write_embeddings_parquet(out, rows)
+            say(f"wrote {out}: {len(rows)} vectors of {loaded.vectors.shape[1]} dims")
+        else:
+            projection = export_projection(args, loaded)
+            page = export.html_map(rows, projection.coords, title=f"{Path(args.source).name} · {loaded.embedder_name}",
+                                   method_note=f"{projection.method} map")
+            export.atomic_write(out, page.encode("utf-8"))
+            say(f"wrote {out}: a {projection.coords.shape[1]}D {projection.method} map of {len(rows)} images "
+                f"({len(page) / 2**20:.1f} MB, opens offline)")
+    except OSError as exc:
+        raise CliError(f"cannot write {out}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise CliError(f"{out}: {exc}") from None
+    say(f"export took {time.perf_counter() - start:.1f} s")
+    return EXIT_OK
+
+
+def export_projection(args: argparse.Namespace, loaded: LoadedVectors):
+    from explorer.projection import project
+
+    try:
+        if args.method == "given":
+            return given_map_projection(args, loaded)
+        projection = project(loaded.vectors, method=args.method, n_components=args.dims, random_state=args.seed,
+                             perplexity=args.perplexity)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    for note in projection.notes:
+        say(f"note: {note}")
+    return projection
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Parser
 
 
@@ -298,7 +452,8 @@ class Parser(argparse.ArgumentParser):
 
 
 def add_source_args(parser: argparse.ArgumentParser, *, npz: bool) -> None:
-    kinds = "a folder (one sub-folder per tag), a .zip, a manifest .csv, demo:NAME" + (", or an .npz from embed" if npz else "")
+    kinds = "a folder (one sub-folder per tag), a .zip, a manifest .csv, demo:NAME" + (
+        ", an .npz from embed, a .parquet from export, or a Projector bundle (folder or tensors.tsv)" if npz else "")
     parser.add_argument("source", metavar="SOURCE", help=kinds)
     parser.add_argument("--tag-column", metavar="NAME", help="the manifest column that holds the tag (for .csv sources)")
 
@@ -327,11 +482,12 @@ def build_parser() -> argparse.ArgumentParser:
     mapping = commands.add_parser("map", help="project a set to 2-D/3-D and write one CSV row per image")
     add_source_args(mapping, npz=True)
     mapping.add_argument("--embedder", metavar="NAME", default=None, help="embedder (default: pixels)")
-    mapping.add_argument("--method", choices=["pca", "tsne", "umap"], default="tsne")
+    mapping.add_argument("--method", choices=["pca", "tsne", "umap", "given"], default="tsne",
+                         help="given: draw the source's own x, y (, z) columns")
     mapping.add_argument("--dims", type=int, choices=[2, 3], default=2)
     mapping.add_argument("--perplexity", metavar="P", type=float, default=30.0)
     mapping.add_argument("--seed", metavar="S", type=int, default=0)
-    mapping.add_argument("--out", metavar="FILE.csv", help="output CSV (default: standard output)")
+    mapping.add_argument("--out", metavar="FILE.csv", help="output CSV, or Parquet for FILE.parquet (default: CSV on standard output)")
     mapping.add_argument("--exact-measures", action="store_true",
                          help="compute the map's measures on every point (default: above 20,000 points they "
                               "are estimated on a seeded random sample, and the output says so)")
@@ -350,6 +506,20 @@ def build_parser() -> argparse.ArgumentParser:
     sep.add_argument("--json", action="store_true", help="print one JSON object")
     add_cache_args(sep)
     sep.set_defaults(run=run_separation)
+
+    export = commands.add_parser("export", help="write a Projector bundle, a Parquet of vectors or a standalone HTML map")
+    add_source_args(export, npz=True)
+    export.add_argument("--embedder", metavar="NAME", default=None, help="embedder (default: pixels)")
+    export.add_argument("--format", choices=list(EXPORT_FORMATS), required=True,
+                        help="projector: DIR with tensors.tsv, metadata.tsv, sprite.png, projector_config.json; "
+                             "parquet: FILE.parquet (id, source, tags, vector); html: one offline FILE.html map")
+    export.add_argument("--out", metavar="PATH", required=True, help="output folder (projector) or file")
+    export.add_argument("--method", choices=["pca", "tsne", "umap", "given"], default="tsne", help="map projection (html)")
+    export.add_argument("--dims", type=int, choices=[2, 3], default=2, help="map dimensions (html)")
+    export.add_argument("--perplexity", metavar="P", type=float, default=30.0)
+    export.add_argument("--seed", metavar="S", type=int, default=0)
+    add_cache_args(export)
+    export.set_defaults(run=run_export)
     return parser
 
 

@@ -50,6 +50,35 @@ def tag_colors(tags: Sequence[str]) -> dict[str, str]:
     return {tag: PALETTE[i % len(PALETTE)] for i, tag in enumerate(distinct)}
 
 
+# A column of whole numbers with at most this many distinct values (digit labels, ratings) stays categorical.
+CATEGORICAL_MAX_INTEGERS = 12
+
+
+def numeric_column(values: Sequence[str]) -> np.ndarray | None:
+    """The column as floats (blank = NaN) when it reads as a continuous quantity, else None.
+
+    Continuous: every non-blank cell is a finite number, and the numbers are not a handful of whole
+    numbers (``"0"``..``"9"`` digit labels stay categories).
+    """
+    out = np.full(len(values), np.nan)
+    for i, cell in enumerate(values):
+        text = str(cell).strip()
+        if not text:
+            continue
+        try:
+            out[i] = float(text)
+        except ValueError:
+            return None
+        if not np.isfinite(out[i]):
+            return None
+    present = out[~np.isnan(out)]
+    if present.size == 0:
+        return None
+    if np.all(present == np.round(present)) and np.unique(present).size <= CATEGORICAL_MAX_INTEGERS:
+        return None
+    return out
+
+
 def _check_coords(coords: np.ndarray, n: int | None = None) -> np.ndarray:
     coords = np.asarray(coords, dtype=np.float64)
     if coords.ndim != 2 or coords.shape[1] not in (2, 3):
@@ -88,7 +117,8 @@ def map_figure(
 ) -> go.Figure:
     """The map: one point per image at ``coords`` (n, 2|3), coloured by tag or by ``values``.
 
-    ``values`` (n,) floats in [0, 1] (e.g. neighbours kept) switch to a continuous colour scale.
+    ``values`` (n,) floats in [0, 1] (e.g. neighbours kept) switch to a continuous colour scale; so do
+    ``tags`` that are numbers (see :func:`numeric_column`), scaled to their own range with a colour bar.
     ``highlight`` rows are ringed (the focus image's neighbours), ``focus`` is starred. Rows whose
     coordinates are NaN (excluded by the projection) are left out. Each trace's ``customdata`` is the
     row index into the set, so a click maps back to an image whatever trace it hit.
@@ -104,16 +134,27 @@ def map_figure(
     size = 7 if n <= 500 else (5 if n <= 3000 else 3)
     template = "%{text}<br><i>" + HOVER_HINT + "</i><extra></extra>"
     fig = go.Figure()
-    if values is not None:
+    numeric = numeric_column(tags) if values is None else None
+    if values is not None or numeric is not None:
+        scale, cmin, cmax = "RdYlGn", 0.0, 1.0
+        if numeric is not None:  # a numeric tag column: its own range, the value already in the hover
+            values, value_name = numeric, tag_name
+            scale, cmin, cmax = "Viridis", float(np.nanmin(numeric)), float(np.nanmax(numeric))
         values = np.asarray(values, dtype=np.float64)
         if values.shape != (n,):
             raise ValueError(f"values must have shape ({n},), got {values.shape}")
-        idx = np.flatnonzero(finite)
-        text = [f"{hover[i]}<br>{escape_text(value_name)}: {values[i]:.2f}" for i in idx]
+        idx = np.flatnonzero(finite & ~np.isnan(values))
+        text = [hover[i] if numeric is not None else f"{hover[i]}<br>{escape_text(value_name)}: {values[i]:.2f}"
+                for i in idx]
         fig.add_trace(_scatter(coords, idx, webgl=webgl, mode="markers", text=text, hovertemplate=template,
                                name=escape_text(value_name), showlegend=False,
-                               marker=dict(size=size, color=values[idx], colorscale="RdYlGn", cmin=0, cmax=1,
+                               marker=dict(size=size, color=values[idx], colorscale=scale, cmin=cmin, cmax=cmax,
                                            colorbar=dict(title=dict(text=escape_text(value_name))))))
+        blank = np.flatnonzero(finite & np.isnan(values))
+        if blank.size:
+            fig.add_trace(_scatter(coords, blank, webgl=webgl, mode="markers", name="no value",
+                                   text=list(hover[blank]), hovertemplate=template,
+                                   marker=dict(size=size, color="#BBBBBB", opacity=0.7)))
     else:
         colors = tag_colors(tags)
         tag_arr = np.asarray(tags, dtype=object)
@@ -126,6 +167,8 @@ def map_figure(
                                    marker=dict(size=size, color=color, opacity=0.85)))
     _add_highlights(fig, coords, hover, finite, highlight, focus, webgl, size)
     _map_layout(fig, coords, title=title, height=height, legend_title=tag_name if values is None else "")
+    if numeric is not None:  # the "no value" legend entry goes top left, clear of the colour bar
+        fig.update_layout(legend=dict(x=0, y=1, xanchor="left", bgcolor="rgba(255,255,255,0.6)"))
     return fig
 
 

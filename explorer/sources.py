@@ -312,6 +312,16 @@ def load_manifest(csv_path: str | Path, *, tag_column: str | None = None, path_c
 
 
 def _read_csv(manifest: Path, shown: str) -> tuple[list[str], list[tuple[int, dict]]]:
+    if manifest.suffix.lower() == ".parquet":  # a manifest table as Parquet (issue 10); "lines" count the header
+        from explorer.interop import read_points_table
+
+        try:
+            columns = read_points_table(manifest)
+        except ValueError as exc:
+            raise LoadError(f"{shown}: {str(exc).split(': ', 1)[-1]}") from None
+        header = list(columns)
+        n = len(columns[header[0]]) if header else 0
+        return header, [(i + 2, {h: columns[h][i] for h in header}) for i in range(n)]
     try:
         text = manifest.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -603,7 +613,7 @@ def load_source(spec: str | Path, *, tag_column: str | None = None, image_size: 
         return _load_demo(text, tag_column, image_size)
     path = Path(text)
     suffix = path.suffix.lower()
-    if tag_column is not None and suffix not in (".csv", ".tsv"):
+    if tag_column is not None and suffix not in (".csv", ".tsv", ".parquet"):
         raise LoadError(f"{display_name(text)}: tag_column applies only to a manifest .csv")
     if path.is_dir():
         return load_folder(path, image_size=image_size, progress=progress, decoded=decoded)
@@ -611,7 +621,7 @@ def load_source(spec: str | Path, *, tag_column: str | None = None, image_size: 
         raise LoadError(f"{display_name(text)}: not found (expected a folder, a .zip, a .csv or demo:NAME)")
     if suffix == ".zip":
         return load_zip(path, image_size=image_size, progress=progress, decoded=decoded)
-    if suffix in (".csv", ".tsv"):
+    if suffix in (".csv", ".tsv", ".parquet"):
         return load_manifest(path, tag_column=tag_column, image_size=image_size, progress=progress, decoded=decoded)
     raise LoadError(f"{display_name(text)}: unsupported source "
                     "(expected a folder, a .zip, a .csv or demo:NAME)")

@@ -119,7 +119,13 @@ def columns_of(primary: list[str], extra: dict[str, list[str]] | None) -> dict[s
 
 
 def is_npz(source: object) -> bool:
-    return isinstance(source, (str, os.PathLike)) and str(source).lower().endswith(".npz")
+    """True for sources that bring their own vectors: an ``.npz`` from ``embed``, a Parquet from ``export``,
+    a Projector bundle (``explorer.interop``)."""
+    if not isinstance(source, (str, os.PathLike)):
+        return False
+    from explorer.interop import is_vector_source
+
+    return str(source).lower().endswith(".npz") or is_vector_source(source)
 
 
 def load_workset(source: str | os.PathLike | ImageSet, *, embedder: Any = "pixels", tag_column: str | None = None,
@@ -194,12 +200,12 @@ def _from_images(images: ImageSet) -> WorkSet:
 
 
 def _from_npz(path: Path) -> WorkSet:
+    from explorer.interop import load_vectors
     from explorer.sources import LoadError, display_name
-    from explorer.store import load_embeddings
 
     shown = display_name(str(path))
     try:
-        data = load_embeddings(path)
+        data = load_vectors(path)
     except (OSError, ValueError) as exc:
         message = display_name(str(exc), max_length=400)
         raise LoadError(message if shown in message else f"{shown}: {message}") from None

@@ -163,6 +163,10 @@ def get_projection(ws, *, method: str = "pca", dims: int = 2, perplexity: float 
     params = (method, int(dims), float(perplexity) if method == "tsne" else None, int(seed))
     if method != "tsne":
         initialization = None
+    if method == "given":  # the set's own x, y (, z) columns, drawn as they are
+        from explorer.interop import given_projection
+
+        return memo("projection", (ws.key, params), lambda: given_projection(ws.columns, dims=int(dims), name=ws.name))
     from ui.liveness import abandon_check
 
     still_wanted = abandon_check()

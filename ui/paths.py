@@ -53,7 +53,7 @@ def resolve_in_root(relative: str, root: Path) -> Path:
 
 
 def list_choices(root: Path, *, depth: int = 2, limit: int = 200) -> list[str]:
-    """Relative paths under ``root`` worth offering: folders, .zip, .csv and .npz files (bounded walk)."""
+    """Relative paths under ``root`` worth offering: folders, .zip, .csv, .npz, .parquet and .tsv files (bounded walk)."""
     out: list[str] = []
     root = root.resolve()
 
@@ -76,7 +76,7 @@ def list_choices(root: Path, *, depth: int = 2, limit: int = 200) -> list[str]:
                 out.append(rel)
                 if level < depth:
                     walk(child, level + 1)
-            elif child.suffix.lower() in (".zip", ".csv", ".npz"):
+            elif child.suffix.lower() in (".zip", ".csv", ".npz", ".parquet", ".tsv"):
                 out.append(rel)
 
     walk(root, 1)

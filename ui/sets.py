@@ -174,7 +174,7 @@ def load_choice(choice: SourceChoice) -> WorkSet | None:
         if choice.kind == "saved":
             opened = st.session_state.get(OPENED_KEY)
             return opened[1] if opened is not None else None
-        if choice.kind == "npz":
+        if choice.kind == "npz" or (choice.kind == "server" and _brings_vectors(choice.ref)):
             return memo("set", ("npz", choice.ref, _mtime(choice.ref)), lambda: _load_npz(choice.ref))
         spec = choice.ref
         key = ("src", spec, choice.manifest_tag_column, _mtime(spec))
@@ -192,6 +192,13 @@ def _mtime(path: str) -> float:
         return os.stat(path).st_mtime
     except OSError:
         return 0.0
+
+
+def _brings_vectors(path: str) -> bool:
+    """A Projector bundle or a Parquet from ``export`` picked on the server loads like an .npz."""
+    from explorer.interop import is_vector_source
+
+    return is_vector_source(path)
 
 
 def _load_npz(ref: str) -> WorkSet:

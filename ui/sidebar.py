@@ -32,7 +32,9 @@ MAX_DECODED_BYTES = limits.SESSION_MAX_DECODED_BYTES
 NPZ_UPLOAD_KEY = "fse_npz_held"  # (ref, name, bytes) of this session's uploaded .npz
 NPZ_UPLOAD_PREFIX = "upload:"
 KINDS = {"demo": "Built-in demo", "upload": "Your images (drag & drop)", "server": "A folder on this server",
-         "npz": "Precomputed embeddings (.npz)", "saved": "A saved set (from its link)"}
+         "npz": "Precomputed embeddings (.npz, Parquet, Projector)", "saved": "A saved set (from its link)"}
+# What the precomputed picker takes: .npz from embed, Parquet from export, a Projector tensors.tsv or its ZIP.
+VECTOR_TYPES = ["npz", "parquet", "tsv", "zip"]
 
 
 @dataclass
@@ -247,8 +249,16 @@ def _server_picker() -> tuple[str, str | None]:
     return str(path), manifest_col
 
 
+def _is_bundle(root, rel: str) -> bool:
+    from explorer.interop import projector_tensors, zipped_bundle_member
+
+    path = root / rel
+    return projector_tensors(path) is not None or zipped_bundle_member(path) is not None
+
+
 def _npz_picker() -> str:
-    up = st.file_uploader("An .npz from `python -m explorer embed`", type=["npz"], key="fse_npz_upload")
+    up = st.file_uploader("An .npz from `python -m explorer embed`, a Parquet from `export`, or a Projector "
+                          "bundle (its tensors.tsv, or a ZIP of the folder)", type=VECTOR_TYPES, key="fse_npz_upload")
     if up is not None:
         held = st.session_state.get(NPZ_UPLOAD_KEY)
         if held is None or held[3] != up.file_id:
@@ -260,7 +270,7 @@ def _npz_picker() -> str:
         return held[0]
     st.session_state.pop(NPZ_UPLOAD_KEY, None)  # removed from the uploader: drop its bytes
     roots = _roots()
-    options = [""] + [c for r in roots for c in list_choices(r) if c.endswith(".npz")]
+    options = [""] + [c for r in roots for c in list_choices(r) if c.endswith((".npz", ".parquet")) or _is_bundle(r, c)]
     if len(options) == 1:
         return ""
     rel = st.selectbox("…or one on the server", options, key="fse_npz_pick", format_func=lambda c: c or "(choose)")
@@ -286,5 +296,30 @@ def read_npz(ref: str):
         source, name = held[2], held[1]
     else:
         source, name = ref, PurePosixPath(ref).name
+    if not name.lower().endswith(".npz"):
+        return _read_vector_file(source, name)
     return load_embeddings(source, name=name, max_rows=limits.NPZ_MAX_ROWS, max_dims=limits.NPZ_MAX_DIMS,
                            max_bytes=limits.NPZ_MAX_BYTES, drop_non_finite=True)
+
+
+def _read_vector_file(source: str | bytes, name: str):
+    """A Parquet from ``export`` or a Projector bundle (tensors.tsv, or a ZIP of the folder), from a server path
+    or an upload's bytes, held to the same row and dimension caps as an .npz (after reading: these formats
+    have no header to check first; the upload size cap bounds what is read)."""
+    import tempfile
+    from pathlib import Path
+
+    from explorer.interop import load_vectors
+
+    if isinstance(source, bytes):  # written to a private folder only for the reader, removed at once
+        with tempfile.TemporaryDirectory(prefix="fse-") as folder:
+            path = Path(folder) / ("tensors.tsv" if name.lower().endswith(".tsv") else name)
+            path.write_bytes(source)
+            data = load_vectors(path)
+    else:
+        data = load_vectors(source)
+    rows, dims = (data.vectors.shape + (0,))[:2]
+    if rows > limits.NPZ_MAX_ROWS or dims > limits.NPZ_MAX_DIMS:
+        raise ValueError(f"{name}: {rows:,} x {dims:,} vectors is more than this server takes "
+                         f"({limits.NPZ_MAX_ROWS:,} rows, {limits.NPZ_MAX_DIMS:,} dimensions)")
+    return data

@@ -25,7 +25,8 @@ SEPARATE_PICTURES_MAX = 800
 MEASURES_INLINE_MAX = 5000
 SELECTION_GRID_MAX = 60
 DEFAULT_METHOD = "tsne"  # the map people expect; it animates in, and PCA is one click away
-METHOD_NAMES = {"pca": "PCA (instant, linear)", "tsne": "t-SNE (keeps neighbourhoods)", "umap": "UMAP"}
+METHOD_NAMES = {"pca": "PCA (instant, linear)", "tsne": "t-SNE (keeps neighbourhoods)", "umap": "UMAP",
+                "given": "as given (the set's x, y columns)"}
 SHOW = {"dots": "dots", "images": "images", "kept": "neighbours kept"}
 LAST_MAP_KEY = "map_last"
 
@@ -64,7 +65,7 @@ caption_box.caption(f"**{len(ws):,} images** from {md(ws.name)}, embedded with *
 def _controls():
     from explorer.projection import available_methods
 
-    methods = available_methods()
+    methods = available_methods() + (["given"] if _has_coordinates() else [])
     method0 = sets.from_url("method", methods) or DEFAULT_METHOD
     dims0 = sets.from_url("dims", [2, 3]) or 2
     show0 = sets.from_url("show", list(SHOW)) or "dots"
@@ -85,6 +86,12 @@ def _controls():
     sets.sync_url(method=method, dims=int(dims), perplexity=int(perplexity) if method == "tsne" else None,
                   show=show, k=k)
     return method, int(dims), float(perplexity), show, k
+
+
+def _has_coordinates() -> bool:
+    from explorer.interop import has_given_coordinates
+
+    return wsp.memo("other", ("has-coordinates", ws.key), lambda: has_given_coordinates(ws.columns))
 
 
 def _placed_start(method: str, dims: int, perplexity: float) -> np.ndarray | None:
@@ -132,8 +139,12 @@ def _projection(method: str, dims: int, perplexity: float):
             title = f"t-SNE optimising… iteration {iteration} / 750"
         _draw_frame(coords, ws.tags, ws.sources, ws.tag_column, title, f"map_anim_{iteration}")
 
-    proj = wsp.get_projection(ws, method=method, dims=dims, perplexity=perplexity, on_layout=on_layout,
-                              initialization=start)
+    try:
+        proj = wsp.get_projection(ws, method=method, dims=dims, perplexity=perplexity, on_layout=on_layout,
+                                  initialization=start)
+    except ValueError as exc:  # coordinates as given that cannot be drawn (no z for a 3D view)
+        st.error(md(exc, max_length=300))
+        st.stop()
     st.session_state[LAST_MAP_KEY] = {"key": ws.key, "ids": list(ws.ids), "coords": proj.coords,
                                       "tags": list(ws.tags), "sources": list(ws.sources),
                                       "tag_column": ws.tag_column, "method": proj.method}
@@ -293,6 +304,7 @@ def map_and_panel(proj, show: str, k: int, kept) -> None:
 
 with controls_box:
     method, dims, perplexity, show, k = _controls()
+st.session_state["fse_map_settings"] = (method, dims, perplexity)  # the Export page exports this map
 proj = _projection(method, dims, perplexity)
 # The measures come after the chart (so the map shows first) unless the overlay needs them.
 measured = _measures(proj, k, wait=False) if show == "kept" else None
