@@ -215,13 +215,17 @@ def run_map(args: argparse.Namespace) -> int:
     coords = projection.coords
     # Above SAMPLE_ABOVE points the measures are estimated on a seeded random sample (stated below);
     # --exact-measures computes them on every point (quadratic in the number of points).
-    measures = map_measures(loaded.vectors, coords, loaded.tags, k=10, sample=None if args.exact_measures else "auto",
-                            seed=args.seed)
-    if args.out and args.out.lower().endswith(".parquet"):
-        write_map_parquet(args.out, loaded, coords, measures.neighbours_kept)
+    if loaded.vectors is None:  # coordinates as given without vectors: nothing to measure the map against
+        kept, measures = np.full(len(loaded.ids), np.nan), None
     else:
-        write_map_csv(args.out, loaded, coords, measures.neighbours_kept, args.dims)
-    if measures.population >= 3:
+        measures = map_measures(loaded.vectors, coords, loaded.tags, k=10,
+                                sample=None if args.exact_measures else "auto", seed=args.seed)
+        kept = measures.neighbours_kept
+    if args.out and args.out.lower().endswith(".parquet"):
+        write_map_parquet(args.out, loaded, coords, kept)
+    else:
+        write_map_csv(args.out, loaded, coords, kept, args.dims)
+    if measures is not None and measures.population >= 3:
         summary = {"trustworthiness": measures.trustworthiness,
                    "knn_agreement_embedding": measures.knn_agreement_embedding,
                    "knn_agreement_map": measures.knn_agreement_map}
