@@ -84,7 +84,10 @@ def test_click_focus_shows_neighbours_with_distances():
     shown = [int(b.key.split("_")[1]) for b in at.button if b.key and b.key.startswith("nb_")]
     from explorer.distances import knn
 
-    vectors = next(iter(wsp._stores()["vectors"].data.values()))
+    from explorer.workset import load_workset
+
+    # the page's own set, built independently (the process-wide cache may hold other tests' sets too)
+    vectors = load_workset(wsp.DEFAULT_SOURCE, embedder=wsp.DEFAULT_EMBEDDER, cache=None).vectors
     assert shown == [int(i) for i in knn(vectors, 10)[0][5]]
     # pressing "look closer" on a neighbour makes it the selected image
     at.button(key=f"nb_{shown[0]}").click().run()

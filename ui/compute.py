@@ -213,6 +213,7 @@ def neighbours_of(ws, row: int, k: int) -> tuple[np.ndarray, np.ndarray]:
     """(indices (k,), cosine distances (k,)) of one row: a matrix-vector product, fast on 100k rows."""
     from explorer.distances import l2_normalize, row_neighbours
 
+    k = int(max(1, min(k, len(ws) - 1)))  # a small set has fewer neighbours than the k asked for
     unit = memo("vectors", ("unit", ws.key), lambda: l2_normalize(ws.vectors))
     return memo("other", ("row-neighbours", ws.key, int(row), int(k)), lambda: row_neighbours(unit, int(row), int(k)))
 
