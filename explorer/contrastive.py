@@ -140,6 +140,9 @@ def alignment(X, X_twin, *, alpha: float = 2.0) -> float:
     return float(np.mean(np.linalg.norm(A - B, axis=1) ** alpha))
 
 
+PAIR_CHUNK = 8192  # pairs gathered at a time by uniformity (bounds its memory to a few tens of MB)
+
+
 def uniformity(X, *, t: float = 2.0, max_pairs: int = 200_000, seed: int = 0) -> float:
     """log E exp(-t ||f(x) - f(y)||^2) over distinct pairs of L2-normalised rows; lower = more uniform.
 
@@ -151,7 +154,10 @@ def uniformity(X, *, t: float = 2.0, max_pairs: int = 200_000, seed: int = 0) ->
     if len(Z) < 2:
         raise ValueError("uniformity needs at least 2 vectors")
     i, j = _pair_indices(len(Z), max_pairs, seed)
-    sq = np.maximum(2.0 - 2.0 * np.sum(Z[i] * Z[j], axis=1), 0.0)  # ||a-b||^2 for unit vectors
+    # Pairs in chunks: gathering all 200,000 pairs of 1,280-d rows at once took gigabytes.
+    dots = np.concatenate([np.einsum("ij,ij->i", Z[i[s:s + PAIR_CHUNK]], Z[j[s:s + PAIR_CHUNK]])
+                           for s in range(0, len(i), PAIR_CHUNK)])
+    sq = np.maximum(2.0 - 2.0 * dots, 0.0)  # ||a-b||^2 for unit vectors
     values = -t * sq
     top = values.max()
     return float(top + np.log(np.mean(np.exp(values - top))))
