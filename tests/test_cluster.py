@@ -1,0 +1,195 @@
+"""The Dask path: `embed --workers/--scheduler` equals the single-process embed, resumes, and `map --fit-sample`
+places points next to their fitted neighbours. One LocalCluster of 2 worker processes serves the session."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("distributed")
+
+from explorer import cli  # noqa: E402
+from explorer.cluster import (PART_PATTERN, ClusterError, embed_to_folder, map_folder, open_sharded,  # noqa: E402
+                              read_thumbnail, stratified_sample)
+from explorer.sources import load_source  # noqa: E402
+from explorer.store import load_embeddings  # noqa: E402
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                      memory_limit="1GiB") as local:
+        yield local
+
+
+@pytest.fixture(scope="session")
+def client(cluster):
+    from distributed import Client
+
+    with Client(cluster) as c:
+        yield c
+
+
+def copy_subset(src: Path, dest: Path, tags: list[str], per_tag: int) -> Path:
+    for tag in tags:
+        (dest / tag).mkdir(parents=True, exist_ok=True)
+        for f in sorted((src / tag).iterdir())[:per_tag]:
+            shutil.copyfile(f, dest / tag / f.name)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def photos(shared_data, tmp_path_factory) -> Path:
+    """12 real photos in each of 3 tags, a picture repeated in two tags (so in two partitions), a truncated
+    JPEG and a text file."""
+    root = copy_subset(shared_data / "grocery-subset", tmp_path_factory.mktemp("photos"), ["Apple", "Banana", "Kiwi"], 12)
+    first = sorted((root / "Apple").iterdir())[0]
+    shutil.copyfile(first, root / "Kiwi" / "zz-same-as-an-apple.jpg")
+    data = sorted((root / "Banana").iterdir())[0].read_bytes()
+    (root / "Banana" / "broken.jpg").write_bytes(data[: len(data) // 3])
+    (root / "readme.txt").write_text("not a picture")
+    return root
+
+
+@pytest.fixture(scope="module")
+def single(photos, tmp_path_factory, monkeypatch_module):
+    out = tmp_path_factory.mktemp("single") / "set.npz"
+    assert cli.main(["embed", str(photos), "--embedder", "hog", "--out", str(out), "--no-cache"]) == 0
+    return load_embeddings(out)
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("EXPLORER_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    yield mp
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def sharded(photos, cluster, tmp_path_factory, monkeypatch_module) -> Path:
+    out = tmp_path_factory.mktemp("sharded") / "set"
+    code = cli.main(["embed", str(photos), "--embedder", "hog", "--out", str(out), "--partition-size", "8",
+                     "--scheduler", cluster.scheduler_address])
+    assert code == 0
+    return out
+
+
+def test_cluster_embed_equals_single_process_embed(single, sharded, photos, capsys):
+    shard = open_sharded(sharded)
+    assert len(shard.parts) == 5  # 38 image files + readme in walk order, 8 per partition
+    assert shard.data.ids == single.ids
+    assert sum("~" in i for i in shard.data.ids) == 1  # the repeated picture, in another partition
+    assert shard.data.sources == single.sources and shard.data.tags == single.tags
+    assert shard.data.vectors.shape == single.vectors.shape
+    np.testing.assert_allclose(shard.data.vectors, single.vectors, rtol=1e-5, atol=1e-6)
+    expected = load_source(str(photos)).skipped
+    assert [(s.file, s.reason) for s in shard.skipped] == [(s.file, s.reason) for s in expected]
+    assert {s.file for s in shard.skipped} == {"Banana/broken.jpg", "readme.txt"}
+    with open(sharded / "_skipped.csv", newline="", encoding="utf-8") as fh:
+        assert [r["file"] for r in csv.DictReader(fh)] == [s.file for s in expected]
+    assert shard.meta["embedder"] == "hog" and shard.meta["images"] == len(single.ids)
+    assert shard.meta["skipped"] == 2 and shard.meta["complete"] is True
+
+
+def test_thumbnails_are_read_per_point_from_the_shards(sharded, photos):
+    shard = open_sharded(sharded, vectors=False)
+    images = load_source(str(photos))
+    for row in (0, 17, len(images) - 1):
+        assert read_thumbnail(shard, row) == images.thumbnails[row]
+
+
+def test_cli_reads_a_sharded_folder_like_an_npz(sharded, capsys):
+    assert cli.main(["info", str(sharded), "--json"]) == 0
+    import json
+
+    info = json.loads(capsys.readouterr().out)
+    assert info["tags"] == {"Apple": 12, "Banana": 12, "Kiwi": 13}
+    assert sorted(s["file"] for s in info["skipped"]) == ["Banana/broken.jpg", "readme.txt"]
+
+
+def test_interrupted_run_recomputes_only_missing_partitions(photos, client, tmp_path, monkeypatch_module):
+    out = tmp_path / "run"
+    first = embed_to_folder(str(photos), out, "color-histogram", client=client, partition_size=8)
+    assert first.recomputed == first.partitions == 5
+    before = {i: (out / PART_PATTERN.format(i)).stat().st_mtime_ns for i in range(5)}
+    reference = open_sharded(out).data
+    (out / PART_PATTERN.format(1)).unlink()  # a run killed before partition 1 was written
+    (out / PART_PATTERN.format(3)).write_bytes(b"PAR1 half a file")  # or killed while writing it
+    messages = []
+    again = embed_to_folder(str(photos), out, "color-histogram", client=client, partition_size=8,
+                            progress=lambda done, total, message: messages.append(message))
+    assert again.recomputed == 2
+    assert "3 partition(s) already written" in messages[0]
+    after = {i: (out / PART_PATTERN.format(i)).stat().st_mtime_ns for i in range(5)}
+    assert [i for i in range(5) if after[i] != before[i]] == [1, 3]
+    resumed = open_sharded(out).data
+    assert resumed.ids == reference.ids
+    np.testing.assert_array_equal(resumed.vectors, reference.vectors)
+    assert not list(out.glob(".*.tmp"))
+    with pytest.raises(ClusterError, match="another run"):
+        embed_to_folder(str(photos), out, "color-histogram", client=client, partition_size=5)
+
+
+def test_stratified_sample_keeps_tag_shares():
+    tags = ["a"] * 700 + ["b"] * 290 + ["c"] * 10
+    rows = stratified_sample(tags, 100, seed=3)
+    picked = [tags[i] for i in rows]
+    assert len(rows) == len(set(rows)) == 100
+    assert (picked.count("a"), picked.count("b"), picked.count("c")) == (70, 29, 1)
+    assert np.array_equal(rows, stratified_sample(tags, 100, seed=3))
+    assert not np.array_equal(rows, stratified_sample(tags, 100, seed=4))
+    assert set(tags[i] for i in stratified_sample(tags, 3, seed=0)) == {"a", "b", "c"}
+
+
+def _same_tag_share(coords, tags, ref, query, k=10):
+    """Mean share of the k nearest ``ref`` rows on the map (itself excluded) that carry the query row's tag."""
+    tags = np.asarray(tags)
+    shares = []
+    for i in query:
+        d = np.linalg.norm(coords[ref] - coords[i], axis=1)
+        d[ref == i] = np.inf
+        shares.append(np.mean(tags[ref[np.argsort(d)[:k]]] == tags[i]))
+    return float(np.mean(shares))
+
+
+@pytest.mark.parametrize("method", ["tsne", "pca"])
+def test_placed_points_land_next_to_their_fitted_neighbours(shared_data, client, tmp_path_factory, method,
+                                                            monkeypatch_module):
+    folder = tmp_path_factory.getbasetemp() / "placed-set"
+    if not folder.exists():
+        photos = copy_subset(shared_data / "grocery-subset", tmp_path_factory.mktemp("grocery"),
+                             ["Apple", "Banana", "Carrots", "Milk", "Tomato"], 80)
+        embed_to_folder(str(photos), folder, "color-histogram", client=client, partition_size=100)
+    summary = map_folder(folder, method=method, fit_sample=150, seed=0, client=client)
+    shard = open_sharded(folder)
+    mapped = shard.maps[method]
+    assert summary.out == folder / f"map-{method}.parquet" and mapped.fitted.sum() == 150
+    assert np.isfinite(mapped.coords).all()
+    fitted, placed = np.flatnonzero(mapped.fitted), np.flatnonzero(~mapped.fitted)
+    tags = shard.data.tags
+    # A placed point's nearest fitted points on the map share its tag about as often as a fitted point's
+    # do (leave-one-out): placing puts each point among its own kind, not anywhere.
+    on_fitted = _same_tag_share(mapped.coords, tags, fitted, fitted)
+    on_placed = _same_tag_share(mapped.coords, tags, fitted, placed)
+    assert on_fitted > 0.5  # 5 tags of 80: chance is about 0.2
+    assert on_placed >= on_fitted - 0.05, (on_placed, on_fitted)
+    shuffled = np.random.default_rng(0).permutation(mapped.coords[placed])
+    scrambled = mapped.coords.copy()
+    scrambled[placed] = shuffled  # the same check fails for points dropped anywhere on the map
+    assert _same_tag_share(scrambled, tags, fitted, placed) < on_fitted - 0.2
+    if method == "pca":  # the sample's axes place a fitted point exactly where the fit put it
+        from explorer.cluster import fit_placer
+
+        placer, sample_coords, _ = fit_placer(shard.data.vectors[fitted], method="pca")
+        np.testing.assert_allclose(placer.place(shard.data.vectors[fitted]), sample_coords, atol=1e-4)
+        np.testing.assert_allclose(mapped.coords[fitted], sample_coords, atol=1e-4)
+        np.testing.assert_allclose(mapped.coords, placer.place(shard.data.vectors), atol=1e-4)
