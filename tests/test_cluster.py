@@ -193,3 +193,42 @@ def test_placed_points_land_next_to_their_fitted_neighbours(shared_data, client,
         np.testing.assert_allclose(placer.place(shard.data.vectors[fitted]), sample_coords, atol=1e-4)
         np.testing.assert_allclose(mapped.coords[fitted], sample_coords, atol=1e-4)
         np.testing.assert_allclose(mapped.coords, placer.place(shard.data.vectors), atol=1e-4)
+
+
+def test_the_app_opens_a_sharded_folder_with_its_written_map(photos, tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from ui import paths
+    from ui import workspace as wsp
+
+    root = tmp_path / "root"
+    embed_to_folder(str(photos), root / "grocery-run", "color-histogram", partition_size=10)  # in-process
+    map_folder(root / "grocery-run", method="tsne", fit_sample=20, seed=0)
+    written = open_sharded(root / "grocery-run").maps["tsne"]
+    monkeypatch.setenv("EXPLORER_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv(paths.ENV_VAR, str(root))
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=180)
+    at.session_state["fse_kind"] = "npz"  # straight to the folder: the default demo is not computed first
+    at.session_state["fse_npz_pick"] = "grocery-run"
+    at.run()
+    assert at.radio(key="fse_kind").value == "npz"
+    assert not at.exception, [e.value for e in at.exception]
+    body = "\n".join(str(m.value) for m in list(at.markdown) + list(at.caption))
+    assert "**37 images**" in body
+    assert "20 points were fitted" in body and "17 placed into that map" in body
+    assert "tsne map" in at.selectbox(key="fse_tag_column").options
+    import base64
+    import json
+
+    def values(x):  # plotly sends typed arrays as {"dtype", "bdata"}
+        if isinstance(x, dict):
+            return np.frombuffer(base64.b64decode(x["bdata"]), dtype=np.dtype(x["dtype"]))
+        return np.asarray([v for v in x if v is not None], dtype=float)
+
+    traces = json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
+    xs = np.sort(np.concatenate([values(t["x"]) for t in traces if t.get("x") is not None]))
+    np.testing.assert_allclose(xs, np.sort(written.coords[:, 0]), rtol=1e-5)  # drawn, not recomputed
+    at.session_state[wsp.FOCUS_KEY] = 5
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.get("image")) >= 2  # the clicked picture and its neighbours, read from the shards

@@ -212,7 +212,8 @@ def _server_picker() -> tuple[str, str | None]:
 
 
 def _npz_picker() -> str:
-    up = st.file_uploader("An .npz from `python -m explorer embed`", type=["npz"], key="fse_npz_upload")
+    up = st.file_uploader("An .npz from `python -m explorer embed` (folders from `embed --workers`: "
+                          "choose one on the server below)", type=["npz"], key="fse_npz_upload")
     if up is not None:
         token = st.session_state.get("fse_npz_token")
         if token is None or token[0] != up.file_id:
@@ -222,7 +223,9 @@ def _npz_picker() -> str:
             st.session_state["fse_npz_token"] = (up.file_id, handle.name)
         return st.session_state["fse_npz_token"][1]
     roots = _roots()
-    options = [""] + [c for r in roots for c in list_choices(r) if c.endswith(".npz")]
+    from explorer.cluster import is_sharded_folder
+
+    options = [""] + [c for r in roots for c in list_choices(r) if c.endswith(".npz") or is_sharded_folder(r / c)]
     if len(options) == 1:
         return ""
     rel = st.selectbox("…or one on the server", options, key="fse_npz_pick", format_func=lambda c: c or "(choose)")

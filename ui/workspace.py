@@ -77,6 +77,7 @@ class Loaded:
     skipped: list[SkippedFile] = field(default_factory=list)
     vectors: np.ndarray | None = None
     embedder_name: str = ""
+    shard: Any = None  # explorer.cluster.ShardedSet for a folder from embed --workers (thumbnails, maps)
 
 
 @dataclass
@@ -94,6 +95,7 @@ class Workspace:
     embedder_name: str
     embedder: Any = None
     skipped: list[SkippedFile] = field(default_factory=list)
+    shard: Any = None  # explorer.cluster.ShardedSet: pictures and written maps stay in its Parquet files
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -196,6 +198,8 @@ def load_choice(choice: SourceChoice) -> Loaded | None:
     try:
         if choice.kind == "upload":
             return _load_uploads()
+        if choice.kind in ("npz", "server") and _is_sharded(choice.ref):
+            return memo("set", ("sharded", choice.ref, _sharded_mtime(choice.ref)), lambda: _load_sharded(choice.ref))
         if choice.kind == "npz":
             return memo("set", ("npz", choice.ref, _mtime(choice.ref)), lambda: _load_npz(choice.ref))
         spec = choice.ref
@@ -241,6 +245,35 @@ def _load_npz(path: str) -> Loaded:
     key = content_key(data.ids, data.embedder, hashlib.sha256(vectors.tobytes()).hexdigest())
     return Loaded(key=key, name=str(path).rsplit("/", 1)[-1], images=None, ids=list(data.ids),
                   sources=list(data.sources), columns=columns, vectors=vectors, embedder_name=str(data.embedder))
+
+
+def _is_sharded(path: str) -> bool:
+    from explorer.cluster import is_sharded_folder
+
+    return is_sharded_folder(path)
+
+
+def _sharded_mtime(path: str) -> tuple:
+    from pathlib import Path
+
+    return tuple(_mtime(str(p)) for p in sorted(Path(path).glob("[_m]*.*")))  # _meta.json and map-*.parquet
+
+
+def _load_sharded(path: str) -> Loaded:
+    """A folder from ``embed --workers``: vectors and tags now, pictures per clicked point from the shards."""
+    from explorer.cluster import open_sharded
+
+    with progress_box(f"Reading the partitions of {path}") as progress:
+        progress(0, 1, "reading")
+        shard = open_sharded(path)
+    data = shard.data
+    columns = {"tag": list(data.tags), **{k: list(v) for k, v in data.extra_tags.items() if k != "tag"}}
+    for method, mapped in shard.maps.items():  # lets the map be coloured by how each point got there
+        columns[f"{method} map"] = np.where(mapped.fitted, "fitted", "placed").tolist()
+    key = content_key(data.ids, data.embedder, shard.meta.get("plan"), _sharded_mtime(path))
+    return Loaded(key=key, name=str(path).rstrip("/").rsplit("/", 1)[-1], images=None, ids=list(data.ids),
+                  sources=list(data.sources), columns=columns, skipped=shard.skipped, vectors=data.vectors,
+                  embedder_name=str(data.embedder), shard=shard)
 
 
 def upload_batches() -> list[dict]:
@@ -300,7 +333,7 @@ def current_workspace() -> Workspace | None:
     st.session_state["fse_rows_of"] = loaded.key
     return Workspace(name=loaded.name, key=key, images=loaded.images, ids=loaded.ids,
                      sources=loaded.sources, tag_column=column, columns=loaded.columns, vectors=vectors,
-                     embedder_name=name, embedder=embedder, skipped=loaded.skipped)
+                     embedder_name=name, embedder=embedder, skipped=loaded.skipped, shard=loaded.shard)
 
 
 def _embed(loaded: Loaded, embedder_name: str):
@@ -327,6 +360,9 @@ def get_projection(ws: Workspace, *, method: str = "pca", dims: int = 2, perplex
     from explorer.projection import pca_preview, project
 
     params = (method, int(dims), float(perplexity) if method == "tsne" else None, int(seed))
+    written = ws.shard.maps.get(method) if ws.shard is not None else None
+    if written is not None and written.coords.shape[1] == int(dims):
+        return _written_projection(written)
 
     def compute():
         if on_layout is not None and method == "tsne":
@@ -339,6 +375,20 @@ def get_projection(ws: Workspace, *, method: str = "pca", dims: int = 2, perplex
     return memo("projection", (ws.key, params), compute)
 
 
+def _written_projection(written):
+    """The map ``python -m explorer map DIR --fit-sample`` wrote, as a Projection (drawn, never recomputed)."""
+    from explorer.projection import Projection
+
+    coords = np.asarray(written.coords, dtype=np.float32)
+    off = np.flatnonzero(~np.isfinite(coords).all(axis=1))
+    return Projection(coords=coords, method=written.method,
+                      params={"source": written.path.name, "fitted": int(written.fitted.sum())},
+                      notes=[written.note() + " Colour by the tag column "
+                             f"'{written.method} map' to see which is which; this map was computed by the "
+                             "command line, so the perplexity slider does not change it."],
+                      excluded={int(i): "no usable vector (zero or not finite)" for i in off})
+
+
 def get_neighbours(ws: Workspace, k: int) -> tuple[np.ndarray, np.ndarray]:
     """(indices (n, k) int64, cosine distances (n, k)) of every row's k nearest neighbours, itself excluded."""
     from explorer.distances import knn
@@ -348,7 +398,13 @@ def get_neighbours(ws: Workspace, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def thumbnail(ws: Workspace, i: int) -> bytes | None:
-    return ws.images.thumbnails[i] if ws.images is not None else None
+    if ws.images is not None:
+        return ws.images.thumbnails[i]
+    if ws.shard is not None:  # read per clicked point from its partition file
+        from explorer.cluster import read_thumbnail
+
+        return memo("other", ("shard-thumb", ws.key, int(i)), lambda: read_thumbnail(ws.shard, int(i)))
+    return None
 
 
 def thumbnail_uris(ws: Workspace, side: int = 48) -> list[str]:
