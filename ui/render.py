@@ -67,7 +67,11 @@ def image_grid(ws: wsp.Workspace, rows: Sequence[int], *, captions: Sequence[str
         for j, i in enumerate(rows[start:start + columns]):
             with cols[j]:
                 caption = captions[start + j] if captions is not None else f"{ws.sources[i]} · {ws.tags[i]}"
-                st.image(wsp.thumbnail(ws, i), caption=md(caption, max_length=200), width=width)
+                picture = wsp.thumbnail(ws, i)
+                if picture is None:  # a sharded folder written from vectors alone
+                    st.text(caption)
+                else:
+                    st.image(picture, caption=md(caption, max_length=200), width=width)
                 if focus_buttons and st.button("look closer", key=f"{key}_{i}", help="Make this the selected image"):
                     wsp.set_focus_row(i)
                     st.rerun()
