@@ -55,6 +55,7 @@ RESERVED = ("id", "sha256", "source", "tag", "note", "vector", "thumbnail")
 SKIPPED_KEY = b"explorer.skipped"
 DEFAULT_FIT_SAMPLE = 10_000
 PLACE_METHODS = ("tsne", "pca")
+REPORT_EVERY_S = 1.0  # at most one progress line a second (plus the last)
 
 
 class ClusterError(ValueError):
@@ -216,12 +217,15 @@ def embed_to_folder(source: str, out: str | os.PathLike, embedder_name: str, *, 
         _report(progress, len(results), len(ranges),
                 f"{len(results)} partition(s) already written ({images:,} images), resuming")
     tasks = [(index, part, str(folder), embedder_name, image_size, columns) for index, part in todo]
+    last_report = 0.0
     for result in _run(client, embed_partition, tasks):
         results[result.index] = result
         images += result.images
-        rate = images / max(time.perf_counter() - start_time, 1e-9)
-        _report(progress, len(results), len(ranges),
-                f"partitions done, {images:,} images embedded ({rate:,.0f}/s)")
+        now = time.perf_counter()
+        if now - last_report >= REPORT_EVERY_S or len(results) == len(ranges):  # a line per partition floods logs
+            last_report = now
+            _report(progress, len(results), len(ranges),
+                    f"partitions done, {images:,} images embedded ({images / max(now - start_time, 1e-9):,.0f}/s)")
     renumbered = fix_ids(folder, len(ranges))
     if renumbered:
         _report(progress, len(ranges), len(ranges), f"ids renumbered in {renumbered} partition(s) "

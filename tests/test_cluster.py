@@ -232,3 +232,37 @@ def test_the_app_opens_a_sharded_folder_with_its_written_map(photos, tmp_path, m
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert len(at.get("image")) >= 2  # the clicked picture and its neighbours, read from the shards
+
+
+def test_manifest_tag_columns_reach_every_partition(shared_data, client, tmp_path, monkeypatch_module):
+    """Every tag column of a real manifest is a column of the partitions, equal to the single-process .npz."""
+    lines = (shared_data / "grocery-subset" / "labels.csv").read_text("utf-8").splitlines()
+    manifest = tmp_path / "set" / "labels.csv"
+    rows = [lines[0]] + lines[1:400:20] + ["Apple/missing.jpg,Apple,Gala,Fruit,test,x"]
+    for row in rows[1:-1]:
+        target = manifest.parent / row.split(",")[0]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shared_data / "grocery-subset" / row.split(",")[0], target)
+    manifest.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    assert cli.main(["embed", str(manifest), "--embedder", "color-histogram", "--out", str(tmp_path / "one.npz"),
+                     "--no-cache", "--tag-column", "fine_label"]) == 0
+    single = load_embeddings(tmp_path / "one.npz")
+    embed_to_folder(str(manifest), tmp_path / "shards", "color-histogram", client=client, partition_size=6,
+                    tag_column="fine_label")
+    shard = open_sharded(tmp_path / "shards")
+    assert shard.data.tags == single.tags and len(set(single.tags)) > 2  # fine labels as the primary tag
+    assert set(shard.data.extra_tags) == {"coarse_label", "top_category", "original_split", "original_path"}
+    assert shard.data.extra_tags == single.extra_tags
+    assert [s.file for s in shard.skipped] == ["Apple/missing.jpg"]
+
+
+def test_cluster_options_are_checked_before_any_work(tmp_path, photos, capsys, monkeypatch_module):
+    assert cli.main(["embed", str(photos), "--embedder", "hog", "--out", str(tmp_path / "x.npz"),
+                     "--workers", "2"]) == 1
+    assert "--out is a folder" in capsys.readouterr().err
+    assert cli.main(["embed", str(photos), "--embedder", "hog", "--out", str(tmp_path / "d"),
+                     "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"]) == 1
+    assert "not both" in capsys.readouterr().err
+    assert cli.main(["map", str(photos), "--fit-sample", "10"]) == 1
+    assert "apply to a folder written by embed" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
