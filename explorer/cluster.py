@@ -30,7 +30,6 @@ import io
 import json
 import os
 import time
-import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +37,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
+from explorer.cache import _atomic_write  # temporary file, fsync, rename: never half a file
 from explorer.images import DEFAULT_IMAGE_SIZE
 from explorer.imageset import SkippedFile, unique_ids
 from explorer.progress import ProgressCallback
@@ -352,20 +352,6 @@ def _write_table(path: Path, table) -> None:
     buf = io.BytesIO()
     pq.write_table(table, buf)
     _atomic_write(path, buf.getvalue())
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write beside ``path`` and rename: a reader (or a resumed run) never sees half a file."""
-    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _read_part_summary(path: Path) -> Optional[tuple[int, list[tuple[str, str]]]]:
