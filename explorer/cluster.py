@@ -88,8 +88,9 @@ def open_client(workers: Optional[int] = None, scheduler: Optional[str] = None,
     else:
         if workers < 1:
             raise ClusterError(f"--workers must be at least 1, got {workers}")
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=":0" if _has_dashboard() else None,
+        # ":0": a free port (several clusters may run on one machine); without bokeh only the health routes
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                               scheduler_kwargs={"dashboard": _has_dashboard()},
                                memory_limit=memory_limit or "auto")
         client = Client(cluster)
     try:

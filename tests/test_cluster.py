@@ -25,8 +25,9 @@ pytestmark = pytest.mark.timeout(180)
 def cluster():
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                      memory_limit="1GiB") as local:
+    # dashboard off; its HTTP routes on a free port, not 8787 (other clusters may run on this machine)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                      scheduler_kwargs={"dashboard": False}, memory_limit="1GiB") as local:
         yield local
 
 
@@ -193,6 +194,15 @@ def test_placed_points_land_next_to_their_fitted_neighbours(shared_data, client,
         np.testing.assert_allclose(placer.place(shard.data.vectors[fitted]), sample_coords, atol=1e-4)
         np.testing.assert_allclose(mapped.coords[fitted], sample_coords, atol=1e-4)
         np.testing.assert_allclose(mapped.coords, placer.place(shard.data.vectors), atol=1e-4)
+        import pandas as pd
+
+        sample_only = pd.read_parquet(summary.out)
+        assert sample_only["neighbours_kept"].notna().sum() == 150  # neighbours measured on the sample only
+        every = map_folder(folder, method="pca", fit_sample=150, out=folder.parent / "every.parquet",
+                           all_neighbours=True)
+        table = pd.read_parquet(every.out)
+        assert table["neighbours_kept"].notna().all() and list(table.columns) == [
+            "id", "source", "tag", "x", "y", "fitted", "neighbours_kept"]
 
 
 def test_the_app_opens_a_sharded_folder_with_its_written_map(photos, tmp_path, monkeypatch):
