@@ -58,7 +58,7 @@ def image_grid(ws: wsp.Workspace, rows: Sequence[int], *, captions: Sequence[str
     ``captions`` are taken as text (they quote tags and file names) and escaped here, because st.image
     renders its caption as Markdown.
     """
-    if ws.images is None and ws.shard is None:
+    if ws.images is None and getattr(ws, "shard", None) is None:
         st.info("This set is an .npz of vectors without pictures; names and tags only.")
         st.dataframe({"image": [ws.sources[i] for i in rows], "tag": [ws.tags[i] for i in rows]}, hide_index=True)
         return

@@ -360,7 +360,8 @@ def get_projection(ws: Workspace, *, method: str = "pca", dims: int = 2, perplex
     from explorer.projection import pca_preview, project
 
     params = (method, int(dims), float(perplexity) if method == "tsne" else None, int(seed))
-    written = ws.shard.maps.get(method) if ws.shard is not None else None
+    shard = getattr(ws, "shard", None)  # duck-typed workspaces (tests, story pages) may not have one
+    written = shard.maps.get(method) if shard is not None else None
     if written is not None and written.coords.shape[1] == int(dims):
         return _written_projection(written)
 
@@ -400,7 +401,7 @@ def get_neighbours(ws: Workspace, k: int) -> tuple[np.ndarray, np.ndarray]:
 def thumbnail(ws: Workspace, i: int) -> bytes | None:
     if ws.images is not None:
         return ws.images.thumbnails[i]
-    if ws.shard is not None:  # read per clicked point from its partition file
+    if getattr(ws, "shard", None) is not None:  # read per clicked point from its partition file
         from explorer.cluster import read_thumbnail
 
         return memo("other", ("shard-thumb", ws.key, int(i)), lambda: read_thumbnail(ws.shard, int(i)))
