@@ -121,7 +121,8 @@ def bench_map(args, work: Path) -> dict:
     results["fit-sample + place"] = (wall, trustworthiness(X[evaluation], coords[evaluation], k=10),
                                      f"fit {summary.seconds_fit:.0f} s, place {summary.seconds_place:.0f} s "
                                      f"({(n - m) / max(summary.seconds_place, 1e-9):,.0f} points/s on 2 workers)")
-    print(f"   fit-sample done ({load()})")
+    wall, trust, note = results["fit-sample + place"]
+    print(f"   fit-sample + place: {wall:.1f} s, trustworthiness {trust:.4f}, {note} ({load()})", flush=True)
     if not args.skip_full_tsne:
         start = time.perf_counter()
         full = project(X, method="tsne", random_state=0).coords
