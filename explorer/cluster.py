@@ -139,6 +139,7 @@ class PartitionResult:
     skipped: list[tuple[str, str]]
     resumed: bool = False
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # CPU time of the worker process on this partition (all its threads)
 
 
 @dataclass
@@ -153,6 +154,7 @@ class EmbedSummary:
     dims: int
     seconds: float
     meta: dict = field(default_factory=dict)
+    cpu_seconds: float = 0.0  # summed over the partitions computed in this run: images/cpu_seconds per core
 
 
 def list_source(source: str, *, tag_column: str | None = None):
@@ -238,7 +240,8 @@ def embed_to_folder(source: str, out: str | os.PathLike, embedder_name: str, *, 
     meta.update(images=images, skipped=len(skipped), dims=dims, complete=True)
     _atomic_write(folder / META_FILE, json.dumps(meta, indent=2).encode())
     return EmbedSummary(folder=folder, images=images, skipped=skipped, partitions=len(ranges),
-                        recomputed=len(todo), dims=dims, seconds=time.perf_counter() - start_time, meta=meta)
+                        recomputed=len(todo), dims=dims, seconds=time.perf_counter() - start_time, meta=meta,
+                        cpu_seconds=sum(r.cpu_seconds for r in results.values()))
 
 
 def _report(progress, done, total, message) -> None:
@@ -296,7 +299,7 @@ def embed_partition(index: int, entries: list, folder: str, embedder_name: str, 
     from explorer.embedders import embed_set
     from explorer.sources import LoadError, _build
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     path = Path(folder) / PART_PATTERN.format(index)
     written = _read_part_summary(path)
     if written is not None:  # a retried task, or another run got there first
@@ -313,7 +316,8 @@ def embed_partition(index: int, entries: list, folder: str, embedder_name: str, 
         vectors = np.zeros((0, embedder.dim), dtype=np.float32)
     pairs = [(s.file, s.reason) for s in skipped]
     _write_part(path, image_set, vectors, columns, pairs)
-    return PartitionResult(index, len(vectors), pairs, seconds=time.perf_counter() - start)
+    return PartitionResult(index, len(vectors), pairs, seconds=time.perf_counter() - start,
+                           cpu_seconds=time.process_time() - cpu)
 
 
 def column_name(tag_column: str) -> str:
