@@ -622,13 +622,14 @@ def stratified_sample(tags: Sequence[str], size: int, seed: int = 0) -> np.ndarr
 
 
 def _usable(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(unit rows, mask of usable rows): the cosine geometry ``explorer.projection.project`` uses."""
+    """(unit rows, mask of usable rows): the cosine geometry and row checks of ``projection.project``."""
+    from explorer.projection import _clean_rows
+
     X = np.asarray(X, dtype=np.float64)
-    ok = np.isfinite(X).all(axis=1)
-    peak = np.where(ok, np.abs(np.where(ok[:, None], X, 0)).max(axis=1, initial=0), 0)
-    ok &= peak > 0
-    Z = X[ok] / peak[ok, None]
-    return Z / np.linalg.norm(Z, axis=1, keepdims=True), ok
+    rows, kept, _ = _clean_rows(X, metric="cosine")
+    ok = np.zeros(len(X), dtype=bool)
+    ok[kept] = True
+    return rows, ok
 
 
 @dataclass
@@ -709,12 +710,12 @@ def fit_placer(X: np.ndarray, *, method: str = "tsne", dims: int = 2, perplexity
     return placer, coords, notes
 
 
-def sample_vectors(path: str, rows: np.ndarray, dims: int) -> np.ndarray:
-    """The vectors at local ``rows`` of one partition file (runs on a worker)."""
+def sample_vectors(index: int, path: str, rows: np.ndarray, dims: int) -> tuple[int, np.ndarray]:
+    """(index, the vectors at local ``rows`` of one partition file) — runs on a worker."""
     import pyarrow.parquet as pq
 
     table = pq.read_table(path, columns=["vector"]).take(np.asarray(rows, dtype=np.int64))
-    return _vectors_of(table.column("vector"), len(rows), dims, Path(path))
+    return index, _vectors_of(table.column("vector"), len(rows), dims, Path(path))
 
 
 def place_partition(index: int, path: str, skip_rows: np.ndarray, dims: int, placer: Placer):
@@ -759,7 +760,7 @@ def map_folder(folder: str | os.PathLike, *, method: str = "tsne", fit_sample: i
     sample = stratified_sample(data.tags, fit_sample, seed)
     by_part = _split_rows(sample, shard.parts)
     t0 = time.perf_counter()
-    blocks = dict(_run(client, _indexed(sample_vectors), [(i, str(p), rows, d) for i, (p, _, _) in
+    blocks = dict(_run(client, sample_vectors, [(i, str(p), rows, d) for i, (p, _, _) in
                                                           enumerate(shard.parts) if len(rows := by_part[i])]))
     X_sample = np.concatenate([blocks[i] for i in sorted(blocks)])
     _report(progress, 0, len(shard.parts), f"fitting {method} on a sample of {len(sample):,} of {n:,} points")
@@ -807,17 +808,3 @@ def _split_rows(rows: np.ndarray, parts: list[tuple[Path, int, int]]) -> list[np
         lo, hi = np.searchsorted(rows, [start, start + count])
         out.append(rows[lo:hi] - start)
     return out
-
-
-def _indexed(fn):
-    return _Indexed(fn)
-
-
-class _Indexed:
-    """Wrap a task function so its result comes back with the task's index (results arrive out of order)."""
-
-    def __init__(self, fn):
-        self.fn = fn
-
-    def __call__(self, index, *args):
-        return index, self.fn(*args)
