@@ -172,6 +172,8 @@ def default_npz_name(source: str, embedder: str) -> str:
 
 
 def run_embed(args: argparse.Namespace) -> int:
+    if args.workers is not None or args.scheduler is not None:
+        return run_embed_cluster(args)
     if is_npz(args.source):
         raise CliError(f"{args.source}: already holds embeddings; give a folder, .zip, .csv or demo:NAME")
     from explorer.store import save_embeddings
@@ -193,6 +195,13 @@ def run_embed(args: argparse.Namespace) -> int:
 
 
 def run_map(args: argparse.Namespace) -> int:
+    from explorer.cluster import is_sharded_folder
+
+    if is_sharded_folder(args.source):
+        return run_map_sharded(args)
+    if args.fit_sample is not None or args.workers is not None or args.scheduler is not None:
+        raise CliError(f"{args.source}: --fit-sample, --workers and --scheduler apply to a folder written by "
+                       "embed --workers/--scheduler")
     from explorer.measures import map_measures, sample_note
     from explorer.projection import project
 
@@ -265,6 +274,68 @@ def write_map_csv(out: Optional[str], loaded: LoadedVectors, coords: np.ndarray,
     except OSError as exc:
         raise CliError(f"cannot write {out}: {exc.strerror or exc}") from None
     say(f"wrote {out}: {len(loaded.ids)} rows")
+
+
+def cluster_client(args: argparse.Namespace):
+    from explorer.cluster import open_client
+
+    if args.workers is not None and args.scheduler is not None:
+        raise CliError("give --workers N (a cluster on this machine) or --scheduler ADDRESS, not both")
+    return open_client(workers=args.workers, scheduler=args.scheduler, say=say)
+
+
+def run_embed_cluster(args: argparse.Namespace) -> int:
+    from explorer.cluster import ClusterError, embed_to_folder
+    from explorer.sources import LoadError
+
+    make_embedder(args.embedder)  # a bad name fails before a cluster starts
+    out = args.out or default_npz_name(args.source, args.embedder)[: -len(".npz")]
+    if out.lower().endswith(".npz"):
+        raise CliError(f"{out}: with --workers/--scheduler, --out is a folder, not an .npz")
+    try:
+        with cluster_client(args) as client:
+            summary = embed_to_folder(args.source, out, args.embedder, client=client,
+                                      partition_size=args.partition_size, tag_column=args.tag_column,
+                                      progress=StderrProgress())
+    except LoadError as exc:
+        report_skips(exc.skipped)
+        raise CliError(str(exc)) from None
+    except (ClusterError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    report_skips(summary.skipped)
+    resumed = summary.partitions - summary.recomputed
+    say(f"wrote {summary.folder}: {summary.images} vectors of {summary.dims} dims ({args.embedder}) in "
+        f"{summary.partitions} partition(s)" + (f", {resumed} kept from an earlier run" if resumed else "")
+        + f" in {summary.seconds:.1f} s")
+    return EXIT_OK
+
+
+def run_map_sharded(args: argparse.Namespace) -> int:
+    from explorer.cluster import DEFAULT_FIT_SAMPLE, ClusterError, map_folder
+
+    if args.method == "umap":
+        raise CliError(f"{args.source}: a folder written by embed maps with --method tsne or pca (fit on a "
+                       "sample, the rest placed), not umap")
+    if args.out is not None and not args.out.lower().endswith(".parquet"):
+        raise CliError(f"{args.out}: the map of a sharded folder is written as Parquet (give FILE.parquet)")
+    try:
+        with cluster_client(args) as client:
+            summary = map_folder(args.source, method=args.method, fit_sample=args.fit_sample or DEFAULT_FIT_SAMPLE,
+                                 dims=args.dims, perplexity=args.perplexity, seed=args.seed, client=client,
+                                 out=args.out, all_neighbours=args.all_neighbours, progress=StderrProgress())
+    except (ClusterError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    for note in summary.notes:
+        say(f"note: {note}")
+    say(f"wrote {summary.out}: {summary.rows} rows, {summary.fitted} fitted on one machine in "
+        f"{summary.seconds_fit:.1f} s, {summary.rows - summary.fitted} placed in {summary.seconds_place:.1f} s")
+    say(f"trustworthiness (fitted sample): {format_number(summary.trustworthiness_sample)}")
+    return EXIT_OK
+
+
+def add_cluster_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", metavar="N", type=int, help="run on a Dask cluster of N worker processes here")
+    parser.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask cluster (tcp://host:8786)")
 
 
 def run_separation(args: argparse.Namespace) -> int:
@@ -479,8 +550,12 @@ def build_parser() -> argparse.ArgumentParser:
     embed = commands.add_parser("embed", help="embed a set and write ids, sources, tags and vectors to an .npz")
     add_source_args(embed, npz=False)
     embed.add_argument("--embedder", metavar="NAME", required=True, help="pixels, color-histogram, hog, efficientnet-lite0")
-    embed.add_argument("--out", metavar="FILE.npz", help="output file (default: <source>-<embedder>.npz)")
+    embed.add_argument("--out", metavar="FILE.npz", help="output file (default: <source>-<embedder>.npz); "
+                       "with --workers/--scheduler a folder of Parquet partitions (default: <source>-<embedder>)")
     add_cache_args(embed)
+    add_cluster_args(embed)
+    embed.add_argument("--partition-size", metavar="N", type=int, default=1000,
+                       help="files per partition with --workers/--scheduler (default: 1000)")
     embed.set_defaults(run=run_embed)
 
     mapping = commands.add_parser("map", help="project a set to 2-D/3-D and write one CSV row per image")
@@ -491,11 +566,19 @@ def build_parser() -> argparse.ArgumentParser:
     mapping.add_argument("--dims", type=int, choices=[2, 3], default=2)
     mapping.add_argument("--perplexity", metavar="P", type=float, default=30.0)
     mapping.add_argument("--seed", metavar="S", type=int, default=0)
-    mapping.add_argument("--out", metavar="FILE.csv", help="output CSV, or Parquet for FILE.parquet (default: CSV on standard output)")
+    mapping.add_argument("--out", metavar="FILE.csv", help="output CSV, or Parquet for FILE.parquet (default: CSV on "
+                         "standard output); for a folder from embed --workers, FILE.parquet (default: "
+                         "DIR/map-<method>.parquet)")
     mapping.add_argument("--exact-measures", action="store_true",
                          help="compute the map's measures on every point (default: above 20,000 points they "
                               "are estimated on a seeded random sample, and the output says so)")
     add_cache_args(mapping)
+    mapping.add_argument("--fit-sample", metavar="M", type=int, default=None,
+                         help="for a folder from embed --workers: fit on a stratified sample of M points "
+                              "(default 10000) and place the rest into that map")
+    add_cluster_args(mapping)
+    mapping.add_argument("--all-neighbours", action="store_true",
+                         help="with --fit-sample: neighbours kept for every point, not only the sample")
     mapping.set_defaults(run=run_map)
 
     sep = commands.add_parser("separation", help="how well tags separate in feature space, as JSON")

@@ -220,6 +220,15 @@ def load_folder(root: str | Path, *, image_size: int = DEFAULT_IMAGE_SIZE,
     reported, links to files inside the root load like the file. OS junk is ignored without a report.
     """
     image_size = _check_size(image_size)
+    name, entries, skipped = folder_entries(root, limits=limits)
+    return _build(name, entries, skipped, image_size=image_size, progress=progress, limits=limits, decoded=decoded)
+
+
+def folder_entries(root: str | Path, *, limits: Limits = DEFAULT_LIMITS) -> tuple[str, list[_Entry], list[SkippedFile]]:
+    """The walk of :func:`load_folder` without decoding: (set name, entries to decode, walk-time skips).
+
+    Entries keep walk order; explorer.cluster splits them into partitions decoded by ``build_partition``.
+    """
     root_path = Path(root)
     if not root_path.is_dir():
         raise LoadError(f"{display_name(str(root))}: folder not found" if not root_path.exists()
@@ -228,8 +237,7 @@ def load_folder(root: str | Path, *, image_size: int = DEFAULT_IMAGE_SIZE,
     entries: list[_Entry] = []
     skipped: list[SkippedFile] = []
     _walk(real_root, real_root, (), entries, skipped, limits)
-    return _build(display_name(root_path.resolve().name or str(root)), entries, skipped,
-                  image_size=image_size, progress=progress, limits=limits, decoded=decoded)
+    return display_name(root_path.resolve().name or str(root)), entries, skipped
 
 
 def _walk(real_root: str, folder: str, rel: tuple[str, ...], entries: list[_Entry],
@@ -291,6 +299,14 @@ def load_manifest(csv_path: str | Path, *, tag_column: str | None = None, path_c
     Rows whose file is missing, or whose path leaves the manifest's folder, are reported.
     """
     image_size = _check_size(image_size)
+    name, entries, skipped = manifest_entries(csv_path, tag_column=tag_column, path_column=path_column,
+                                              limits=limits)
+    return _build(name, entries, skipped, image_size=image_size, progress=progress, limits=limits, decoded=decoded)
+
+
+def manifest_entries(csv_path: str | Path, *, tag_column: str | None = None, path_column: str | None = None,
+                     limits: Limits = DEFAULT_LIMITS) -> tuple[str, list[_Entry], list[SkippedFile]]:
+    """The rows of :func:`load_manifest` without decoding: (set name, entries, row-time skips)."""
     manifest = Path(csv_path)
     shown = display_name(str(csv_path))
     if not manifest.is_file():
@@ -307,8 +323,7 @@ def load_manifest(csv_path: str | Path, *, tag_column: str | None = None, path_c
     seen: dict[str, int] = {}
     for line, row in rows:
         _manifest_row(folder, row, line, path_column, tag_column, others, entries, skipped, seen, limits)
-    return _build(display_name(f"{folder.name}/{manifest.name}"), entries, skipped, image_size=image_size,
-                  progress=progress, limits=limits, decoded=decoded)
+    return display_name(f"{folder.name}/{manifest.name}"), entries, skipped
 
 
 def _read_csv(manifest: Path, shown: str) -> tuple[list[str], list[tuple[int, dict]]]:

@@ -74,6 +74,8 @@ class WorkSet:
     embedder_name : name of the embedder that made the vectors ("" when not embedded).
     embedder : the ``Embedder`` object when this run embedded, else None (an .npz).
     skipped : files refused while loading, with the reason.
+    shard : for a folder written by ``embed --workers``, its ``explorer.cluster.ShardedSet`` (thumbnails are
+        read per row from its Parquet files, and the maps ``map --fit-sample`` wrote are kept there).
     """
 
     name: str
@@ -87,6 +89,7 @@ class WorkSet:
     embedder: Any = None
     skipped: list[SkippedFile] = field(default_factory=list)
     set_key: str = ""
+    shard: Any = None  # explorer.cluster.ShardedSet for a folder from embed --workers: pictures and maps on disk
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -123,9 +126,10 @@ def is_npz(source: object) -> bool:
     a Projector bundle (``explorer.interop``)."""
     if not isinstance(source, (str, os.PathLike)):
         return False
+    from explorer.cluster import is_sharded_folder
     from explorer.interop import is_vector_source
 
-    return str(source).lower().endswith(".npz") or is_vector_source(source)
+    return str(source).lower().endswith(".npz") or is_vector_source(source) or is_sharded_folder(source)
 
 
 def load_workset(source: str | os.PathLike | ImageSet, *, embedder: Any = "pixels", tag_column: str | None = None,
@@ -204,12 +208,39 @@ def _from_npz(path: Path) -> WorkSet:
     from explorer.sources import LoadError, display_name
 
     shown = display_name(str(path))
+    if _is_sharded(path):
+        return _from_sharded(path)
     try:
         data = load_vectors(path)
     except (OSError, ValueError) as exc:
         message = display_name(str(exc), max_length=400)
         raise LoadError(message if shown in message else f"{shown}: {message}") from None
     return workset_from_vectors(data, name=path.name)
+
+
+def _is_sharded(path: Path) -> bool:
+    from explorer.cluster import is_sharded_folder
+
+    return is_sharded_folder(path)
+
+
+def _from_sharded(path: Path) -> WorkSet:
+    """A folder from ``embed --workers``: vectors and tags now, pictures per row from its partitions; a map
+    that ``map --fit-sample`` wrote adds a column saying which points were fitted and which placed."""
+    from explorer.cluster import ClusterError, open_sharded
+    from explorer.sources import LoadError
+
+    try:
+        shard = open_sharded(path)
+    except (ClusterError, OSError, ValueError) as exc:
+        raise LoadError(str(exc)) from None
+    data = shard.data
+    data.skipped = list(shard.skipped)
+    for method, mapped in shard.maps.items():  # lets the map be coloured by how each point got there
+        data.extra_tags[f"{method} map"] = np.where(mapped.fitted, "fitted", "placed").tolist()
+    record = workset_from_vectors(data, name=path.name or str(path))
+    record.shard = shard
+    return record
 
 
 def workset_from_vectors(data: Any, *, name: str) -> WorkSet:

@@ -163,6 +163,10 @@ def get_projection(ws, *, method: str = "pca", dims: int = 2, perplexity: float 
     params = (method, int(dims), float(perplexity) if method == "tsne" else None, int(seed))
     if method != "tsne":
         initialization = None
+    shard = getattr(ws, "shard", None)  # duck-typed workspaces (tests, story pages) may not have one
+    written = shard.maps.get(method) if shard is not None else None
+    if written is not None and written.coords.shape[1] == int(dims):
+        return _written_projection(written)
     if method == "given":  # the set's own x, y (, z) columns, drawn as they are
         from explorer.interop import given_projection
 
@@ -190,6 +194,20 @@ def get_projection(ws, *, method: str = "pca", dims: int = 2, perplexity: float 
                        initialization=initialization)
 
     return memo("projection", (ws.key, params), compute)
+
+
+def _written_projection(written):
+    """The map ``python -m explorer map DIR --fit-sample`` wrote, as a Projection (drawn, never recomputed)."""
+    from explorer.projection import Projection
+
+    coords = np.asarray(written.coords, dtype=np.float32)
+    off = np.flatnonzero(~np.isfinite(coords).all(axis=1))
+    return Projection(coords=coords, method=written.method,
+                      params={"source": written.path.name, "fitted": int(written.fitted.sum())},
+                      notes=[written.note() + " Colour by the tag column "
+                             f"'{written.method} map' to see which is which; this map was computed by the "
+                             "command line, so the perplexity slider does not change it."],
+                      excluded={int(i): "no usable vector (zero or not finite)" for i in off})
 
 
 def cached_projection(ws, *, method: str, dims: int, perplexity: float, seed: int = 0):
@@ -221,7 +239,13 @@ def neighbours_of(ws, row: int, k: int) -> tuple[np.ndarray, np.ndarray]:
 # ----------------------------------------------------------------------------------------- pictures
 
 def thumbnail(ws, i: int) -> bytes | None:
-    return ws.images.thumbnails[i] if ws.images is not None else None
+    if ws.images is not None:
+        return ws.images.thumbnails[i]
+    if getattr(ws, "shard", None) is not None:  # read per clicked point from its partition file
+        from explorer.cluster import read_thumbnail
+
+        return memo("other", ("shard-thumb", ws.key, int(i)), lambda: read_thumbnail(ws.shard, int(i)))
+    return None
 
 
 def thumbnail_uris(ws, side: int = 48) -> list[str]:

@@ -63,7 +63,7 @@ def selection_csv(ws: wsp.Workspace, rows: Sequence[int]) -> str:
 def image_of(ws: wsp.Workspace, i: int) -> np.ndarray | bytes | None:
     """The largest picture we hold for row ``i`` (normalised pixels, else the thumbnail), or None."""
     if ws.images is None:
-        return None
+        return wsp.thumbnail(ws, i)  # a sharded folder's thumbnail, else None
     return ws.images.pixels[i]
 
 
@@ -83,7 +83,7 @@ def image_grid(ws: wsp.Workspace, rows: Sequence[int], *, captions: Sequence[str
     ``captions`` are taken as text (they quote tags and file names) and escaped here, because st.image
     renders its caption as Markdown.
     """
-    if ws.images is None:
+    if ws.images is None and getattr(ws, "shard", None) is None:
         st.info("This set is an .npz of vectors without pictures; names and tags only.")
         st.dataframe({"image": [ws.sources[i] for i in rows], "tag": [ws.tags[i] for i in rows]}, hide_index=True)
         return
@@ -92,7 +92,11 @@ def image_grid(ws: wsp.Workspace, rows: Sequence[int], *, captions: Sequence[str
         for j, i in enumerate(rows[start:start + columns]):
             with cols[j]:
                 caption = captions[start + j] if captions is not None else f"{ws.sources[i]} · {ws.tags[i]}"
-                st.image(ws.images.thumbnails[i], caption=md(caption, max_length=200), width=width)
+                picture = wsp.thumbnail(ws, i)
+                if picture is None:  # a sharded folder written from vectors alone
+                    st.text(caption)
+                else:
+                    st.image(picture, caption=md(caption, max_length=200), width=width)
                 if focus_buttons and st.button("look closer", key=f"{key}_{i}", help="Make this the selected image"):
                     wsp.set_focus_row(i)
                     rerun_here()

@@ -123,7 +123,7 @@ def take_message() -> str | None:
 
 def token_for(loaded: WorkSet, choice: SourceChoice) -> str | None:
     """The token of the current set, saving it the first time this session shows it (None for demos)."""
-    if choice.kind == "demo":
+    if choice.kind == "demo" or loaded.shard is not None:  # a cluster folder stays where it is (too big to copy)
         return None
     tokens = st.session_state.setdefault(TOKENS_KEY, {})
     if loaded.set_key in tokens:
@@ -174,6 +174,9 @@ def load_choice(choice: SourceChoice) -> WorkSet | None:
         if choice.kind == "saved":
             opened = st.session_state.get(OPENED_KEY)
             return opened[1] if opened is not None else None
+        if choice.kind in ("npz", "server") and _is_sharded(choice.ref):
+            return memo("set", ("sharded", choice.ref, _sharded_mtime(choice.ref)),
+                        lambda: _load_sharded(choice.ref))
         if choice.kind == "npz" or (choice.kind == "server" and _brings_vectors(choice.ref)):
             return memo("set", ("npz", choice.ref, _mtime(choice.ref)), lambda: _load_npz(choice.ref))
         spec = choice.ref
@@ -192,6 +195,25 @@ def _mtime(path: str) -> float:
         return os.stat(path).st_mtime
     except OSError:
         return 0.0
+
+
+def _is_sharded(path: str) -> bool:
+    from explorer.cluster import is_sharded_folder
+
+    return is_sharded_folder(path)
+
+
+def _sharded_mtime(path: str) -> tuple:
+    from pathlib import Path
+
+    return tuple(_mtime(str(p)) for p in sorted(Path(path).glob("[_m]*.*")))  # _meta.json and map-*.parquet
+
+
+def _load_sharded(path: str) -> WorkSet:
+    """A folder from ``embed --workers``: vectors and tags now, pictures per clicked point from the shards."""
+    with progress_box(f"Reading the partitions of {path}") as progress:
+        progress(0, 1, "reading")
+        return load_workset(path)
 
 
 def _brings_vectors(path: str) -> bool:

@@ -258,7 +258,8 @@ def _is_bundle(root, rel: str) -> bool:
 
 def _npz_picker() -> str:
     up = st.file_uploader("An .npz from `python -m explorer embed`, a Parquet from `export`, or a Projector "
-                          "bundle (its tensors.tsv, or a ZIP of the folder)", type=VECTOR_TYPES, key="fse_npz_upload")
+                          "bundle (its tensors.tsv, or a ZIP of the folder); folders from `embed --workers`: "
+                          "choose one on the server below", type=VECTOR_TYPES, key="fse_npz_upload")
     if up is not None:
         held = st.session_state.get(NPZ_UPLOAD_KEY)
         if held is None or held[3] != up.file_id:
@@ -270,7 +271,10 @@ def _npz_picker() -> str:
         return held[0]
     st.session_state.pop(NPZ_UPLOAD_KEY, None)  # removed from the uploader: drop its bytes
     roots = _roots()
-    options = [""] + [c for r in roots for c in list_choices(r) if c.endswith((".npz", ".parquet")) or _is_bundle(r, c)]
+    from explorer.cluster import is_sharded_folder
+
+    options = [""] + [c for r in roots for c in list_choices(r)
+                      if c.endswith((".npz", ".parquet")) or _is_bundle(r, c) or is_sharded_folder(r / c)]
     if len(options) == 1:
         return ""
     rel = st.selectbox("…or one on the server", options, key="fse_npz_pick", format_func=lambda c: c or "(choose)")

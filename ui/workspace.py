@@ -59,6 +59,7 @@ class Workspace:
     embedder_name: str
     embedder: Any = None
     skipped: list[SkippedFile] = field(default_factory=list)
+    shard: Any = None  # explorer.cluster.ShardedSet: pictures and written maps stay in its Parquet files
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -116,7 +117,7 @@ def current_workspace() -> Workspace | None:
     st.session_state["fse_rows_of"] = loaded.set_key
     ws = Workspace(name=loaded.name, key=key, images=loaded.images, ids=loaded.ids, sources=loaded.sources,
                    tag_column=column, columns=loaded.columns, vectors=vectors, embedder_name=name,
-                   embedder=embedder, skipped=loaded.skipped)
+                   embedder=embedder, skipped=loaded.skipped, shard=loaded.shard)
     _focus_from_url(ws)
     return ws
 
