@@ -258,12 +258,13 @@ def order_by_tag(tags: Sequence[str], tag_order: Sequence[str] | None = None) ->
     return np.array(sorted(range(len(tags)), key=lambda i: (rank[tags[i]], i)), dtype=np.int64)
 
 
-def related_order(similarity: np.ndarray, groups: Sequence[str] | None = None) -> list[int]:
+def related_order(similarity: np.ndarray, groups: Sequence[str] | None = None, *,
+                  group_order: Sequence[str] = ()) -> list[int]:
     """An order of t items (tags) that puts related ones side by side.
 
     ``similarity`` (t, t): larger = more related (mean cosine similarity, or a symmetrised neighbour
     share); it is symmetrised and its diagonal ignored. With ``groups`` (one label per item) the groups
-    come in first-seen order and items are ordered within their group; the order inside a group (or of
+    come in ``group_order`` (then first-seen order) and items are ordered within their group; the order inside a group (or of
     everything, without groups) is the leaf order of average-linkage clustering with optimal leaf ordering.
     """
     from scipy.cluster.hierarchy import leaves_list, linkage
@@ -279,12 +280,12 @@ def related_order(similarity: np.ndarray, groups: Sequence[str] | None = None) -
     off = ~np.eye(t, dtype=bool)
     fill = np.nanmin(M[off]) if t > 1 and np.isfinite(M[off]).any() else 0.0
     M = np.where(np.isfinite(M), M, fill)
-    members: dict[str, list[int]] = {}
+    members: dict[str, list[int]] = {str(g): [] for g in group_order}
     for i in range(t):
         members.setdefault("" if groups is None else str(groups[i]), []).append(i)
     order: list[int] = []
     for rows in members.values():
-        if len(rows) < 3:
+        if len(rows) < 3:  # also skips the groups of group_order that have no item here
             order += rows
             continue
         sub = M[np.ix_(rows, rows)]

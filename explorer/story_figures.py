@@ -233,24 +233,34 @@ def big_number_row(values: dict, *, height: int = 180) -> go.Figure:
     return fig
 
 
+BODY_COLOUR = "#31333F"  # Streamlit's body text colour: no light grey on a projector
+
+
 def for_projector(fig: go.Figure, *, size: int = 18) -> go.Figure:
-    """Every text of ``fig`` at least ``size`` px (axes, legend, hover, colour bars, subplot titles,
-    animation buttons and slider), for a presenter's screen read from the back of a room. Returns ``fig``."""
-    fig.update_layout(font=dict(size=size), hoverlabel=dict(font=dict(size=size)),
-                      legend=dict(font=dict(size=size), title=dict(font=dict(size=size))))
+    """Every text of ``fig`` at least ``size`` px and in body colour (axes, legend, hover, colour bars,
+    subplot titles, numbers, animation buttons and slider), on a white template, for a presenter's screen
+    read from the back of a room. Draw it with ``st.plotly_chart(..., theme=None)``: Streamlit's chart theme
+    would set its own, smaller fonts. Returns ``fig``."""
+    text = dict(size=size, color=BODY_COLOUR)
+    fig.update_layout(template="plotly_white", font=text, hoverlabel=dict(font=dict(size=size)),
+                      legend=dict(font=text, title=dict(font=text)))
+    fig.update_xaxes(tickfont=text, title_font=text)
+    fig.update_yaxes(tickfont=text, title_font=text)
     for ann in fig.layout.annotations or ():
         ann.font.size = max(ann.font.size or 0, size + 2)
+        ann.font.color = BODY_COLOUR
     for menu in fig.layout.updatemenus or ():
-        menu.font.size = max(menu.font.size or 0, size)
+        menu.font = text
     for slider in fig.layout.sliders or ():
-        slider.font.size = max(slider.font.size or 0, size)
-        slider.currentvalue.font.size = max(slider.currentvalue.font.size or 0, size)
+        slider.font = text
+        slider.currentvalue.font = text
     for trace in fig.data:
         if "textfont" in trace:
             trace.textfont.size = max(trace.textfont.size or 0, size)
         if "colorbar" in trace:
-            trace.colorbar.tickfont.size = max(trace.colorbar.tickfont.size or 0, size - 2)
-            trace.colorbar.title.font.size = max(trace.colorbar.title.font.size or 0, size)
+            trace.colorbar.tickfont = text
+            trace.colorbar.title.font = text
         if isinstance(trace, go.Indicator):
-            trace.title.font.size = max(trace.title.font.size or 0, size + 4)
+            trace.title.font = dict(size=size + 4, color=BODY_COLOUR)
+            trace.number.font.color = BODY_COLOUR
     return fig

@@ -77,3 +77,16 @@ def groups_of(ws: wsp.Workspace, tags: list[str]) -> list[str] | None:
         return None
     of = palette.tag_groups(ws.tags, ws.column(group))
     return [of.get(t, "") for t in tags]
+
+
+def related_tag_order(ws: wsp.Workspace, similarity: np.ndarray, tags: list[str]) -> tuple[list[int], list[str] | None]:
+    """(order of ``tags`` putting related tags side by side, each tag's group or None) for a tag x tag matrix.
+
+    Tags are grouped by the grouping column (groups in the set's own order, e.g. hands before objects),
+    then ordered by ``similarity`` (t, t) within each group (``explorer.figures.related_order``).
+    """
+    from explorer.figures import related_order
+
+    groups = groups_of(ws, tags)
+    group_order = list(dict.fromkeys(ws.column(grouping(ws)))) if groups is not None else []
+    return related_order(similarity, groups, group_order=group_order), groups

@@ -42,8 +42,7 @@ def _view():
     """Tag means, related-tags order, the matrix rows in that order and one colour scale for both heatmaps."""
     S = _similarity()
     means, tag_order = analysis.tag_mean_similarity(S, tags)
-    groups = story_data.groups_of(ws, tag_order)
-    related = figures.related_order(means, groups)
+    related, groups = story_data.related_tag_order(ws, means, tag_order)
     perm = figures.order_by_tag(tags, [tag_order[i] for i in related])
     S = S[np.ix_(perm, perm)]
     view_tags = [tags[i] for i in perm]

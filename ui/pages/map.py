@@ -8,7 +8,7 @@ import numpy as np
 import streamlit as st
 
 from explorer import figures
-from ui import render
+from ui import render, story_data
 from ui import workspace as wsp
 from ui.safe import md
 
@@ -29,13 +29,20 @@ st.caption(f"**{len(ws):,} images** from {md(ws.name)}, embedded with **{md(ws.e
            "**drag a box or lasso** (toolbar, top right of the map) to see a group.")
 
 
+def _keep_method() -> None:
+    st.session_state["map_method_kept"] = st.session_state["map_method"]
+
+
 def _controls():
     from explorer.projection import available_methods
 
     methods = available_methods()
     c = st.columns([1.6, 0.8, 1.4, 1.8, 0.9])
-    method = c[0].selectbox("Projection", methods, index=methods.index(DEFAULT_METHOD), format_func=METHOD_NAMES.get,
-                            key="map_method")
+    # The choice is kept outside the widget too: Streamlit drops a widget's state on a run that does not draw
+    # it (a source change that stops the page), and the box could then show t-SNE over a PCA map.
+    kept = st.session_state.get("map_method_kept", DEFAULT_METHOD)
+    method = c[0].selectbox("Projection", methods, index=methods.index(kept if kept in methods else DEFAULT_METHOD),
+                            format_func=METHOD_NAMES.get, key="map_method", on_change=_keep_method)
     dims = c[1].radio("View", [2, 3], format_func=lambda d: f"{d}D", horizontal=True, key="map_dims")
     perplexity = c[2].slider("Perplexity (t-SNE)", 5, 100, 30, key="map_perplexity", disabled=method != "tsne",
                              help="Roughly how many neighbours each point tries to keep close. "
@@ -47,9 +54,10 @@ def _controls():
     return method, int(dims), float(perplexity), show, k
 
 
-def _animated_projection(method: str, dims: int, perplexity: float):
-    """The projection; on a t-SNE cache miss the map is redrawn as the optimisation goes."""
-    slot = st.empty()
+def _animated_projection(method: str, dims: int, perplexity: float, where):
+    """The projection; on a t-SNE cache miss the map is redrawn as the optimisation goes, in ``where``
+    (the final map's column, at its size, so nothing jumps when the final map replaces it)."""
+    slot = where.empty()
     last = [0.0]
 
     def on_layout(iteration: int, coords: np.ndarray) -> None:
@@ -58,7 +66,8 @@ def _animated_projection(method: str, dims: int, perplexity: float):
         last[0] = time.monotonic()
         title = ("t-SNE starting from the linear (PCA) view…" if iteration == 0
                  else f"t-SNE optimising… iteration {iteration}")
-        fig = figures.map_figure(coords, tags=ws.tags, sources=ws.sources, tag_name=ws.tag_column, title=title)
+        fig = figures.map_figure(coords, tags=ws.tags, sources=ws.sources, tag_name=ws.tag_column, title=title,
+                                 colors=story_data.tag_colours(ws))
         slot.plotly_chart(fig, config=render.PLOTLY_CONFIG, key=f"map_anim_{iteration}")
 
     proj = wsp.get_projection(ws, method=method, dims=dims, perplexity=perplexity, on_layout=on_layout)
@@ -124,10 +133,10 @@ def _figure(proj, show: str, focus, highlight, kept):
         uri, x_range, y_range, drawn = wsp.mosaic_for(ws, proj)
         st.caption(f"All {drawn:,} images drawn as one picture under the dots (zoom in to look closer).")
         return figures.mosaic_figure(coords, uri, x_range, y_range, tags=ws.tags, sources=ws.sources,
-                                     tag_name=ws.tag_column)
+                                     tag_name=ws.tag_column, colors=story_data.tag_colours(ws))
     if show == "images" and coords.shape[1] == 2 and ws.images is not None:
         fig, note = figures.images_figure(coords, wsp.thumbnail_uris(ws), tags=ws.tags, sources=ws.sources,
-                                          tag_name=ws.tag_column)
+                                          tag_name=ws.tag_column, colors=story_data.tag_colours(ws))
         if note:
             st.caption(note)
         return fig
@@ -135,7 +144,8 @@ def _figure(proj, show: str, focus, highlight, kept):
         st.caption("Images as points need a 2D map of a set with pictures; showing dots.")
     values = kept if show == "kept" and kept is not None else None
     return figures.map_figure(coords, tags=ws.tags, sources=ws.sources, tag_name=ws.tag_column,
-                              values=values, value_name="neighbours kept", highlight=highlight, focus=focus)
+                              values=values, value_name="neighbours kept", highlight=highlight, focus=focus,
+                              colors=story_data.tag_colours(ws))
 
 
 def _handle_selection(event) -> None:
@@ -152,14 +162,14 @@ def _handle_selection(event) -> None:
 
 
 method, dims, perplexity, show, k = _controls()
-proj = _animated_projection(method, dims, perplexity)
+left, right = st.columns([3, 2], gap="medium")
+proj = _animated_projection(method, dims, perplexity, left)
 neighbour_idx, neighbour_dist = wsp.get_neighbours(ws, k)
 focus = wsp.focus_row(ws)
 highlight = list(neighbour_idx[focus]) if focus is not None else []
 # The measures come after the chart (so the map shows first) unless the overlay needs them.
 geo, agree = _measures(proj, k) if show == "kept" else (None, None)
 
-left, right = st.columns([3, 2], gap="medium")
 with left:
     fig = _figure(proj, show, focus, highlight, geo[1] if geo is not None else None)
     event = st.plotly_chart(fig, key="map_chart", on_select="rerun", selection_mode=("points", "box", "lasso"),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from explorer import figures, story, story_figures
+from explorer import story, story_figures
 from ui import render, story_data
 from ui import workspace as wsp
 from ui.safe import md
@@ -47,8 +47,7 @@ with left:
 with right:
     st.markdown("#### Which tags smear together")
     conf = measures["confusion"]
-    groups = story_data.groups_of(ws, conf["tags"])
-    order = figures.related_order(conf["matrix"], groups)
+    order, groups = story_data.related_tag_order(ws, conf["matrix"], conf["tags"])
     st.plotly_chart(story_figures.confusion_figure(conf["matrix"], conf["tags"], order=order, groups=groups,
                                                    colors=colours),
                     config=render.PLOTLY_CONFIG, key="smear_confusion")
