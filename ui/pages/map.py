@@ -16,7 +16,10 @@ from ui.safe import md
 # slows down, so all of them are pasted into one picture (explorer.mosaic) with no cap on the count.
 SEPARATE_PICTURES_MAX = 800
 DEFAULT_METHOD = "tsne"  # the map people expect; it animates in, and PCA is one click away
-METHOD_NAMES = {"pca": "PCA (instant, linear)", "tsne": "t-SNE (keeps neighbourhoods)", "umap": "UMAP"}
+# Short enough for the box at 1400 px wide; the help text says what each one does.
+METHOD_NAMES = {"pca": "PCA (linear)", "tsne": "t-SNE", "umap": "UMAP"}
+METHOD_HELP = ("**PCA**: instant and linear, far-apart images can overlap. **t-SNE**: keeps each image's "
+               "neighbourhood, animates in. **UMAP**: like t-SNE, faster on large sets (when installed).")
 SHOW = {"dots": "dots", "images": "images", "kept": "neighbours kept"}
 
 st.markdown("## Map of feature space")
@@ -42,7 +45,8 @@ def _controls():
     # it (a source change that stops the page), and the box could then show t-SNE over a PCA map.
     kept = st.session_state.get("map_method_kept", DEFAULT_METHOD)
     method = c[0].selectbox("Projection", methods, index=methods.index(kept if kept in methods else DEFAULT_METHOD),
-                            format_func=METHOD_NAMES.get, key="map_method", on_change=_keep_method)
+                            format_func=METHOD_NAMES.get, key="map_method", on_change=_keep_method,
+                            help=METHOD_HELP)
     dims = c[1].radio("View", [2, 3], format_func=lambda d: f"{d}D", horizontal=True, key="map_dims")
     perplexity = c[2].slider("Perplexity (t-SNE)", 5, 100, 30, key="map_perplexity", disabled=method != "tsne",
                              help="Roughly how many neighbours each point tries to keep close. "
