@@ -53,12 +53,14 @@ else:
     after = story_figures.align_to(before, after)
     st.markdown("#### The map before and after (same projection settings; diamonds = held out)")
     st.plotly_chart(story_figures.before_after_maps(before, after, tags=ws.tags, sources=ws.sources,
+                                                    colors=story_data.tag_colours(ws),
                                                     held_out=result["held_out_index"],
                                                     titles=(f"{ws.embedder_name} vectors", "after the head")),
                     config=render.PLOTLY_CONFIG, key="head_before_after")
     st.markdown("#### Watch the points move")
     st.caption("The after-map is rotated/scaled (Procrustes) onto the before-map so only real movement shows.")
-    st.plotly_chart(story_figures.transition_animation(before, after, tags=ws.tags, sources=ws.sources),
+    st.plotly_chart(story_figures.transition_animation(before, after, tags=ws.tags, sources=ws.sources,
+                                                       colors=story_data.tag_colours(ws)),
                     config=render.PLOTLY_CONFIG, key="head_anim")
 
 st.markdown("## A tiny image–text model")
@@ -84,6 +86,7 @@ else:
     col_map, col_tags = st.columns([3, 1])
     with col_map:
         st.plotly_chart(story_figures.star_map(proj.coords, star, tags=ws.tags, sources=ws.sources, phrase=phrase,
+                                               colors=story_data.tag_colours(ws),
                                                nearest=[i for i, _ in query.nearest]),
                         config=render.PLOTLY_CONFIG, key="text_star")
         st.caption("The star sits at the score-weighted mean map position of the 8 best-matching images "
