@@ -8,23 +8,21 @@ manifest value) that reaches hover text, legends or labels goes through :func:`e
 from __future__ import annotations
 
 import html
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 
+from explorer import palette
 from explorer.imageset import tag_order
 
 # Above this many points a 2D map uses WebGL (Scattergl): SVG makes one DOM node per point.
 WEBGL_THRESHOLD = 1000
 # Layout images are SVG <image> nodes; past a few thousand the browser's pan/zoom gets sluggish.
 MAX_IMAGE_POINTS = 3000
-# A qualitative palette long enough for many tags (Plotly's Dark24 then Light24, then cycled).
-PALETTE = (
-    "#2E91E5", "#E15F99", "#1CA71C", "#FB0D0D", "#DA16FF", "#222A2A", "#B68100", "#750D86", "#EB663B",
-    "#511CFB", "#00A08B", "#FB00D1", "#FC0080", "#B2828D", "#6C7C32", "#778AAE", "#862A16", "#A777F1",
-    "#620042", "#1616A7", "#DA60CA", "#6C4516", "#0D2A63", "#AF0038",
-)
+# Tag colours: see explorer.palette (30 colours, CIEDE2000 >= 15 apart, readable on white).
+PALETTE = palette.PALETTE
 HOVER_HINT = "click: image and its neighbours"
 
 
@@ -44,10 +42,20 @@ def thumbnail_data_uri(jpeg: bytes) -> str:
     return data_uri(jpeg, "image/jpeg")
 
 
-def tag_colors(tags: Sequence[str]) -> dict[str, str]:
-    """A stable colour per distinct tag, in first-seen order."""
-    distinct = tag_order(tags)  # the order of the measures' tag charts too
-    return {tag: PALETTE[i % len(PALETTE)] for i, tag in enumerate(distinct)}
+def tag_colors(tags: Sequence[str], groups: Sequence[str] | None = None) -> dict[str, str]:
+    """A stable colour per distinct tag, in first-seen order (see :func:`explorer.palette.tag_colors`)."""
+    return palette.tag_colors(tags, groups)
+
+
+def colors_for(tags: Sequence[str], colors: Mapping[str, str] | None) -> dict[str, str]:
+    """``colors`` (computed once for a whole set, so pages agree) restricted to ``tags``, else the default."""
+    if colors is None:
+        return tag_colors(tags)
+    distinct = tag_order(tags)
+    spare = [c for c in PALETTE if c not in set(colors.values())] or list(PALETTE)
+    missing = [t for t in distinct if t not in colors]
+    extra = {t: spare[i % len(spare)] for i, t in enumerate(missing)}
+    return {t: colors.get(t) or extra[t] for t in distinct}
 
 
 # A column of whole numbers with at most this many distinct values (digit labels, ratings) stays categorical.
@@ -114,8 +122,12 @@ def map_figure(
     webgl: bool | None = None,
     title: str = "",
     height: int = 620,
+    colors: Mapping[str, str] | None = None,
 ) -> go.Figure:
     """The map: one point per image at ``coords`` (n, 2|3), coloured by tag or by ``values``.
+
+    ``colors`` (tag -> colour, from :func:`tag_colors` over the whole set) keeps a tag's colour the
+    same on every page; by default colours follow the first-seen order of ``tags``.
 
     ``values`` (n,) floats in [0, 1] (e.g. neighbours kept) switch to a continuous colour scale; so do
     ``tags`` that are numbers (see :func:`numeric_column`), scaled to their own range with a colour bar.
@@ -156,9 +168,8 @@ def map_figure(
                                    text=list(hover[blank]), hovertemplate=template,
                                    marker=dict(size=size, color="#BBBBBB", opacity=0.7)))
     else:
-        colors = tag_colors(tags)
         tag_arr = np.asarray(tags, dtype=object)
-        for tag, color in colors.items():
+        for tag, color in colors_for(tags, colors).items():
             idx = np.flatnonzero((tag_arr == tag) & finite)
             if idx.size == 0:
                 continue
@@ -188,11 +199,17 @@ def _add_highlights(fig, coords, hover, finite, highlight, focus, webgl, size) -
                                            line=dict(color="black", width=2))))
 
 
+# Room above the plot for a title and Plotly's toolbar, reserved whether or not a title is drawn: the
+# toolbar then never covers the legend, and a map with a title (the t-SNE preview) and without one (the
+# final map) have the same plot area, so nothing jumps when one replaces the other.
+MAP_TOP_MARGIN = 44
+
+
 def _map_layout(fig: go.Figure, coords: np.ndarray, *, title: str, height: int, legend_title: str) -> None:
     fig.update_layout(
-        title=dict(text=escape_text(title)) if title else None,
-        height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-        legend=dict(title=dict(text=escape_text(legend_title)), itemsizing="constant"),
+        title=dict(text=escape_text(title), y=0.99, yanchor="top") if title else None,
+        height=height, margin=dict(l=10, r=10, t=MAP_TOP_MARGIN, b=10),
+        legend=dict(title=dict(text=escape_text(legend_title)), itemsizing="constant", yanchor="top", y=1.0),
         dragmode="pan" if coords.shape[1] == 2 else "orbit",
         hovermode="closest", uirevision="map",
     )
@@ -215,6 +232,7 @@ def images_figure(
     max_images: int = MAX_IMAGE_POINTS,
     image_fraction: float = 0.035,
     height: int = 620,
+    colors: Mapping[str, str] | None = None,
 ) -> tuple[go.Figure, str]:
     """The map with each image drawn at its 2D coordinates (layout images from data-URI JPEGs).
 
@@ -228,7 +246,7 @@ def images_figure(
     if len(thumbnail_uris) != len(tags):
         raise ValueError(f"{len(thumbnail_uris)} thumbnails for {len(tags)} points")
     fig = map_figure(coords, tags=tags, sources=sources, tag_name=tag_name, webgl=len(tags) > WEBGL_THRESHOLD,
-                     height=height)
+                     height=height, colors=colors)
     for trace in fig.data:
         trace.marker.size = 4
         trace.marker.opacity = 0.5
@@ -260,6 +278,7 @@ def mosaic_figure(
     sources: Sequence[str],
     tag_name: str = "tag",
     height: int = 620,
+    colors: Mapping[str, str] | None = None,
 ) -> go.Figure:
     """The map with every image drawn, from one pre-composed picture (see ``explorer.mosaic``).
 
@@ -268,7 +287,7 @@ def mosaic_figure(
     hover and click.
     """
     fig = map_figure(coords, tags=tags, sources=sources, tag_name=tag_name,
-                     webgl=len(tags) > WEBGL_THRESHOLD, height=height)
+                     webgl=len(tags) > WEBGL_THRESHOLD, height=height, colors=colors)
     for trace in fig.data:
         trace.marker.size = 3
         trace.marker.opacity = 0.35
@@ -282,61 +301,204 @@ def mosaic_figure(
     return fig
 
 
-def order_by_tag(tags: Sequence[str]) -> np.ndarray:
-    """Row order grouping equal tags together (tags in first-seen order, rows stable within a tag)."""
-    rank = {t: i for i, t in enumerate(dict.fromkeys(tags))}
+def order_by_tag(tags: Sequence[str], tag_order: Sequence[str] | None = None) -> np.ndarray:
+    """Row order grouping equal tags together (tags in ``tag_order``, else first-seen; rows stable within a tag)."""
+    rank = {t: i for i, t in enumerate(dict.fromkeys(list(tag_order or []) + list(tags)))}
     return np.array(sorted(range(len(tags)), key=lambda i: (rank[tags[i]], i)), dtype=np.int64)
 
 
+def related_order(similarity: np.ndarray, groups: Sequence[str] | None = None, *,
+                  group_order: Sequence[str] = ()) -> list[int]:
+    """An order of t items (tags) that puts related ones side by side.
+
+    ``similarity`` (t, t): larger = more related (mean cosine similarity, or a symmetrised neighbour
+    share); it is symmetrised and its diagonal ignored. With ``groups`` (one label per item) the groups
+    come in ``group_order`` (then first-seen order) and items are ordered within their group; the order inside a group (or of
+    everything, without groups) is the leaf order of average-linkage clustering with optimal leaf ordering.
+    """
+    from scipy.cluster.hierarchy import leaves_list, linkage
+    from scipy.spatial.distance import squareform
+
+    M = np.asarray(similarity, dtype=np.float64)
+    t = M.shape[0]
+    if M.shape != (t, t):
+        raise ValueError(f"similarity must be square, got {M.shape}")
+    if groups is not None and len(groups) != t:
+        raise ValueError(f"groups has {len(groups)} entries for {t} items")
+    M = (M + M.T) / 2
+    off = ~np.eye(t, dtype=bool)
+    fill = np.nanmin(M[off]) if t > 1 and np.isfinite(M[off]).any() else 0.0
+    M = np.where(np.isfinite(M), M, fill)
+    members: dict[str, list[int]] = {str(g): [] for g in group_order}
+    for i in range(t):
+        members.setdefault("" if groups is None else str(groups[i]), []).append(i)
+    order: list[int] = []
+    for rows in members.values():
+        if len(rows) < 3:  # also skips the groups of group_order that have no item here
+            order += rows
+            continue
+        sub = M[np.ix_(rows, rows)]
+        dist = np.clip(sub[off[: len(rows), : len(rows)]].max() - sub, 0, None)
+        np.fill_diagonal(dist, 0.0)
+        leaves = leaves_list(linkage(squareform(dist, checks=False), method="average", optimal_ordering=True))
+        order += [rows[i] for i in leaves]
+    return order
+
+
+@dataclass(frozen=True)
+class CentredScale:
+    """A diverging colour scale centred on a meaningful ``reference`` value, ``half`` wide each side.
+
+    ``spread`` is how far the data actually reach from the reference (98th percentile of the absolute
+    difference); ``half`` is never below the floor it was built with, so a tiny difference stays faint.
+    """
+
+    reference: float
+    half: float
+    spread: float
+    reference_name: str
+    floor: float
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        return self.reference - self.half, self.reference + self.half
+
+    def note(self, what: str = "cosine similarity") -> str:
+        """The scale in words, for a caption under the chart."""
+        lo, hi = self.bounds
+        text = (f"Colour shows {what} relative to {self.reference:.3f}, the {self.reference_name}: red = more "
+                f"similar than that, blue = less, white = equal. The scale runs {lo:.3f} to {hi:.3f} "
+                f"(±{self.half:.3f}); values beyond it get the end colours.")
+        if self.spread < self.floor:
+            text += (f" The differences here reach only ±{self.spread:.3f}: they are drawn faint on a scale of "
+                     f"at least ±{self.floor:.2f}, not stretched to full colour.")
+        return text
+
+
+def centred_scale(values: np.ndarray, reference: float, *, reference_name: str, floor: float = 0.05,
+                  quantile: float = 98.0) -> CentredScale:
+    """A :class:`CentredScale` around ``reference`` wide enough for ``values`` (the ``quantile`` of |v - ref|)."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    v = v[np.isfinite(v)]
+    if not np.isfinite(reference):
+        raise ValueError("reference must be a finite number")
+    spread = float(np.percentile(np.abs(v - reference), quantile)) if v.size else 0.0
+    return CentredScale(float(reference), max(spread, floor), spread, reference_name, floor)
+
+
+def different_tag_mean(similarity: np.ndarray, tags: Sequence[str]) -> float | None:
+    """Mean similarity over pairs of images with different tags (None when every image has one tag)."""
+    tag_arr = np.asarray(tags, dtype=object)
+    mask = tag_arr[:, None] != tag_arr[None, :]
+    return float(np.asarray(similarity)[mask].mean()) if mask.any() else None
+
+
+def _centred_colors(scale: CentredScale, title: str) -> dict:
+    lo, hi = scale.bounds
+    ref = scale.reference
+    return dict(colorscale="RdBu", reversescale=True, zmin=lo, zmax=hi, zmid=ref, colorbar=dict(
+        title=dict(text=title), tickmode="array", tickvals=[lo, ref, hi],
+        ticktext=[f"{lo:.3f} (−{scale.half:.3f})", f"{ref:.3f} = {escape_text(scale.reference_name)}",
+                  f"{hi:.3f} (+{scale.half:.3f})"]))
+
+
 def similarity_heatmap(
-    similarity: np.ndarray, *, tags: Sequence[str], sources: Sequence[str], height: int = 650
+    similarity: np.ndarray, *, tags: Sequence[str], sources: Sequence[str], scale: CentredScale | None = None,
+    height: int = 650,
 ) -> go.Figure:
     """Cosine similarity matrix (n, n) drawn in the row order given; tag blocks marked on the axes.
 
-    Callers pass the matrix already ordered (see :func:`order_by_tag`). Hover names both images and
-    the value; each axis label is ``"i· source (tag)"`` so labels stay unique.
+    Callers pass the matrix already ordered (see :func:`order_by_tag`). Colours are centred on
+    ``scale`` (by default the mean different-tag similarity, so a bright block means "more alike than
+    two images of different tags usually are"); the colour bar names its ends. Hover names both images
+    and the value; each axis label is ``"i· source (tag)"`` so labels stay unique.
     """
     similarity = np.asarray(similarity, dtype=np.float32)
     n = len(tags)
     if similarity.shape != (n, n):
         raise ValueError(f"similarity must have shape ({n}, {n}), got {similarity.shape}")
+    if scale is None:
+        ref = different_tag_mean(similarity, tags)
+        off = similarity[~np.eye(n, dtype=bool)]
+        scale = centred_scale(off, ref if ref is not None else float(off.mean() if off.size else 0.0),
+                              reference_name="mean different-tag similarity" if ref is not None else "mean similarity")
     labels = [f"{i}· {escape_text(s)} ({escape_text(t)})" for i, (s, t) in enumerate(zip(sources, tags))]
     starts = [i for i in range(n) if i == 0 or tags[i] != tags[i - 1]]
     fig = go.Figure(go.Heatmap(
-        z=similarity, x=labels, y=labels, colorscale="Viridis", zmin=-1 if similarity.min() < 0 else 0, zmax=1,
-        colorbar=dict(title=dict(text="cosine<br>similarity")),
+        z=similarity, x=labels, y=labels, **_centred_colors(scale, "cosine<br>similarity"),
         hovertemplate="%{y}<br>%{x}<br>cosine similarity: %{z:.3f}<extra></extra>",
     ))
     ticks = dict(tickmode="array", tickvals=[labels[i] for i in starts], ticktext=[escape_text(tags[i]) for i in starts])
     fig.update_xaxes(type="category", **ticks, tickangle=-45)
     fig.update_yaxes(type="category", autorange="reversed", **ticks)
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), font=dict(size=14))
     return fig
+
+
+# Cell values are written only while cells are big enough to read them at 14 px.
+MAX_CELL_TEXT_TAGS = 16
+
+
+def _tag_ticks(names: Sequence[str], colors: Mapping[str, str] | None) -> dict:
+    """Axis ticks naming each tag, led by a swatch of its map colour when ``colors`` is given."""
+    text = [f"<span style='color:{colors[n]}'>■</span> {escape_text(n)}" if colors and n in colors
+            else escape_text(n) for n in names]
+    return dict(tickmode="array", tickvals=[escape_text(n) for n in names], ticktext=text)
 
 
 def tag_matrix_heatmap(matrix: np.ndarray, tag_order: Sequence[str], *, colorbar_title: str, hovertemplate: str,
                        x_title: str = "tag", y_title: str = "tag", zrange: tuple[float, float] | None = None,
-                       height: int = 480) -> go.Figure:
-    """A (t, t) matrix over tags, rows top to bottom in ``tag_order``, the value written in each cell."""
+                       scale: CentredScale | None = None, order: Sequence[int] | None = None,
+                       groups: Sequence[str] | None = None, colors: Mapping[str, str] | None = None,
+                       cell_format: str = "{:.2f}", height: int = 480) -> go.Figure:
+    """A (t, t) matrix over tags, rows top to bottom in ``order`` (indices into ``tag_order``).
+
+    Colour: ``scale`` (diverging, centred on its reference) or the fixed ``zrange``; with neither, the
+    data's own range, which the colour bar then states in its title. ``groups`` (one per tag in
+    ``tag_order``) draw a line between groups. Each cell shows its value (``cell_format``) while the
+    matrix has at most ``MAX_CELL_TEXT_TAGS`` tags; past that, hover gives it.
+    """
     matrix = np.asarray(matrix, dtype=np.float64)
     t = len(tag_order)
     if matrix.shape != (t, t):
         raise ValueError(f"matrix must have shape ({t}, {t}), got {matrix.shape}")
-    names = [escape_text(x) for x in tag_order]
-    zmin, zmax = zrange if zrange is not None else (None, None)
-    fig = go.Figure(go.Heatmap(
-        z=matrix, x=names, y=names, colorscale="Viridis", zmin=zmin, zmax=zmax, text=np.round(matrix, 2),
-        texttemplate="%{text}", colorbar=dict(title=dict(text=colorbar_title)), hovertemplate=hovertemplate,
-    ))
-    fig.update_xaxes(type="category", title=x_title)
-    fig.update_yaxes(type="category", autorange="reversed", title=y_title)
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10))
+    order = list(range(t)) if order is None else [int(i) for i in order]
+    if sorted(order) != list(range(t)):
+        raise ValueError(f"order must be a permutation of range({t})")
+    matrix = matrix[np.ix_(order, order)]
+    tags = [str(tag_order[i]) for i in order]
+    names = [escape_text(x) for x in tags]
+    if scale is not None:
+        color = _centred_colors(scale, colorbar_title)
+    else:
+        lo, hi = zrange if zrange is not None else (float(np.nanmin(matrix)), float(np.nanmax(matrix)))
+        color = dict(colorscale="Viridis", zmin=lo, zmax=hi,
+                     colorbar=dict(title=dict(text=f"{colorbar_title}<br>({cell_format.format(lo)}–"
+                                                   f"{cell_format.format(hi)})")))
+    text = [[("" if not np.isfinite(v) else cell_format.format(v)) for v in row] for row in matrix]
+    show_text = t <= MAX_CELL_TEXT_TAGS
+    fig = go.Figure(go.Heatmap(z=matrix, x=names, y=names, text=text, texttemplate="%{text}" if show_text else None,
+                               textfont=dict(size=14), hovertemplate=hovertemplate, xgap=1, ygap=1, **color))
+    ticks = _tag_ticks(tags, colors)
+    fig.update_xaxes(type="category", title=x_title, tickangle=-45, **ticks)
+    fig.update_yaxes(type="category", autorange="reversed", title=y_title, **ticks)
+    if groups is not None:
+        g = [str(groups[i]) for i in order]
+        for k in range(1, t):
+            if g[k] != g[k - 1]:
+                line = dict(type="line", line=dict(color="black", width=2), xref="x", yref="y")
+                fig.add_shape(**line, x0=k - 0.5, x1=k - 0.5, y0=-0.5, y1=t - 0.5)
+                fig.add_shape(**line, x0=-0.5, x1=t - 0.5, y0=k - 0.5, y1=k - 0.5)
+    fig.update_layout(height=max(height, 30 * t + 160), margin=dict(l=10, r=10, t=10, b=10), font=dict(size=14))
     return fig
 
 
-def tag_similarity_figure(matrix: np.ndarray, tag_order: Sequence[str], *, height: int = 480) -> go.Figure:
+def tag_similarity_figure(matrix: np.ndarray, tag_order: Sequence[str], *, scale: CentredScale | None = None,
+                          order: Sequence[int] | None = None, groups: Sequence[str] | None = None,
+                          colors: Mapping[str, str] | None = None, height: int = 480) -> go.Figure:
     """Mean cosine similarity between every pair of tags, (t, t), with the value written in each cell."""
-    return tag_matrix_heatmap(matrix, tag_order, colorbar_title="mean<br>similarity", height=height,
+    return tag_matrix_heatmap(matrix, tag_order, colorbar_title="mean<br>similarity", height=height, scale=scale,
+                              order=order, groups=groups, colors=colors, cell_format="{:.3f}",
                               hovertemplate="%{y} vs %{x}<br>mean cosine similarity: %{z:.3f}<extra></extra>")
 
 

@@ -6,13 +6,15 @@ every user string that reaches the figure goes through ``escape_text``.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from explorer.figures import escape_text, map_figure, tag_colors, tag_matrix_heatmap
+from explorer.figures import colors_for, escape_text, map_figure, tag_matrix_heatmap
+
+Colors = Mapping[str, str] | None
 
 
 def _xy(coords) -> np.ndarray:
@@ -23,7 +25,7 @@ def _xy(coords) -> np.ndarray:
 
 
 def twin_map(coords, twin_coords, *, tags: Sequence[str], sources: Sequence[str], title: str = "",
-             height: int = 560) -> go.Figure:
+             height: int = 560, colors: Colors = None) -> go.Figure:
     """The map with each image (dot) joined by a grey line to its augmented twin (open circle).
 
     coords, twin_coords : (n, 2) positions of the images and of their twins in the same projection.
@@ -31,7 +33,8 @@ def twin_map(coords, twin_coords, *, tags: Sequence[str], sources: Sequence[str]
     coords, twin_coords = _xy(coords), _xy(twin_coords)
     if coords.shape != twin_coords.shape:
         raise ValueError(f"twin_coords must match coords {coords.shape}, got {twin_coords.shape}")
-    fig = map_figure(coords, tags=tags, sources=sources, title=title, height=height, webgl=False)
+    colors = colors_for(tags, colors)
+    fig = map_figure(coords, tags=tags, sources=sources, title=title, height=height, webgl=False, colors=colors)
     ok = np.isfinite(coords).all(axis=1) & np.isfinite(twin_coords).all(axis=1)
     xs, ys = [], []
     for i in np.flatnonzero(ok):
@@ -40,7 +43,6 @@ def twin_map(coords, twin_coords, *, tags: Sequence[str], sources: Sequence[str]
     fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="image → its twin", hoverinfo="skip",
                              line=dict(color="rgba(80,80,80,0.45)", width=1)))
     idx = np.flatnonzero(ok)
-    colors = tag_colors(tags)
     fig.add_trace(go.Scatter(
         x=twin_coords[idx, 0], y=twin_coords[idx, 1], mode="markers", name="augmented twin", customdata=idx,
         text=[f"twin of <b>{escape_text(sources[i])}</b><br>tag: {escape_text(tags[i])}" for i in idx],
@@ -50,13 +52,14 @@ def twin_map(coords, twin_coords, *, tags: Sequence[str], sources: Sequence[str]
 
 
 def before_after_maps(before, after, *, tags: Sequence[str], sources: Sequence[str], held_out: Sequence[int] = (),
-                      titles: tuple[str, str] = ("before", "after"), height: int = 520) -> go.Figure:
+                      titles: tuple[str, str] = ("before", "after"), height: int = 520,
+                      colors: Colors = None) -> go.Figure:
     """Two maps side by side (same projection method and settings); held-out images drawn as diamonds."""
     before, after = _xy(before), _xy(after)
     fig = make_subplots(rows=1, cols=2, subplot_titles=[escape_text(t) for t in titles], horizontal_spacing=0.04)
     held = np.zeros(len(tags), bool)
     held[list(held_out)] = True
-    colors = tag_colors(tags)
+    colors = colors_for(tags, colors)
     tag_arr = np.asarray(tags, dtype=object)
     for col, coords in ((1, before), (2, after)):
         for tag, color in colors.items():
@@ -79,14 +82,14 @@ def before_after_maps(before, after, *, tags: Sequence[str], sources: Sequence[s
 
 
 def transition_animation(before, after, *, tags: Sequence[str], sources: Sequence[str], steps: int = 12,
-                         height: int = 560) -> go.Figure:
+                         height: int = 560, colors: Colors = None) -> go.Figure:
     """An animated map moving every point from ``before`` to ``after`` (both (n, 2), pre-aligned)."""
     before, after = _xy(before), _xy(after)
     if before.shape != after.shape:
         raise ValueError(f"after must match before {before.shape}, got {after.shape}")
     if steps < 2:
         raise ValueError(f"steps must be >= 2, got {steps}")
-    colors = tag_colors(tags)
+    colors = colors_for(tags, colors)
     tag_arr = np.asarray(tags, dtype=object)
     ok = np.isfinite(before).all(axis=1) & np.isfinite(after).all(axis=1)
     groups = [(tag, color, np.flatnonzero((tag_arr == tag) & ok)) for tag, color in colors.items()]
@@ -142,31 +145,48 @@ def loss_curve(losses: Sequence[float], *, height: int = 260) -> go.Figure:
     return fig
 
 
-def per_tag_bars(per_tag: dict, *, height: int = 380) -> go.Figure:
-    """Silhouette and k-NN agreement per tag, tags sorted by silhouette (worst = most smeared first)."""
+def per_tag_bars(per_tag: dict, *, colors: Colors = None, height: int = 380) -> go.Figure:
+    """Silhouette and k-NN agreement per tag, the worst (lowest silhouette, most smeared) on top."""
     tags = sorted(per_tag, key=lambda t: (per_tag[t].get("silhouette") is None, per_tag[t].get("silhouette") or 0))
     names = [escape_text(t) for t in tags]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=["silhouette (cosine)", "k-NN tag agreement"],
-                        horizontal_spacing=0.12)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["silhouette (cosine, −1 to 1)", "k-NN tag agreement (0 to 1)"],
+                        horizontal_spacing=0.06, shared_yaxes=True)
     sil = [per_tag[t].get("silhouette") for t in tags]
     knn = [per_tag[t].get("knn_agreement") for t in tags]
-    fig.add_trace(go.Bar(y=names, x=sil, orientation="h", marker_color=["#E15F99" if (v or 0) < 0 else "#1CA71C"
+    fig.add_trace(go.Bar(y=names, x=sil, orientation="h", marker_color=["#C83818" if (v or 0) < 0 else "#30A860"
                                                                          for v in sil],
                          text=[("n/a" if v is None else f"{v:.2f}") for v in sil], name="silhouette", cliponaxis=False),
                   row=1, col=1)
-    fig.add_trace(go.Bar(y=names, x=knn, orientation="h", marker_color="#3283FE",
-                         text=[("n/a" if v is None else f"{v:.2f}") for v in knn], name="k-NN agreement"), row=1, col=2)
-    fig.update_yaxes(type="category")
-    fig.update_layout(height=max(height, 26 * len(tags) + 80), showlegend=False, margin=dict(l=10, r=10, t=30, b=10))
+    fig.add_trace(go.Bar(y=names, x=knn, orientation="h", marker_color="#3080F8",
+                         text=[("n/a" if v is None else f"{v:.2f}") for v in knn], name="k-NN agreement",
+                         cliponaxis=False), row=1, col=2)
+    # A category axis draws its first category at the bottom: reversed, the worst tag is on top.
+    ticks = dict(tickmode="array", tickvals=names, ticktext=[
+        f"<span style='color:{colors[t]}'>■</span> {escape_text(t)}" if colors and t in colors else escape_text(t)
+        for t in tags])
+    fig.update_yaxes(type="category", categoryorder="array", categoryarray=names, autorange="reversed", **ticks)
+    fig.update_xaxes(range=[-1, 1], row=1, col=1)
+    fig.update_xaxes(range=[0, 1.05], row=1, col=2)
+    fig.update_layout(height=max(height, 30 * len(tags) + 90), showlegend=False, margin=dict(l=10, r=30, t=40, b=10),
+                      font=dict(size=14))
     return fig
 
 
-def confusion_figure(matrix, tag_order: Sequence[str], *, height: int = 480) -> go.Figure:
-    """Row a, column b: share of tag a's nearest neighbours that carry tag b ("which tags smear together")."""
-    return tag_matrix_heatmap(
-        matrix, tag_order, colorbar_title="share of<br>neighbours", zrange=(0, 1), height=height,
+def confusion_figure(matrix, tag_order: Sequence[str], *, order: Sequence[int] | None = None,
+                     groups: Sequence[str] | None = None, colors: Colors = None, height: int = 480) -> go.Figure:
+    """Row a, column b: share of tag a's nearest neighbours that carry tag b ("which tags smear together").
+
+    The colour scale is fixed at 0–100 % (said on the colour bar); ``order``/``groups``/``colors`` as in
+    :func:`explorer.figures.tag_matrix_heatmap` (see :func:`explorer.figures.related_order`).
+    """
+    fig = tag_matrix_heatmap(
+        matrix, tag_order, colorbar_title="share of neighbours", zrange=(0, 1), height=height, order=order,
+        groups=groups, colors=colors, cell_format="{:.0%}",
         hovertemplate="%{z:.0%} of the neighbours of %{y} images are %{x}<extra></extra>",
         x_title="neighbour's tag", y_title="image's tag")
+    fig.update_traces(colorscale="Blues", colorbar=dict(tickformat=".0%", title=dict(
+        text="share of<br>neighbours<br>(fixed 0–100%)")))
+    return fig
 
 
 def group_comparison(groups: dict, *, height: int = 340) -> go.Figure:
@@ -187,9 +207,10 @@ def group_comparison(groups: dict, *, height: int = 340) -> go.Figure:
 
 
 def star_map(coords, star_xy, *, tags: Sequence[str], sources: Sequence[str], phrase: str,
-             nearest: Sequence[int] = (), height: int = 560) -> go.Figure:
+             nearest: Sequence[int] = (), height: int = 560, colors: Colors = None) -> go.Figure:
     """The map with the phrase as a star and its nearest images ringed."""
-    fig = map_figure(_xy(coords), tags=tags, sources=sources, highlight=list(nearest), height=height, webgl=False)
+    fig = map_figure(_xy(coords), tags=tags, sources=sources, highlight=list(nearest), height=height, webgl=False,
+                     colors=colors)
     star = np.asarray(star_xy, dtype=np.float64)
     if star.shape == (2,) and np.isfinite(star).all():
         fig.add_trace(go.Scatter(x=[star[0]], y=[star[1]], mode="markers+text", name="your phrase",
@@ -209,4 +230,37 @@ def big_number_row(values: dict, *, height: int = 180) -> go.Figure:
                                    title=dict(text=escape_text(label), font=dict(size=22)),
                                    domain=dict(x=[i / n, (i + 1) / n], y=[0, 1])))
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10))
+    return fig
+
+
+BODY_COLOUR = "#31333F"  # Streamlit's body text colour: no light grey on a projector
+
+
+def for_projector(fig: go.Figure, *, size: int = 18) -> go.Figure:
+    """Every text of ``fig`` at least ``size`` px and in body colour (axes, legend, hover, colour bars,
+    subplot titles, numbers, animation buttons and slider), on a white template, for a presenter's screen
+    read from the back of a room. Draw it with ``st.plotly_chart(..., theme=None)``: Streamlit's chart theme
+    would set its own, smaller fonts. Returns ``fig``."""
+    text = dict(size=size, color=BODY_COLOUR)
+    fig.update_layout(template="plotly_white", font=text, hoverlabel=dict(font=dict(size=size)),
+                      legend=dict(font=text, title=dict(font=text)))
+    fig.update_xaxes(tickfont=text, title_font=text)
+    fig.update_yaxes(tickfont=text, title_font=text)
+    for ann in fig.layout.annotations or ():
+        ann.font.size = max(ann.font.size or 0, size + 2)
+        ann.font.color = BODY_COLOUR
+    for menu in fig.layout.updatemenus or ():
+        menu.font = text
+    for slider in fig.layout.sliders or ():
+        slider.font = text
+        slider.currentvalue.font = text
+    for trace in fig.data:
+        if "textfont" in trace:
+            trace.textfont.size = max(trace.textfont.size or 0, size)
+        if "colorbar" in trace:
+            trace.colorbar.tickfont = text
+            trace.colorbar.title.font = text
+        if isinstance(trace, go.Indicator):
+            trace.title.font = dict(size=size + 4, color=BODY_COLOUR)
+            trace.number.font.color = BODY_COLOUR
     return fig

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -78,16 +80,84 @@ def test_smear_page_shows_numbers_and_restricting_changes_them():
     assert "Controlled:" in text and "Not controlled:" in text
 
 
+def headline(at) -> str:
+    found = [m.value for m in at.markdown if "presenter-headline" in m.value]
+    assert len(found) == 1, found
+    return found[0].split(">", 1)[1].rsplit("<", 1)[0]
+
+
 @pytest.mark.parametrize("step", range(1, 8))
 def test_every_presenter_step_renders_from_the_url(step):
     at = open_page("ui/pages/presenter.py", step=str(step), source="demo:hands", embedder="pixels")
     assert at.title[0].value.startswith(f"{step}.")
+    assert any(f"Step {step} of 7" in m.value for m in at.markdown)
+    line = headline(at)
+    assert line.endswith(".") and 40 < len(line) < 120  # one sentence, large type
     assert at.query_params["step"] == str(step)
     assert at.query_params["source"] == "demo:hands"
     if step < 7:
         at.button(key="presenter_next").click().run()
         assert at.title[0].value.startswith(f"{step + 1}.")
         assert at.query_params["step"] == str(step + 1)
+        assert headline(at) != line
+
+
+def test_presenter_keys_for_a_clicker_and_the_arrows():
+    at = open_page("ui/pages/presenter.py", step="3", source="demo:hands", embedder="hog")
+    shortcuts = {b.key: b.proto.shortcut for b in at.button if b.key.startswith("presenter_")}
+    assert shortcuts == {"presenter_prev": "pageup", "presenter_next": "pagedown", "presenter_right": "right",
+                         "presenter_space": "space", "presenter_left": "left"}
+    for key, expected in (("presenter_right", 4), ("presenter_space", 5), ("presenter_left", 4),
+                          ("presenter_prev", 3)):
+        at.button(key=key).click().run()
+        assert not at.exception
+        assert at.query_params["step"] == str(expected) and at.title[0].value.startswith(f"{expected}.")
+    at.query_params["step"] = "7"
+    at.run()
+    assert at.button(key="presenter_next").disabled and at.button(key="presenter_space").disabled
+
+
+def test_presenter_title_step_picks_the_set_and_embedder_for_every_page():
+    at = open_page("ui/pages/presenter.py", step="1", source="demo:hands", embedder="hog")
+    at.selectbox(key="presenter_set").set_value("demo:digits").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.query_params["source"] == "demo:digits"
+    assert at.selectbox(key="fse_demo").value == "digits"  # the (collapsed) sidebar follows
+    at.selectbox(key="presenter_embedder").set_value("pixels").run()
+    assert at.query_params["embedder"] == "pixels" and at.selectbox(key="fse_embedder").value == "pixels"
+    assert any("1,797 images" in c.value for c in at.caption)  # the digits set is the one loaded and shown
+
+
+def test_presenter_warm_up_fills_the_story_pages_caches(monkeypatch):
+    from explorer import contrastive, story
+
+    calls = {"measures": 0, "head": 0}
+    measures, head = story.tag_measures, contrastive.held_out_comparison
+
+    def from_ui() -> bool:  # the pages' own requests (restrict/compare call tag_measures on subsets too)
+        return f"{os.sep}ui{os.sep}" in sys._getframe(2).f_code.co_filename
+
+    def counted_measures(*a, **kw):
+        calls["measures"] += from_ui()
+        return measures(*a, **kw)
+
+    def counted_head(*a, **kw):
+        calls["head"] += from_ui()
+        return head(*a, **kw)
+
+    monkeypatch.setattr(story, "tag_measures", counted_measures)
+    monkeypatch.setattr(contrastive, "held_out_comparison", counted_head)
+    at = open_page("ui/pages/presenter.py", step="2", source="demo:hands", embedder="hog")
+    assert calls == {"measures": 1, "head": 1}  # every step prepared on arrival, once
+    for _ in range(5):
+        at.button(key="presenter_next").click().run()
+    assert calls == {"measures": 1, "head": 1}  # next only draws
+    at.switch_page("ui/pages/smear.py").run()
+    at.switch_page("ui/pages/contrastive.py").run()
+    at.button(key="head_train").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.metric  # the held-out numbers are shown ...
+    assert calls == {"measures": 1, "head": 1}  # ... from the presenter's computations
 
 
 def test_presenter_refuses_a_bookmark_outside_the_demos():

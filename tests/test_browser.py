@@ -86,3 +86,59 @@ def test_map_click_and_drop_offline(browser_ok, tmp_path):
         page.screenshot(path=str(ARTIFACTS / "browser-3-uploads.png"), full_page=True)
 
         assert blocked == [], f"the page tried to reach the network: {blocked[:5]}"
+
+
+# Visible text (and input values) in the main area drawn under 16 px: nothing on a presenter step may be.
+SMALL_TEXT_JS = """() => {
+  const root = document.querySelector('[data-testid="stMain"]') || document.body;
+  const shown = (el) => { const r = el.getBoundingClientRect(), s = getComputedStyle(el);
+    return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && s.display !== 'none'; };
+  const out = [];
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const n = walker.currentNode, text = n.textContent.trim(), el = n.parentElement;
+    if (text && shown(el) && parseFloat(getComputedStyle(el).fontSize) < 16)
+      out.push(text.slice(0, 30) + ' @' + getComputedStyle(el).fontSize);
+  }
+  for (const el of root.querySelectorAll('input, textarea'))
+    if (el.value && shown(el) && parseFloat(getComputedStyle(el).fontSize) < 16)
+      out.push('[input] ' + el.value.slice(0, 30) + ' @' + getComputedStyle(el).fontSize);
+  return out;
+}"""
+
+
+def _presenter_step(page, n: int) -> str:
+    """Wait until step ``n`` is drawn and the script has finished; its headline."""
+    page.get_by_text(f"Step {n} of 7", exact=True).wait_for(timeout=120_000)
+    page.get_by_role("heading", name=f"{n}.").first.wait_for(timeout=60_000)
+    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
+    page.wait_for_timeout(300)
+    return page.locator(".presenter-headline").first.inner_text()
+
+
+def test_presenter_goes_through_every_step_with_a_clicker(browser_ok, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with app_server(tmp_path) as (url, _), sync_playwright() as p, \
+            offline_page(p, width=1920, height=1080) as (page, blocked):
+        page.goto(url + "/presenter?step=1&source=demo:hands&embedder=hog")
+        headlines = {1: _presenter_step(page, 1)}
+        sidebar_right = page.evaluate(
+            "document.querySelector('[data-testid=\"stSidebar\"]').getBoundingClientRect().right")
+        assert sidebar_right <= 1, f"the sidebar is open (right edge at {sidebar_right} px)"
+        for n in range(1, 8):
+            if n > 1:
+                page.keyboard.press("PageDown")
+                headlines[n] = _presenter_step(page, n)
+            assert page.evaluate(SMALL_TEXT_JS) == [], f"step {n} has text under 16 px"
+            page.screenshot(path=str(ARTIFACTS / f"presenter-step-{n}.png"))
+        assert all(h.endswith(".") for h in headlines.values()) and len(set(headlines.values())) == 7
+        for n in range(6, 0, -1):
+            page.keyboard.press("PageUp")
+            assert _presenter_step(page, n) == headlines[n]
+        for key, n in (("ArrowRight", 2), ("Space", 3), ("ArrowLeft", 2)):
+            page.keyboard.press(key)
+            assert _presenter_step(page, n) == headlines[n]
+        assert "step=2" in page.url and "source=demo%3Ahands" in page.url.replace(":", "%3A")
+        assert blocked == [], f"the page tried to reach the network: {blocked[:5]}"

@@ -154,3 +154,87 @@ def test_pixel_contribution_is_symmetric_around_zero():
 def test_figures_serialise_to_json():
     fig = figures.map_figure(_coords(3), tags=list("abc"), sources=list("xyz"))
     assert json.loads(fig.to_json())["data"][0]["type"] == "scatter"
+
+
+# ---------------------------------------------------------------------------------------- honest colour scales
+
+def _blocks(n_per=4, within=0.62, between=0.60, seed=0):
+    """A similarity matrix of three tags whose blocks differ by only ``within - between``."""
+    rng = np.random.default_rng(seed)
+    tags = [t for t in ("a", "b", "c") for _ in range(n_per)]
+    same = np.equal.outer(tags, tags)
+    S = np.where(same, within, between) + rng.normal(0, 0.002, (len(tags),) * 2)
+    S = (S + S.T) / 2
+    np.fill_diagonal(S, 1.0)
+    return S, tags
+
+
+def test_similarity_heatmap_is_centred_on_the_mean_different_tag_similarity_with_its_range_labelled():
+    S, tags = _blocks()
+    fig = figures.similarity_heatmap(S, tags=tags, sources=[f"f{i}" for i in range(len(tags))])
+    trace = fig.data[0]
+    ref = figures.different_tag_mean(S, tags)
+    assert ref == pytest.approx(0.60, abs=0.002)
+    assert trace.zmid == pytest.approx(ref)
+    assert trace.zmax - ref == pytest.approx(ref - trace.zmin)
+    assert "mean different-tag similarity" in " ".join(trace.colorbar.ticktext)
+    assert list(trace.colorbar.tickvals) == pytest.approx([trace.zmin, ref, trace.zmax])
+
+
+def test_a_tiny_difference_is_drawn_faint_and_the_note_says_so():
+    S, tags = _blocks(within=0.607, between=0.600)
+    upper = S[np.triu_indices(len(S), k=1)]
+    scale = figures.centred_scale(upper, figures.different_tag_mean(S, tags), reference_name="mean different-tag")
+    assert scale.spread < 0.02 and scale.half == pytest.approx(0.05)  # not stretched to the 0.007 difference
+    assert "reach only" in scale.note() and f"{scale.bounds[0]:.3f} to {scale.bounds[1]:.3f}" in scale.note()
+    wide = figures.centred_scale(np.array([0.0, 0.9]), 0.5, reference_name="x")
+    assert wide.half == pytest.approx(0.498) and "reach only" not in wide.note()  # 98th percentile of |0.4|, |0.5|
+
+
+def test_tag_matrices_share_the_scale_they_are_given_and_follow_the_order():
+    means = np.array([[0.62, 0.60, 0.61], [0.60, 0.63, 0.60], [0.61, 0.60, 0.62]])
+    scale = figures.CentredScale(0.60, 0.1, 0.02, "mean different-tag similarity", 0.05)
+    fig = figures.tag_similarity_figure(means, ["a", "b", "c"], scale=scale, order=[1, 0, 2])
+    trace = fig.data[0]
+    assert (trace.zmin, trace.zmax) == pytest.approx(scale.bounds)
+    assert list(trace.x) == ["b", "a", "c"] and trace.z[0][0] == pytest.approx(0.63)
+    assert trace.text[0][1] == "0.600" and trace.textfont.size >= 14
+    with pytest.raises(ValueError, match="permutation"):
+        figures.tag_similarity_figure(means, ["a", "b", "c"], order=[0, 0, 1])
+
+
+def test_without_a_given_scale_a_tag_matrix_states_its_data_range():
+    fig = figures.tag_similarity_figure(np.array([[0.500, 0.486], [0.486, 0.499]]), ["p", "q"])
+    assert "0.486" in fig.data[0].colorbar.title.text and "0.500" in fig.data[0].colorbar.title.text
+
+
+def test_cell_values_are_written_only_while_cells_can_hold_them():
+    t = figures.MAX_CELL_TEXT_TAGS + 1
+    big = figures.tag_similarity_figure(np.eye(t), [f"t{i}" for i in range(t)])
+    small = figures.tag_similarity_figure(np.eye(3), ["a", "b", "c"])
+    assert big.data[0].texttemplate is None and small.data[0].texttemplate == "%{text}"
+    assert big.layout.height >= 30 * t  # rows stay tall enough for readable labels
+
+
+def test_related_order_keeps_groups_together_and_clusters_within():
+    # items 0, 2, 4 are alike, and 1, 3, 5 are alike
+    cluster = np.array([0, 1, 0, 1, 0, 1])
+    sim = np.where(np.equal.outer(cluster, cluster), 0.9, 0.1)
+    order = figures.related_order(sim)
+    first = {int(cluster[i]) for i in order[:3]}
+    assert len(first) == 1  # one whole cluster, then the other
+    groups = ["obj", "hand", "obj", "hand", "obj", "hand"]
+    grouped = figures.related_order(sim, groups, group_order=["hand", "obj"])
+    assert [groups[i] for i in grouped] == ["hand"] * 3 + ["obj"] * 3
+
+
+def test_group_boundaries_are_drawn_between_groups():
+    fig = figures.tag_similarity_figure(np.eye(4), list("abcd"), groups=["h", "h", "o", "o"])
+    assert len(fig.layout.shapes) == 2 and fig.layout.shapes[0].x0 == pytest.approx(1.5)
+
+
+def test_map_leaves_room_for_the_toolbar_and_keeps_its_plot_area_with_or_without_a_title():
+    plain = figures.map_figure(_coords(4), tags=list("abab"), sources=list("wxyz"))
+    titled = figures.map_figure(_coords(4), tags=list("abab"), sources=list("wxyz"), title="t-SNE optimising…")
+    assert plain.layout.margin.t >= 40  # Plotly's toolbar sits in the top margin, not over the legend
+    assert plain.layout.margin == titled.layout.margin and plain.layout.legend.y == titled.layout.legend.y == 1.0

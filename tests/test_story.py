@@ -128,3 +128,56 @@ def test_align_to_undoes_a_rotation_and_flip():
     A = rng.normal(size=(20, 2))
     R = np.array([[0.0, -1.0], [-1.0, 0.0]])  # a reflection across y = -x
     np.testing.assert_allclose(F.align_to(A, A @ R * 3 + 5), A, atol=1e-9)
+
+
+def test_per_tag_bars_put_the_worst_tag_on_top():
+    from explorer import story_figures as F
+
+    per_tag = {"fist": {"silhouette": 0.3, "knn_agreement": 0.9}, "ok": {"silhouette": -0.2, "knn_agreement": 0.1},
+               "cup": {"silhouette": 0.05, "knn_agreement": 0.5}, "odd": {"silhouette": None, "knn_agreement": None}}
+    fig = F.per_tag_bars(per_tag)
+    axis = fig.layout.yaxis
+    # a category axis draws its first category at the bottom; reversed, the first (worst) is on top
+    assert list(axis.categoryarray) == ["ok", "cup", "fist", "odd"] and axis.autorange == "reversed"
+    assert list(fig.data[0].y) == ["ok", "cup", "fist", "odd"]
+
+
+def test_confusion_colour_scale_is_fixed_and_says_so():
+    from explorer import story_figures as F
+
+    fig = F.confusion_figure(np.array([[0.6, 0.4], [0.1, 0.9]]), ["a", "b"], order=[1, 0])
+    trace = fig.data[0]
+    assert (trace.zmin, trace.zmax) == (0, 1) and "0–100%" in trace.colorbar.title.text
+    assert list(trace.y) == ["b", "a"] and trace.z[0][0] == pytest.approx(0.9) and trace.text[0][1] == "10%"
+
+
+def _font_sizes(node, path=""):
+    """Every explicit font size in a figure's JSON, with where it is."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "size" and path.rsplit(".", 1)[-1] in ("font", "tickfont", "textfont", "title_font"):
+                yield path, value
+            else:
+                yield from _font_sizes(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for item in node:
+            yield from _font_sizes(item, path)
+
+
+def test_for_projector_sets_every_text_to_at_least_16_px():
+    from explorer import story_figures as F
+
+    before = np.random.default_rng(0).normal(size=(6, 2))
+    figs = [F.transition_animation(before, before + 1, tags=list("aabbcc"), sources=list("uvwxyz")),
+            F.per_tag_bars({"a": {"silhouette": 0.1, "knn_agreement": 0.5}}),
+            F.confusion_figure(np.eye(2), ["a", "b"]), F.big_number_row({"k-NN": 0.5})]
+    for fig in figs:
+        spec = F.for_projector(fig).to_plotly_json()
+        sizes = list(_font_sizes(spec))
+        assert sizes and all(size >= 16 for _, size in sizes), [s for s in sizes if s[1] < 16]
+        layout = spec["layout"]
+        assert layout["font"]["size"] >= 16 and layout["xaxis"]["tickfont"]["size"] >= 16
+        for menu in layout.get("updatemenus", []):  # the animation's play/before buttons
+            assert menu["font"]["size"] >= 16
+        for slider in layout.get("sliders", []):
+            assert slider["font"]["size"] >= 16 and slider["currentvalue"]["font"]["size"] >= 16

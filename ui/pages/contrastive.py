@@ -9,7 +9,7 @@ import streamlit as st
 
 from explorer import contrastive as C
 from explorer import story, story_figures, text_encoders, textmodel
-from ui import render
+from ui import render, story_data
 from ui.safe import md
 from ui import workspace as wsp
 
@@ -31,18 +31,13 @@ temperature = c[2].select_slider("Temperature", [0.05, 0.1, 0.2, 0.5], value=0.1
 method = c[3].selectbox("Map", ["pca", "tsne"], key="head_method")
 seed = int(c[4].number_input("Seed", 0, 10_000, 0, key="head_seed"))
 settings = C.TrainSettings(kind=kind, steps=int(steps), temperature=float(temperature))
-run_key = ("story_head", ws.key, ws.tag_column, kind, int(steps), float(temperature), seed)
+run_key = story_data.head_key(ws, settings, seed)  # shared with presenter mode (ui/story_data.py)
 
 if st.button("Train the head", type="primary", key="head_train"):
     st.session_state["head_trained"] = run_key
 
 
-def compute_head():
-    with wsp.progress_box("Training the contrastive head") as progress:
-        return C.held_out_comparison(ws.vectors, ws.tags, settings=settings, seed=seed, progress=progress)
-
-
-result = wsp.memo("other", run_key, compute_head) if st.session_state.get("head_trained") == run_key else None
+result = story_data.trained_head(ws, settings, seed) if st.session_state.get("head_trained") == run_key else None
 if result is None:
     st.info("Press **Train the head**: a few seconds for a couple of thousand images.")
 else:
@@ -60,25 +55,18 @@ else:
                "no gain means the embedder's vectors do not carry what separates these tags.")
     with st.expander("Training loss"):
         st.plotly_chart(story_figures.loss_curve(result["train_loss"]), config=render.PLOTLY_CONFIG, key="head_loss")
-    after_vectors = result["result"].head.transform(ws.vectors)
-
-    def maps():
-        from explorer.projection import project
-
-        before = project(ws.vectors, method=method, random_state=seed).coords
-        after = project(after_vectors, method=method, random_state=seed).coords
-        return before, after
-
-    before, after = wsp.memo("other", ("story_head_maps", method) + run_key, maps)
+    before, after = story_data.head_maps(ws, result, method=method, settings=settings, seed=seed)
     after = story_figures.align_to(before, after)
     st.markdown("#### The map before and after (same projection settings; diamonds = held out)")
     st.plotly_chart(story_figures.before_after_maps(before, after, tags=ws.tags, sources=ws.sources,
+                                                    colors=story_data.tag_colours(ws),
                                                     held_out=result["held_out_index"],
                                                     titles=(f"{ws.embedder_name} vectors", "after the head")),
                     config=render.PLOTLY_CONFIG, key="head_before_after")
     st.markdown("#### Watch the points move")
     st.caption("The after-map is rotated/scaled (Procrustes) onto the before-map so only real movement shows.")
-    st.plotly_chart(story_figures.transition_animation(before, after, tags=ws.tags, sources=ws.sources),
+    st.plotly_chart(story_figures.transition_animation(before, after, tags=ws.tags, sources=ws.sources,
+                                                       colors=story_data.tag_colours(ws)),
                     config=render.PLOTLY_CONFIG, key="head_anim")
 
 st.markdown("## An image–text model: locked towers, a learned joint space")
@@ -141,6 +129,7 @@ def show_phrase(model) -> None:
     col_map, col_tags = st.columns([3, 1])
     with col_map:
         st.plotly_chart(story_figures.star_map(proj.coords, star, tags=ws.tags, sources=ws.sources, phrase=phrase,
+                                               colors=story_data.tag_colours(ws),
                                                nearest=[i for i, _ in query.nearest]),
                         config=render.PLOTLY_CONFIG, key="text_star")
         st.caption("The star sits at the score-weighted mean map position of the 8 best-matching images "

@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from explorer import figures
-from ui import analysis, render
+from ui import analysis, render, story_data
 from ui import workspace as wsp
 from ui.safe import md
 
@@ -16,7 +16,7 @@ if ws is None:
     st.stop()
 st.caption("Cosine similarity compares the *direction* of two image vectors: 1 = same direction, 0 = "
            "unrelated; cosine distance is 1 − similarity. Images are grouped by "
-           f"*{md(ws.tag_column)}*: if the tags are well separated, the diagonal blocks are bright.")
+           f"*{md(ws.tag_column)}*, related tags side by side.")
 
 limit = st.slider("Most images in the matrix", 100, 2000, 800, step=100, key="dist_limit",
                   help="The full matrix grows with the square of the number of images; larger sets are sampled "
@@ -38,20 +38,45 @@ def _similarity() -> np.ndarray:
     return np.asarray(cosine_similarity_matrix(ws.vectors[order]), dtype=np.float32)
 
 
-S = wsp.memo("other", ("similarity", ws.key, ws.tag_column, limit), _similarity)
-st.plotly_chart(figures.similarity_heatmap(S, tags=tags, sources=[ws.sources[i] for i in order]),
+def _view():
+    """Tag means, related-tags order, the matrix rows in that order and one colour scale for both heatmaps."""
+    S = _similarity()
+    means, tag_order = analysis.tag_mean_similarity(S, tags)
+    related, groups = story_data.related_tag_order(ws, means, tag_order)
+    perm = figures.order_by_tag(tags, [tag_order[i] for i in related])
+    S = S[np.ix_(perm, perm)]
+    view_tags = [tags[i] for i in perm]
+    ref = figures.different_tag_mean(S, view_tags)
+    upper = S[np.triu_indices(len(S), k=1)]
+    if ref is None:
+        scale = figures.centred_scale(upper, float(upper.mean()), reference_name="mean similarity")
+    else:
+        scale = figures.centred_scale(upper, ref, reference_name="mean different-tag similarity")
+    return S, perm, view_tags, means, tag_order, related, groups, scale
+
+
+S, perm, view_tags, means, tag_order, related, groups, scale = wsp.memo(
+    "other", ("distances_view", ws.key, ws.tag_column, limit, story_data.grouping(ws)), _view)
+colours = story_data.tag_colours(ws)
+st.plotly_chart(figures.similarity_heatmap(S, tags=view_tags, sources=[ws.sources[order[i]] for i in perm],
+                                           scale=scale),
                 config=render.PLOTLY_CONFIG, key="dist_heatmap")
+st.markdown(scale.note())  # fixed words and numbers, no user text
 
 left, right = st.columns(2)
 with left:
     st.markdown("#### Mean similarity between tags")
-    means, tag_order = analysis.tag_mean_similarity(S, tags)
-    st.plotly_chart(figures.tag_similarity_figure(means, tag_order), config=render.PLOTLY_CONFIG, key="dist_tags")
+    st.plotly_chart(figures.tag_similarity_figure(means, tag_order, scale=scale, order=related, groups=groups,
+                                                  colors=colours),
+                    config=render.PLOTLY_CONFIG, key="dist_tags")
+    diag = np.diag(means)
     st.caption("Each cell averages every pair of images with those two tags (an image is never paired with "
-               "itself). A bright diagonal and dark off-diagonal means the embedder keeps the tags apart.")
+               "itself), on the same colour scale as the matrix above. Same-tag means range "
+               f"{np.nanmin(diag):.3f}–{np.nanmax(diag):.3f} against {scale.reference:.3f} for different tags"
+               + (f"; tags grouped by *{md(story_data.grouping(ws))}* (black lines)" if groups else "") + ".")
 with right:
     st.markdown("#### Same tag vs different tags")
-    same, different = analysis.same_vs_different(S, tags)
+    same, different = analysis.same_vs_different(S, view_tags)
     if same.size + different.size:
         st.plotly_chart(figures.distance_histograms(same, different), config=render.PLOTLY_CONFIG, key="dist_hist")
     overlap = ""

@@ -13,7 +13,7 @@ import numpy as np
 import streamlit as st
 
 from explorer import figures
-from ui import render, sets
+from ui import render, sets, story_data
 from ui import workspace as wsp
 from ui.safe import md
 
@@ -25,21 +25,26 @@ SEPARATE_PICTURES_MAX = 800
 MEASURES_INLINE_MAX = 5000
 SELECTION_GRID_MAX = 60
 DEFAULT_METHOD = "tsne"  # the map people expect; it animates in, and PCA is one click away
-METHOD_NAMES = {"pca": "PCA (instant, linear)", "tsne": "t-SNE (keeps neighbourhoods)", "umap": "UMAP",
-                "given": "as given (the set's x, y columns)"}
+# Short enough for the box at 1400 px wide; the help text says what each one does.
+METHOD_NAMES = {"pca": "PCA (linear)", "tsne": "t-SNE", "umap": "UMAP", "given": "as given"}
+METHOD_HELP = ("**PCA**: instant and linear, far-apart images can overlap. **t-SNE**: keeps each image's "
+               "neighbourhood, animates in. **UMAP**: like t-SNE, faster on large sets (when installed). "
+               "**as given**: the set's own x, y (and z) columns, when it has them.")
 SHOW = {"dots": "dots", "images": "images", "kept": "neighbours kept"}
 LAST_MAP_KEY = "map_last"
 
 st.markdown("## Map of feature space")
 caption_box = st.container()
 controls_box = st.container()
-stage = st.empty()  # the previous map while the new one loads, then t-SNE's frames
+# The previous map while the new one loads, then t-SNE's frames: in the map's own column, at its size, so
+# nothing jumps when the finished map (drawn by map_and_panel in the same layout) takes its place.
+stage = st.columns([3, 2], gap="medium")[0].empty()
 
 
-def _draw_frame(coords: np.ndarray, tags, sources, tag_name: str, title: str, key: str) -> None:
+def _draw_frame(coords: np.ndarray, tags, sources, tag_name: str, title: str, key: str, colors=None) -> None:
     """A map frame in the stage: one element replaced in place (a container here can break Streamlit's
     frontend when frames replace each other quickly: "Bad delta path index")."""
-    fig = figures.map_figure(coords, tags=tags, sources=sources, tag_name=tag_name, title=title, height=520)
+    fig = figures.map_figure(coords, tags=tags, sources=sources, tag_name=tag_name, title=title, colors=colors)
     stage.plotly_chart(fig, config=render.PLOTLY_CONFIG, key=key)
 
 
@@ -62,16 +67,23 @@ caption_box.caption(f"**{len(ws):,} images** from {md(ws.name)}, embedded with *
                     "neighbours; **drag a box or lasso** (toolbar, top right of the map) to see a group.")
 
 
+def _keep_method() -> None:
+    st.session_state["map_method_kept"] = st.session_state["map_method"]
+
+
 def _controls():
     from explorer.projection import available_methods
 
     methods = available_methods() + (["given"] if _has_coordinates() else [])
-    method0 = sets.from_url("method", methods) or DEFAULT_METHOD
+    # The choice is kept outside the widget too: Streamlit drops a widget's state on a run that does not draw
+    # it (a source change that stops the page), and the box could then show t-SNE over a PCA map.
+    kept = st.session_state.get("map_method_kept", DEFAULT_METHOD)
+    method0 = sets.from_url("method", methods) or (kept if kept in methods else DEFAULT_METHOD)
     dims0 = sets.from_url("dims", [2, 3]) or 2
     show0 = sets.from_url("show", list(SHOW)) or "dots"
     c = st.columns([1.6, 0.8, 1.4, 1.8, 0.9])
     method = c[0].selectbox("Projection", methods, index=methods.index(method0), format_func=METHOD_NAMES.get,
-                            key="map_method")
+                            key="map_method", on_change=_keep_method, help=METHOD_HELP)
     dims = c[1].radio("View", [2, 3], index=[2, 3].index(dims0), format_func=lambda d: f"{d}D", horizontal=True,
                       key="map_dims")
     perplexity = c[2].slider("Perplexity (t-SNE)", 5, 100, int(sets.from_url_number("perplexity", 5, 100) or 30),
@@ -137,7 +149,8 @@ def _projection(method: str, dims: int, perplexity: float):
                      else "t-SNE starting from the linear (PCA) view…")
         else:
             title = f"t-SNE optimising… iteration {iteration} / 750"
-        _draw_frame(coords, ws.tags, ws.sources, ws.tag_column, title, f"map_anim_{iteration}")
+        _draw_frame(coords, ws.tags, ws.sources, ws.tag_column, title, f"map_anim_{iteration}",
+                    colors=story_data.tag_colours(ws))
 
     try:
         proj = wsp.get_projection(ws, method=method, dims=dims, perplexity=perplexity, on_layout=on_layout,
@@ -225,10 +238,10 @@ def _figure(proj, show: str, focus, highlight, kept):
         uri, x_range, y_range, drawn = wsp.mosaic_for(ws, proj)
         st.caption(f"All {drawn:,} images drawn as one picture under the dots (zoom in to look closer).")
         return figures.mosaic_figure(coords, uri, x_range, y_range, tags=ws.tags, sources=ws.sources,
-                                     tag_name=ws.tag_column)
+                                     tag_name=ws.tag_column, colors=story_data.tag_colours(ws))
     if show == "images" and coords.shape[1] == 2 and ws.images is not None:
         fig, note = figures.images_figure(coords, wsp.thumbnail_uris(ws), tags=ws.tags, sources=ws.sources,
-                                          tag_name=ws.tag_column)
+                                          tag_name=ws.tag_column, colors=story_data.tag_colours(ws))
         if note:
             st.caption(note)
         return fig
@@ -238,7 +251,8 @@ def _figure(proj, show: str, focus, highlight, kept):
         st.caption("'Neighbours kept' appears when the map's measures are ready; showing dots meanwhile.")
     values = kept if show == "kept" else None
     return figures.map_figure(coords, tags=ws.tags, sources=ws.sources, tag_name=ws.tag_column,
-                              values=values, value_name="neighbours kept", highlight=highlight, focus=focus)
+                              values=values, value_name="neighbours kept", highlight=highlight, focus=focus,
+                              colors=story_data.tag_colours(ws))
 
 
 def _handle_selection(event) -> bool:

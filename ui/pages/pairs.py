@@ -7,7 +7,7 @@ import streamlit as st
 
 from explorer import contrastive as C
 from explorer import figures, story, story_figures
-from ui import render
+from ui import render, story_data
 from ui import workspace as wsp
 from ui.safe import md
 
@@ -71,7 +71,7 @@ else:
                f"Measured on {len(rows)} images with the {md(ws.embedder_name)} embedder; compare embedders in the sidebar.")
     coords, twin_coords = story.joint_map(X, twins, seed=0)
     fig = story_figures.twin_map(coords, twin_coords, tags=[ws.tags[i] for i in rows],
-                                 sources=[ws.sources[i] for i in rows],
+                                 sources=[ws.sources[i] for i in rows], colors=story_data.tag_colours(ws),
                                  title=f"{ws.embedder_name}: each image (dot) and its augmented twin (ring), one PCA")
     st.plotly_chart(fig, config=render.PLOTLY_CONFIG, key="pairs_twin_map")
     st.markdown("#### Same-tag vs different-tag distances")

@@ -7,7 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from explorer import story, story_figures
-from ui import render
+from ui import render, story_data
 from ui import workspace as wsp
 from ui.safe import md
 
@@ -26,8 +26,8 @@ st.caption("A generator draws what its feature space can tell apart. If the vect
            "These numbers show how well each tag stands apart with the current embedder.")
 
 k = st.slider("Neighbours (k)", 3, 30, 10, key="smear_k")
-measures = wsp.memo("other", ("story_measures", ws.key, ws.tag_column, k),
-                    lambda: story.tag_measures(ws.vectors, ws.tags, k=k))
+measures = story_data.tag_measures(ws, k)
+colours = story_data.tag_colours(ws)
 m = st.columns(4)
 m[0].metric(f"{k}-NN tag agreement", f"{measures['knn_agreement']:.3f}" if measures["knn_agreement"] is not None else "n/a")
 m[1].metric("chance (most common tag)", f"{measures['chance']:.3f}" if measures["chance"] is not None else "n/a")
@@ -38,13 +38,23 @@ for note in measures["notes"]:
 
 left, right = st.columns(2)
 with left:
-    st.markdown("#### Separation per tag (worst first)")
-    st.plotly_chart(story_figures.per_tag_bars(measures["per_tag"]), config=render.PLOTLY_CONFIG, key="smear_bars")
+    st.markdown("#### Separation per tag (worst on top)")
+    st.plotly_chart(story_figures.per_tag_bars(measures["per_tag"], colors=colours), config=render.PLOTLY_CONFIG,
+                    key="smear_bars")
+    st.caption("Silhouette (−1 to 1): how much closer an image is to its own tag than to the nearest other tag; "
+               "below 0 (red) the tag sits inside another. k-NN agreement (0 to 1): the share of its images whose "
+               f"{k} nearest neighbours mostly carry its tag.")
 with right:
     st.markdown("#### Which tags smear together")
     conf = measures["confusion"]
-    st.plotly_chart(story_figures.confusion_figure(conf["matrix"], conf["tags"]), config=render.PLOTLY_CONFIG,
-                    key="smear_confusion")
+    order, groups = story_data.related_tag_order(ws, conf["matrix"], conf["tags"])
+    st.plotly_chart(story_figures.confusion_figure(conf["matrix"], conf["tags"], order=order, groups=groups,
+                                                   colors=colours),
+                    config=render.PLOTLY_CONFIG, key="smear_confusion")
+    st.caption("Row: an image's tag; column: the tag of its neighbours; colour fixed from 0 to 100 % of "
+               "neighbours. " + (f"Tags are grouped by *{md(story_data.grouping(ws))}* (black lines), then "
+                                 "ordered so tags that share neighbours sit together." if groups else
+                                 "Tags are ordered so tags that share neighbours sit together."))
 if measures["smears"]:
     st.markdown("**Most mixed-up pairs:** " + "; ".join(
         f"{md(p['tags'][0])} ↔ {md(p['tags'][1])} ({p['share']:.0%} of neighbours)" for p in measures["smears"]))
