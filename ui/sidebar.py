@@ -88,7 +88,7 @@ def draw() -> wsp.SourceChoice:
             st.button("Forget this set", key="fse_forget", on_click=sets.forget, args=(token,),
                       help="Delete it from the server now; its link will open the demo instead.")
     source = ref if kind == "demo" else None
-    if kind == "demo" and st.query_params.get("source") not in (None, *_demo_specs()):
+    if st.query_params.get("source") not in (None, *_demo_specs()):
         source = st.query_params.get("source")  # not ours to rewrite: a page (presenter) reports it
     sets.sync_url(set=token, source=source, embedder=None if own_vectors else embedder)
     return choice
