@@ -97,11 +97,20 @@ def draw() -> wsp.SourceChoice:
             st.caption("Saved on this server: the page's link brings this set back (bookmark it or share it).")
             st.button("Forget this set", key="fse_forget", on_click=sets.forget, args=(token,),
                       help="Delete it from the server now; its link will open the demo instead.")
-    sets.sync_url(set=token, source=ref if kind == "demo" else None, embedder=None if own_vectors else embedder)
+    source = ref if kind == "demo" else None
+    if st.query_params.get("source") not in (None, *_demo_specs()):
+        source = st.query_params.get("source")  # not ours to rewrite: a page (presenter) reports it
+    sets.sync_url(set=token, source=source, embedder=None if own_vectors else embedder)
     return choice
 
 
 _from_url = sets.from_url  # a bookmarked value (``?source=demo:digits&embedder=hog``) if allowed, else None
+
+
+def _demo_specs() -> list[str]:
+    from explorer.demos import DEMOS
+
+    return [f"demo:{n}" for n in DEMOS]
 
 
 def _demo_picker() -> str:

@@ -309,8 +309,14 @@ def map_and_panel(proj, show: str, k: int, kept) -> None:
         panel = st.session_state.get("map_panel", "focus")
         if selected and (panel == "selection" or focus is None):
             _selection_panel(selected)
+            if focus is not None:
+                with st.expander(f"The clicked image ({ws.sources[focus]}) and its neighbours"):
+                    render.neighbour_panel(ws, focus, nb_idx, nb_dist)
         elif focus is not None:
             render.neighbour_panel(ws, focus, nb_idx, nb_dist)
+            if selected:
+                with st.expander(f"The {len(selected):,} selected images"):
+                    _selection_panel(selected)
         else:
             st.info("Click any dot on the map to see that image large, with its nearest neighbours; drag a box "
                     "or lasso to see a group.")
