@@ -475,7 +475,7 @@ def test_bundle_and_parquet_on_the_server_load_in_the_app(monkeypatch, tmp_path)
 def test_map_page_draws_a_manifest_as_given(monkeypatch, manifest):
     at = _app(monkeypatch, manifest.parent, fse_kind="server", fse_server_pick="manifest.csv", map_method="pca")
     methods = at.selectbox(key="map_method")
-    assert methods.options[-1] == "as given (the set's x, y columns)"
+    assert methods.options[-1] == "as given"
     methods.set_value("given").run()
     assert not at.exception, [e.value for e in at.exception]
     (chart,) = at.get("plotly_chart")

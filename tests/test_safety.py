@@ -51,7 +51,9 @@ MARKDOWN_FIELDS = {"body", "label", "help", "caption", "text", "delta", "title"}
 MARKDOWN_OPTIONS = {"radio", "select_slider"}
 PLAIN_ELEMENTS = {"text", "code", "arrow_data_frame", "dataframe", "plotly_chart", "json"}
 # Our own markup in Plotly strings; anything else that looks like a tag came from a user.
-PLOTLY_MARKUP = re.compile(r"</?(b|i|br|extra)>")
+# Plotly's own markup, and the tag-colour swatch the figure builders put before a tick label (a palette
+# colour and a square: no user text inside).
+PLOTLY_MARKUP = re.compile(r"</?(b|i|br|extra)>|<span style='color:#[0-9A-Fa-f]{6}'>■</span>")
 
 
 @pytest.fixture(autouse=True)

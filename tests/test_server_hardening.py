@@ -44,7 +44,7 @@ def test_a_crafted_bookmark_shows_its_text_without_a_single_link(server, tmp_pat
     source = 'demo:visit www.evil.com or https://evil.com/x or me@evil.com "quoted"'
     with sync_playwright() as p, offline_page(p) as (page, _):
         page.goto(server + "/presenter?step=1&embedder=hog&source=" + urllib.parse.quote(source))
-        page.get_by_text("Cannot open this bookmark").first.wait_for(timeout=90_000)
+        page.get_by_text("A presenter bookmark can name a built-in demo only").first.wait_for(timeout=90_000)
         alert = page.locator("[data-testid='stAlertContainer']").first
         shown = alert.inner_text().replace("\u2060", "")
         assert source.removeprefix("demo:") in shown  # every character shows, as typed
