@@ -179,7 +179,7 @@ def show_training(ws: wsp.Workspace) -> None:
         return
     result = story_data.trained_head(ws)
     if result.get("note"):  # too few images to hold any out: trained on all, said plainly
-        st.info(md(result["note"], max_length=400))
+        st.info(result["note"])  # our own sentence (counts only), as on the contrastive page
     _chart(figs["numbers"], "presenter_numbers")
     _chart(figs["animation"], "presenter_anim")
     if result["n_held_out"]:
