@@ -30,6 +30,7 @@ from typing import Sequence
 import numpy as np
 
 from explorer.interop import CONFIG, METADATA, TENSORS
+from explorer.sources import csv_cell
 
 SPRITE_MAX_SIDE = 8192  # the Projector (WebGL textures) reads sprites up to 8,192 px a side
 SPRITE_CELL_MAX = 96  # a cell is never larger than the thumbnails it is made from
@@ -129,22 +130,8 @@ def frame_csv_bytes(frame) -> bytes:
     text_columns = [c for c in frame.columns if frame[c].dtype == object]
     safe = frame.copy()
     for column in text_columns:
-        safe[column] = [csv_safe(v) for v in safe[column]]
+        safe[column] = [csv_cell(v) for v in safe[column]]
     return safe.to_csv(index=False, float_format="%.6g", lineterminator="\n").encode("utf-8")
-
-
-_FORMULA = re.compile(r"^[=+\-@\t\r]")
-
-
-def csv_safe(value: object) -> str:
-    """Text a spreadsheet will not run as a formula: a leading = + - @ gets a ``'`` unless it is a number."""
-    text = str(value)
-    if _FORMULA.match(text):
-        try:
-            float(text)
-        except ValueError:
-            return "'" + text
-    return text
 
 
 # ----------------------------------------------------------------------------------------- embeddings
@@ -433,4 +420,4 @@ def atomic_write(path: Path, data: bytes) -> Path:
 __all__ = ["ExportRows", "map_frame", "map_table_bytes", "write_map_table", "embeddings_table",
            "embeddings_parquet_bytes", "write_embeddings_parquet", "npz_bytes", "sprite_png", "tensors_tsv",
            "metadata_tsv", "projector_files", "write_projector", "zip_bytes", "selection_csv",
-           "selection_images_zip", "html_map", "csv_safe", "atomic_write"]
+           "selection_images_zip", "html_map", "atomic_write"]

@@ -108,9 +108,19 @@ def display_name(name: str | bytes, *, max_length: int = 200) -> str:
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
-def csv_cell(text: str) -> str:
-    """A text cell made inert for spreadsheets: a leading formula character gets a ``'`` in front."""
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+def csv_cell(value: object) -> str:
+    """A cell made inert for spreadsheets: a leading formula character gets a ``'`` in front, except in a
+    plain number ("-0.5" stays a number; "-2+3", "=1" and a leading tab or CR are quoted)."""
+    text = str(value)
+    if not text.startswith(FORMULA_PREFIXES):
+        return text
+    if text[0] in "+-" and text[1:2] not in ("", "\t", "\r"):
+        try:
+            float(text)
+            return text
+        except ValueError:
+            pass
+    return "'" + text
 
 
 def _is_junk(part: str) -> bool:

@@ -124,9 +124,9 @@ def test_selection_csv_names_every_row_and_defuses_formulas():
     from ui.render import selection_csv
 
     ws = SimpleNamespace(tag_columns=["tag"], sources=["a.png", "=cmd|x.png"], ids=["i0", "i1"],
-                         column=lambda c: ["+1", "cats"])
+                         column=lambda c: ["+1+cmd", "-0.5"])
     rows = list(csv.reader(io.StringIO(selection_csv(ws, [0, 1]))))
-    assert rows == [["row", "image", "id", "tag"], ["0", "a.png", "i0", "'+1"], ["1", "'=cmd|x.png", "i1", "cats"]]
+    assert rows == [["row", "image", "id", "tag"], ["0", "a.png", "i0", "'+1+cmd"], ["1", "'=cmd|x.png", "i1", "-0.5"]]
 
 
 def test_process_caches_are_bounded_in_bytes_as_well_as_entries():

@@ -39,9 +39,10 @@ def test_plotly_text_keeps_quotes_as_quotes_and_escapes_markup():
 
 
 def test_csv_cell_defuses_formula_prefixes_only():
-    for text in ("=HYPERLINK(1)", "+1", "-2", "@SUM(A1)", "\tx", "\rx"):
+    for text in ("=HYPERLINK(1)", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tx", "\rx", "\t1", "-", "+"):
         assert csv_cell(text) == "'" + text
-    assert csv_cell("open hand") == "open hand" and csv_cell("") == ""
+    for text in ("open hand", "", "-0.5", "+1", "-2e3"):  # plain numbers stay numbers
+        assert csv_cell(text) == text
 
 
 def _hostile_npz(path):

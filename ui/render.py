@@ -49,8 +49,7 @@ def selection_csv(ws: wsp.Workspace, rows: Sequence[int]) -> str:
     import csv
     import io
 
-    def cell(text: str) -> str:
-        return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    from explorer.sources import csv_cell as cell
 
     buf = io.StringIO()
     writer = csv.writer(buf)
