@@ -81,7 +81,7 @@ def test_smear_page_shows_numbers_and_restricting_changes_them():
 
 
 def headline(at) -> str:
-    found = [m.value for m in at.markdown if "presenter-headline" in m.value]
+    found = [m.value for m in at.markdown if "class='presenter-headline'" in m.value]
     assert len(found) == 1, found
     return found[0].split(">", 1)[1].rsplit("<", 1)[0]
 
@@ -117,7 +117,26 @@ def test_presenter_keys_for_a_clicker_and_the_arrows():
     assert at.button(key="presenter_next").disabled and at.button(key="presenter_space").disabled
 
 
-def test_presenter_title_step_picks_the_set_and_embedder_for_every_page():
+@pytest.fixture(scope="module", autouse=True)
+def _leave_no_cached_sets():
+    """Tests elsewhere read the first cached vectors: leave the process-wide caches as this module found them."""
+    from ui import workspace as wsp
+
+    yield
+    wsp._stores.clear()
+
+
+@pytest.fixture
+def fresh_caches():
+    """Empty process-wide workspace caches before and after (other tests read the first cached vectors)."""
+    from ui import workspace as wsp
+
+    wsp._stores.clear()
+    yield
+    wsp._stores.clear()
+
+
+def test_presenter_title_step_picks_the_set_and_embedder_for_every_page(fresh_caches):
     at = open_page("ui/pages/presenter.py", step="1", source="demo:hands", embedder="hog")
     at.selectbox(key="presenter_set").set_value("demo:digits").run()
     assert not at.exception, [e.value for e in at.exception]
@@ -128,7 +147,7 @@ def test_presenter_title_step_picks_the_set_and_embedder_for_every_page():
     assert any("1,797 images" in c.value for c in at.caption)  # the digits set is the one loaded and shown
 
 
-def test_presenter_warm_up_fills_the_story_pages_caches(monkeypatch):
+def test_presenter_warm_up_fills_the_story_pages_caches(monkeypatch, fresh_caches):
     from explorer import contrastive, story
 
     calls = {"measures": 0, "head": 0}
