@@ -246,6 +246,16 @@ def _parse_tensors(text: str, name: str) -> np.ndarray:
         cells = line.split("\t")
         if width is None:
             width = len(cells)
+            # Every value takes at least two characters (a digit and a separator), so a file of well-formed
+            # rows holds at most len(text) / 2 values: a matrix larger than that cannot be right, and
+            # allocating it first would let a 10 MB file ask for tens of GB. Find the ragged row instead.
+            if len(lines) * width > len(text) // 2 + width:
+                for at, other in enumerate(lines, start=1):
+                    found = other.split("\t")
+                    if len(found) != width:
+                        raise ValueError(f"{name} line {at}: {len(found)} values, but line 1 has {width} (ragged rows)")
+                    if "" in found:
+                        raise ValueError(f"{name} line {at}, column {found.index('') + 1}: an empty value is not a number")
             out = np.empty((len(lines), width), dtype=np.float32)
         elif len(cells) != width:
             raise ValueError(f"{name} line {number}: {len(cells)} values, but line 1 has {width} (ragged rows)")

@@ -579,3 +579,11 @@ def test_a_bundles_sprite_brings_its_pictures_back(capsys, tmp_path, manifest):
     code, _, err = run(capsys, "export", bundle_dir, "--format", "html", "--method", "pca", "--out", page)
     assert code == 0, err
     assert page.read_text(encoding="utf-8").count("data:image/jpeg;base64,") == 9
+
+
+def test_a_small_tensors_file_cannot_ask_for_a_huge_matrix():
+    """A 10 MB upload whose first row has 4,096 values and then five million one-value rows used to
+    allocate 76 GiB before finding the ragged second row (a MemoryError box); now it is that row's error."""
+    text = "\t".join(["0"] * 4096) + "\n" + "0\n" * 5_000_000
+    with pytest.raises(ValueError, match=r"tensors.tsv line 2: 1 values, but line 1 has 4096 \(ragged rows\)"):
+        parse_projector(text, None)
