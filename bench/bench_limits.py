@@ -23,18 +23,8 @@ HERE = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(HERE / "tests"))
 import amplifiers  # noqa: E402
 
-CHILD = r"""
-import resource, sys, time
-
-
-def peak_mb():
-    # VmHWM is this program's own peak: ru_maxrss would also count the forking parent's pages.
-    try:
-        with open("/proc/self/status") as fh:
-            return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM")) // 1024
-    except (OSError, StopIteration):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-
+CHILD = amplifiers.PEAK_MB_CHILD + r"""
+import time
 
 sys.path.insert(0, sys.argv[1])
 case, path = sys.argv[2], sys.argv[3]

@@ -125,3 +125,19 @@ def npz_declaring(path: Path, rows: int, dims: int) -> Path:
                 fh.write(zero[:min(left, len(zero))])
                 left -= len(zero)
     return path
+
+
+# The start of a child program that measures its own peak memory (used by tests/test_limits.py and
+# bench/bench_limits.py): call peak_mb() at its end.
+PEAK_MB_CHILD = r"""
+import resource, sys
+
+
+def peak_mb():
+    # VmHWM is this program's own peak: ru_maxrss would also count the forking parent's pages (pytest).
+    try:
+        with open("/proc/self/status") as fh:
+            return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM")) // 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+"""

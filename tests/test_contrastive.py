@@ -198,11 +198,12 @@ def test_uniformity_memory_is_bounded_and_value_unchanged():
     i, j = _pair_indices(len(Z), 200_000, 0)
     direct = np.log(np.mean(np.exp(-2.0 * np.maximum(2 - 2 * np.sum(Z[i] * Z[j], axis=1), 0))))
     assert uniformity(X) == pytest.approx(direct, abs=1e-5)
-    # VmHWM is this process's own peak (ru_maxrss of a child can carry the forking pytest's size)
-    code = ("import numpy as np\nfrom explorer.contrastive import uniformity\n"
-            "X = np.random.default_rng(0).standard_normal((1121, 1280)).astype(np.float32)\n"
-            "uniformity(X)\n"
-            "print(next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')) // 1024)\n")
+    import amplifiers
+
+    code = amplifiers.PEAK_MB_CHILD + (
+        "import numpy as np\nfrom explorer.contrastive import uniformity\n"
+        "X = np.random.default_rng(0).standard_normal((1121, 1280)).astype(np.float32)\n"
+        "uniformity(X)\nprint(peak_mb())\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
                          capture_output=True, text=True, check=True)
     assert int(out.stdout.strip()) < 600  # MB

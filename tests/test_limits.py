@@ -20,19 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 # issue 13 these files took 2.0-2.9 GB (float64 rescaling and compositing of the full-size image).
 DECODE_BUDGET_MB = 400
 
-CHILD = r"""
-import resource, sys
-
-
-def peak_mb():
-    # VmHWM is this program's own peak: ru_maxrss would also count the forking parent's pages (pytest).
-    try:
-        with open("/proc/self/status") as fh:
-            return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM")) // 1024
-    except (OSError, StopIteration):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-
-
+CHILD = amplifiers.PEAK_MB_CHILD + r"""
 sys.path.insert(0, sys.argv[1])
 from explorer.images import ImageRejected, decode_image
 data = open(sys.argv[2], "rb").read()

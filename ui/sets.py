@@ -187,6 +187,8 @@ def load_choice(choice: SourceChoice) -> WorkSet | None:
         show_skipped(exc.skipped)
     except (OSError, ValueError, KeyError) as exc:
         st.error(f"Could not load this source: {md(exc, max_length=400)}")
+    except MemoryError:  # a file whose size the limits could not foresee: say so, keep the server up
+        st.error("Could not load this source: it needs more memory than this server has free.")
     return None
 
 

@@ -9,6 +9,7 @@ is looking at, what it computes (``prepare``) and what it draws (``show``).
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from typing import Callable
 
@@ -342,7 +343,8 @@ st.query_params["step"] = str(step_no)
 _navigation(step_no)
 current = STEPS[step_no - 1]
 st.title(f"{step_no}. {current.title}")
-st.markdown(f"<p class='presenter-headline'>{current.headline}</p>", unsafe_allow_html=True)
+# The headline is the step's own constant text; escaped all the same, since this HTML is rendered as is.
+st.markdown(f"<p class='presenter-headline'>{html.escape(current.headline)}</p>", unsafe_allow_html=True)
 if _bookmark_refused():
     st.stop()
 if step_no == 1:
