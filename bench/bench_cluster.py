@@ -28,7 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from explorer.cluster import embed_to_folder, map_folder, open_client, open_sharded, write_vectors_folder  # noqa: E402
-from explorer.store import EmbeddingFile  # noqa: E402
+from explorer.io.store import EmbeddingFile  # noqa: E402
 
 
 def load() -> str:
@@ -56,7 +56,7 @@ def make_jpegs(folder: Path, n: int, width: int, height: int, tags: int = 4) -> 
 
 def bench_embed(args, work: Path) -> dict:
     from explorer.embedders import embed_set, get_embedder
-    from explorer.sources import load_source
+    from explorer.io.sources import load_source
 
     width, height = map(int, args.size.split("x"))
     photos = work / "photos"
@@ -95,7 +95,7 @@ def warm_worker(name: str) -> None:
     import pyarrow.parquet  # noqa: F401  (first use costs a second under load)
 
     from explorer.cluster import _worker_embedder
-    from explorer.sources import _build  # noqa: F401
+    from explorer.io.sources import _build  # noqa: F401
 
     _worker_embedder(name).embed(np.zeros((1, 128, 128, 3), np.uint8))
 

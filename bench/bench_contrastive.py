@@ -24,9 +24,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from explorer import contrastive as C  # noqa: E402
-from explorer import story  # noqa: E402
-from explorer.cache import EmbeddingCache, default_cache_dir  # noqa: E402
+from explorer.story import contrastive as C  # noqa: E402
+from explorer.story import smear as story  # noqa: E402
+from explorer.io.cache import EmbeddingCache, default_cache_dir  # noqa: E402
 from explorer.embedders import available_embedders, embed_set, get_embedder  # noqa: E402
 
 SETS = {"hands (sign digits)": "sign-language-digits", "objects (grocery)": "grocery-subset"}
@@ -92,7 +92,7 @@ def main() -> int:
     parser.add_argument("--embedders", default=",".join(e for e in available_embedders() if e != "color-histogram"))
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    from explorer.sources import load_folder
+    from explorer.io.sources import load_folder
 
     cache = EmbeddingCache(Path(args.cache_dir) if args.cache_dir else default_cache_dir())
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}", flush=True)
@@ -128,7 +128,7 @@ def print_separation(loaded, vectors, args) -> None:
                   if (label, emb_name) in vectors}
         if len(groups) == 2:
             _print_groups(emb_name, story.compare_groups(groups, embedder=emb_name, per_tag=100, seed=args.seed))
-    from explorer.demos import load_demo
+    from explorer.io.demos import load_demo
 
     demo = load_demo("hands")
     rows = story.group_rows(demo.extra_tags["kind"])

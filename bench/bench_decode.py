@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from explorer.images import decode_many  # noqa: E402
-from explorer.sources import load_folder  # noqa: E402
+from explorer.io.sources import load_folder  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -20,7 +20,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from explorer.demos import load_demo  # noqa: E402
+from explorer.io.demos import load_demo  # noqa: E402
 
 BUDGET_S = 2.0
 

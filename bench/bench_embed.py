@@ -24,14 +24,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from explorer.cache import EmbeddingCache  # noqa: E402
+from explorer.io.cache import EmbeddingCache  # noqa: E402
 from explorer.embedders import available_embedders, embed_set, get_embedder  # noqa: E402
 from explorer.imageset import ImageSet, unique_ids  # noqa: E402
 
 
 def bench_images(n: int) -> ImageSet:
     try:
-        from explorer.demos import load_demo
+        from explorer.io.demos import load_demo
     except ImportError:
         load_demo = None
     if load_demo is not None:
@@ -46,7 +46,7 @@ def bench_images(n: int) -> ImageSet:
         return joined.subset(range(n))
     pixels = np.random.default_rng(0).integers(0, 256, (n, 128, 128, 3), dtype=np.uint8)
     hashes = [hashlib.sha256(p.tobytes()).hexdigest() for p in pixels]
-    print(f"images: {n} random 128x128 (explorer.demos not available)")
+    print(f"images: {n} random 128x128 (explorer.io.demos not available)")
     return ImageSet(ids=unique_ids(hashes), hashes=hashes, sources=hashes, tags=["random"] * n, pixels=pixels,
                     thumbnails=[b""] * n)
 

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from explorer import export  # noqa: E402
+from explorer.io import export  # noqa: E402
 
 
 def synthetic_rows(n: int, dims: int) -> export.ExportRows:

@@ -28,7 +28,9 @@ import time
 
 sys.path.insert(0, sys.argv[1])
 case, path = sys.argv[2], sys.argv[3]
-from explorer import images, sources, store
+from explorer import images
+from explorer.io import sources
+from explorer.io import store
 import numpy as np
 start = time.perf_counter()
 outcome = "ok"

@@ -1,7 +1,7 @@
 """Benchmark: ``python -m explorer map`` (t-SNE, measures included) vs openTSNE's default t-SNE alone.
 
 Writes ``--n`` (default 50,000) synthetic clustered vectors of ``--d`` (512) dimensions as an ``.npz``
-through ``explorer.store``, then in one run, each in a fresh process:
+through ``explorer.io.store``, then in one run, each in a fresh process:
 
 - the CLI: ``python -m explorer map V.npz --method tsne --out map.csv`` — wall time including start-up,
   loading the file, t-SNE, the map's measures (estimated on a sample above 20,000 points) and the CSV;
@@ -30,7 +30,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from explorer.store import save_embeddings  # noqa: E402
+from explorer.io.store import save_embeddings  # noqa: E402
 
 BASELINE = """
 import sys, time

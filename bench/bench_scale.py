@@ -1,7 +1,7 @@
 """Bench the app on large sets in a real browser: 20k and 100k vectors opened from their saved-set link.
 
 Run: python bench/bench_scale.py [--sizes 20000 100000] [--dim 512]
-For each size, n clustered vectors (dim 512, 20 tags) are saved in the set store (explorer.setstore)
+For each size, n clustered vectors (dim 512, 20 tags) are saved in the set store (explorer.io.setstore)
 as an .npz-style set, then the real app is opened on ``?set=TOKEN&method=pca`` in headless Chromium:
   first map  — page opened -> the PCA map's points are drawn,
   idle       — page opened -> the map's measures are shown and nothing runs any more,
@@ -88,7 +88,7 @@ def bench_floor(p, n: int, tmp: Path) -> float:
 
 
 def bench_app(p, n: int, dim: int, tmp: Path) -> dict:
-    from explorer.setstore import SetStore
+    from explorer.io.setstore import SetStore
 
     os.environ["EXPLORER_CACHE_DIR"] = str(tmp)
     token = SetStore(tmp / "sets").save(make_set(n, dim))

@@ -71,7 +71,7 @@ def say(message: str) -> None:
 
 def load_set(args: argparse.Namespace, progress) -> WorkSet:
     """``args.source`` as a WorkSet (``explorer.workset.load_workset``), not yet embedded (an .npz has its vectors)."""
-    from explorer.sources import LoadError
+    from explorer.io.sources import LoadError
 
     try:
         return load_workset(args.source, embedder=None, tag_column=getattr(args, "tag_column", None),
@@ -102,7 +102,7 @@ def make_embedder(name: str):
 
 
 def make_text_encoder(name: Optional[str]):
-    from explorer.text_encoders import get_text_encoder
+    from explorer.story.text_encoders import get_text_encoder
 
     try:
         return get_text_encoder(name or "hashed")
@@ -113,7 +113,7 @@ def make_text_encoder(name: Optional[str]):
 def make_cache(args: argparse.Namespace):
     if getattr(args, "no_cache", False):
         return None
-    from explorer.cache import EmbeddingCache, default_cache_dir
+    from explorer.io.cache import EmbeddingCache, default_cache_dir
 
     root = Path(args.cache_dir) if getattr(args, "cache_dir", None) else default_cache_dir()
     return EmbeddingCache(root)
@@ -176,7 +176,7 @@ def run_embed(args: argparse.Namespace) -> int:
         return run_embed_cluster(args)
     if is_npz(args.source):
         raise CliError(f"{args.source}: already holds embeddings; give a folder, .zip, .csv or demo:NAME")
-    from explorer.store import save_embeddings
+    from explorer.io.store import save_embeddings
 
     progress = StderrProgress()
     embedder = make_embedder(args.embedder)  # fail on a bad name before decoding anything
@@ -257,7 +257,7 @@ def write_map_csv(out: Optional[str], loaded: LoadedVectors, coords: np.ndarray,
         return "" if np.isnan(value) else f"{value:.6g}"
 
     def write(stream: TextIO) -> None:
-        from explorer.sources import csv_cell  # no "=..." formula cells from names and tags
+        from explorer.io.sources import csv_cell  # no "=..." formula cells from names and tags
 
         writer = csv.writer(stream)
         writer.writerow(header)
@@ -286,7 +286,7 @@ def cluster_client(args: argparse.Namespace):
 
 def run_embed_cluster(args: argparse.Namespace) -> int:
     from explorer.cluster import ClusterError, embed_to_folder
-    from explorer.sources import LoadError
+    from explorer.io.sources import LoadError
 
     make_embedder(args.embedder)  # a bad name fails before a cluster starts
     out = args.out or default_npz_name(args.source, args.embedder)[: -len(".npz")]
@@ -339,7 +339,7 @@ def add_cluster_args(parser: argparse.ArgumentParser) -> None:
 
 
 def run_separation(args: argparse.Namespace) -> int:
-    from explorer.story import separation_report
+    from explorer.story.smear import separation_report
 
     progress = StderrProgress()
     text_encoder = make_text_encoder(args.text_model) if args.text_model or args.zero_shot_holdout else None
@@ -376,12 +376,12 @@ def tag_columns(loaded: LoadedVectors) -> dict[str, list[str]]:
 
 
 def export_rows(loaded: LoadedVectors, source: str):
-    from explorer.export import ExportRows
+    from explorer.io.export import ExportRows
 
     if loaded.image_set is not None:
         thumbs = list(loaded.image_set.thumbnails)
     else:  # a Projector bundle brings its pictures in its sprite
-        from explorer.interop import bundle_thumbnails
+        from explorer.io.interop import bundle_thumbnails
 
         try:
             thumbs = bundle_thumbnails(source, len(loaded.ids)) if Path(source).exists() else None
@@ -394,12 +394,12 @@ def export_rows(loaded: LoadedVectors, source: str):
 
 def is_points_table(source: str) -> bool:
     """A .csv/.parquet of coordinates without image paths or vectors: drawn as given, nothing to embed."""
-    from explorer.interop import is_vector_source
+    from explorer.io.interop import is_vector_source
 
     lower = source.lower()
     if lower.endswith((".csv", ".tsv", ".parquet")) and not is_vector_source(source):
-        from explorer.interop import read_points_table
-        from explorer.sources import MANIFEST_PATH_COLUMNS
+        from explorer.io.interop import read_points_table
+        from explorer.io.sources import MANIFEST_PATH_COLUMNS
 
         try:
             header = list(read_points_table(source))
@@ -410,7 +410,7 @@ def is_points_table(source: str) -> bool:
 
 
 def load_points_table(source: str, tag_column: Optional[str]) -> LoadedVectors:
-    from explorer.interop import coordinate_columns, read_points_table
+    from explorer.io.interop import coordinate_columns, read_points_table
 
     try:
         columns = read_points_table(source)
@@ -442,7 +442,7 @@ def load_for_map(args: argparse.Namespace, progress) -> LoadedVectors:
 
 
 def given_map_projection(args: argparse.Namespace, loaded: LoadedVectors):
-    from explorer.interop import COORDINATE_COLUMNS, given_projection
+    from explorer.io.interop import COORDINATE_COLUMNS, given_projection
 
     columns = tag_columns(loaded)
     projection = given_projection(columns, dims=args.dims, name=args.source)
@@ -456,7 +456,7 @@ def given_map_projection(args: argparse.Namespace, loaded: LoadedVectors):
 
 
 def write_map_parquet(out: str, loaded: LoadedVectors, coords: np.ndarray, kept: np.ndarray) -> None:
-    from explorer.export import map_frame, write_map_table
+    from explorer.io.export import map_frame, write_map_table
 
     try:
         write_map_table(out, map_frame(export_rows(loaded, out), coords, kept))
@@ -466,7 +466,7 @@ def write_map_parquet(out: str, loaded: LoadedVectors, coords: np.ndarray, kept:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from explorer import export
+    from explorer.io import export
 
     progress = StderrProgress()
     out = Path(args.out)

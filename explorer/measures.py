@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .distances import METRICS, as_matrix, check_k, distance_blocks, knn, l2_normalize
-from .imageset import tag_codes
+from explorer.distances import METRICS, as_matrix, check_k, distance_blocks, knn, l2_normalize
+from explorer.imageset import tag_codes
 
 
 SAMPLE_ABOVE = 20_000  # more usable points than this: "auto" estimates on a sample

@@ -123,11 +123,11 @@ def columns_of(primary: list[str], extra: dict[str, list[str]] | None) -> dict[s
 
 def is_npz(source: object) -> bool:
     """True for sources that bring their own vectors: an ``.npz`` from ``embed``, a Parquet from ``export``,
-    a Projector bundle (``explorer.interop``)."""
+    a Projector bundle (``explorer.io.interop``)."""
     if not isinstance(source, (str, os.PathLike)):
         return False
     from explorer.cluster import is_sharded_folder
-    from explorer.interop import is_vector_source
+    from explorer.io.interop import is_vector_source
 
     return str(source).lower().endswith(".npz") or is_vector_source(source) or is_sharded_folder(source)
 
@@ -153,18 +153,18 @@ def load_workset(source: str | os.PathLike | ImageSet, *, embedder: Any = "pixel
     if is_npz(source):
         return _from_npz(Path(source))
     if cache is DEFAULT_CACHE:
-        from explorer.cache import EmbeddingCache, default_cache_dir
+        from explorer.io.cache import EmbeddingCache, default_cache_dir
 
         cache = EmbeddingCache(default_cache_dir())
     if decoded is DEFAULT_CACHE:
-        from explorer.decoded import DecodedCache
+        from explorer.io.decoded import DecodedCache
 
         decoded = DecodedCache(cache.root) if getattr(cache, "root", None) is not None else None
     model = _embedder(embedder)  # a bad name fails before anything is decoded
     if isinstance(source, ImageSet):
         images = source
     else:
-        from explorer.sources import load_source
+        from explorer.io.sources import load_source
 
         images = load_source(source, tag_column=tag_column, image_size=image_size, progress=progress,
                              decoded=decoded)
@@ -204,8 +204,8 @@ def _from_images(images: ImageSet) -> WorkSet:
 
 
 def _from_npz(path: Path) -> WorkSet:
-    from explorer.interop import load_vectors
-    from explorer.sources import LoadError, display_name
+    from explorer.io.interop import load_vectors
+    from explorer.io.sources import LoadError, display_name
 
     shown = display_name(str(path))
     if _is_sharded(path):
@@ -228,7 +228,7 @@ def _from_sharded(path: Path) -> WorkSet:
     """A folder from ``embed --workers``: vectors and tags now, pictures per row from its partitions; a map
     that ``map --fit-sample`` wrote adds a column saying which points were fitted and which placed."""
     from explorer.cluster import ClusterError, open_sharded
-    from explorer.sources import LoadError
+    from explorer.io.sources import LoadError
 
     try:
         shard = open_sharded(path)
@@ -246,7 +246,7 @@ def _from_sharded(path: Path) -> WorkSet:
 def workset_from_vectors(data: Any, *, name: str) -> WorkSet:
     """The record of an already-read file of vectors (``explorer.store.EmbeddingFile`` or the same shape);
     its ``skipped`` rows (e.g. non-finite vectors left out at load) are carried over."""
-    from explorer.sources import LoadError
+    from explorer.io.sources import LoadError
 
     if len(data.ids) == 0:
         raise LoadError(f"{name}: the file holds no vectors")

@@ -127,7 +127,7 @@ def test_pair_page_shows_the_cosine_walk_with_live_numbers():
     assert "cos θ = (A · B)" in codes and codes.count("[") >= 2
     a = at.selectbox(key="pair_a_0").value
     b = at.selectbox(key="pair_b_1").value
-    from explorer.demos import load_demo
+    from explorer.io.demos import load_demo
     from explorer.embedders import get_embedder
 
     va, vb = get_embedder("pixels").embed(load_demo("hands").pixels[[a, b]]).astype(np.float64)
@@ -262,9 +262,9 @@ def test_server_source_absent_without_roots():
 
 
 def test_npz_on_server_maps_without_pictures(tmp_path, monkeypatch):
-    from explorer.demos import load_demo
+    from explorer.io.demos import load_demo
     from explorer.embedders import get_embedder
-    from explorer.store import save_embeddings
+    from explorer.io.store import save_embeddings
 
     images = load_demo("hands").subset(range(0, 448, 8))
     embedder = get_embedder("color-histogram")

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 import amplifiers  # noqa: E402
 from explorer import limits  # noqa: E402
-from explorer.sources import Upload, load_uploads  # noqa: E402
+from explorer.io.sources import Upload, load_uploads  # noqa: E402
 from ui import paths  # noqa: E402
 from ui import workspace as wsp  # noqa: E402
 from ui.safe import md  # noqa: E402
@@ -139,7 +139,7 @@ def test_non_finite_rows_are_dropped_once_at_load_and_reported(tmp_path, monkeyp
 
 
 def test_a_zip_of_49000_images_is_refused_by_count_before_decoding(tmp_path, monkeypatch):
-    import explorer.sources as sources
+    import explorer.io.sources as sources
 
     decoded = []
     real = sources.decode_many

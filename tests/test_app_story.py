@@ -148,7 +148,8 @@ def test_presenter_title_step_picks_the_set_and_embedder_for_every_page(fresh_ca
 
 
 def test_presenter_warm_up_fills_the_story_pages_caches(monkeypatch, fresh_caches):
-    from explorer import contrastive, story
+    from explorer.story import contrastive
+    from explorer.story import smear as story
 
     calls = {"measures": 0, "head": 0}
     measures, head = story.tag_measures, contrastive.held_out_comparison

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from explorer.augment import AugmentSettings, augment, augment_batch, colour_jitter, crop_rotate_flip
+from explorer.story.augment import AugmentSettings, augment, augment_batch, colour_jitter, crop_rotate_flip
 
 
 def images(n=4, size=32, seed=0):

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import explorer.cache as cache_mod
-from explorer.cache import EmbeddingCache, default_cache_dir
+import explorer.io.cache as cache_mod
+from explorer.io.cache import EmbeddingCache, default_cache_dir
 from explorer.embedders import embed_set, get_embedder
 from explorer.imageset import ImageSet, unique_ids
 

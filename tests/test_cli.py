@@ -65,7 +65,7 @@ def test_info_text_names_each_tag(capsys, tagged_folder):
 
 
 def test_info_on_demo_matches_its_image_set(capsys):
-    from explorer.demos import load_demo
+    from explorer.io.demos import load_demo
 
     expected = load_demo("hands").tag_counts()
     code, out, _ = run(capsys, "info", "demo:hands", "--json")
@@ -215,7 +215,7 @@ def test_separation_reads_an_npz_and_trains_a_head(capsys, tmp_path):
 
 def clustered_npz(path: Path, n: int = 60, d: int = 8) -> Path:
     from explorer.imageset import ImageSet
-    from explorer.store import save_embeddings
+    from explorer.io.store import save_embeddings
 
     rng = np.random.default_rng(0)
     tags = [f"t{i % 3}" for i in range(n)]

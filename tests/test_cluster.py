@@ -15,8 +15,8 @@ pytest.importorskip("distributed")
 from explorer import cli  # noqa: E402
 from explorer.cluster import (PART_PATTERN, ClusterError, embed_to_folder, map_folder, open_sharded,  # noqa: E402
                               read_thumbnail, stratified_sample)
-from explorer.sources import load_source  # noqa: E402
-from explorer.store import load_embeddings  # noqa: E402
+from explorer.io.sources import load_source  # noqa: E402
+from explorer.io.store import load_embeddings  # noqa: E402
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from explorer import contrastive as C
+from explorer.story import contrastive as C
 
 
 def numeric_grad(f, X, eps=1e-6):
@@ -191,7 +191,7 @@ def test_uniformity_memory_is_bounded_and_value_unchanged():
     import sys
     from pathlib import Path
 
-    from explorer.contrastive import _pair_indices, normalize_rows, uniformity
+    from explorer.story.contrastive import _pair_indices, normalize_rows, uniformity
 
     X = np.random.default_rng(1).standard_normal((300, 64)).astype(np.float32)
     Z = normalize_rows(X)
@@ -201,7 +201,7 @@ def test_uniformity_memory_is_bounded_and_value_unchanged():
     import amplifiers
 
     code = amplifiers.PEAK_MB_CHILD + (
-        "import numpy as np\nfrom explorer.contrastive import uniformity\n"
+        "import numpy as np\nfrom explorer.story.contrastive import uniformity\n"
         "X = np.random.default_rng(0).standard_normal((1121, 1280)).astype(np.float32)\n"
         "uniformity(X)\nprint(peak_mb())\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],

@@ -1,4 +1,4 @@
-"""explorer.decoded: re-opening a folder, ZIP or upload seen before decodes nothing; damage is recomputed."""
+"""explorer.io.decoded: re-opening a folder, ZIP or upload seen before decodes nothing; damage is recomputed."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 import explorer.images as images_mod
-from explorer.decoded import DecodedCache, file_identity
-from explorer.sources import Upload, load_folder, load_uploads, load_zip
+from explorer.io.decoded import DecodedCache, file_identity
+from explorer.io.sources import Upload, load_folder, load_uploads, load_zip
 
 
 def jpeg(seed: int, size=(60, 45)) -> bytes:

@@ -11,7 +11,7 @@ from skimage.feature import hog
 from sklearn.datasets import load_digits
 from sklearn.metrics import silhouette_score
 
-from explorer.demos import DEMOS, GESTURES, OBJECTS, PER_CLASS, load_demo
+from explorer.io.demos import DEMOS, GESTURES, OBJECTS, PER_CLASS, load_demo
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +87,7 @@ def test_digit_hashes_follow_pixel_content(digits):
 
 
 def test_identical_images_share_a_hash_and_get_distinct_ids(digits):
-    from explorer.demos import _image_set
+    from explorer.io.demos import _image_set
 
     twice = np.stack([digits.pixels[0], digits.pixels[0], digits.pixels[1]])
     made = _image_set(twice, ["a", "b", "c"], ["0", "0", "1"], "t")

@@ -12,7 +12,7 @@ import pytest
 from skimage.feature import hog
 
 import explorer.embedders as emb
-from explorer.cache import EmbeddingCache
+from explorer.io.cache import EmbeddingCache
 from explorer.embedders import (EMBEDDERS, EmbedderUnavailable, available_embedders, embed_set, get_embedder,
                                 pixels_grid_shape)
 from explorer.imageset import ImageSet, unique_ids

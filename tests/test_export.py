@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from explorer import export
+from explorer.io import export
 from explorer.cli import main
-from explorer.interop import given_projection, load_vectors, parse_projector
-from explorer.store import load_embeddings
+from explorer.io.interop import given_projection, load_vectors, parse_projector
+from explorer.io.store import load_embeddings
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
@@ -568,7 +568,7 @@ def test_bundles_named_by_their_config_or_as_any_numeric_tsv(capsys, tmp_path):
 def test_a_bundles_sprite_brings_its_pictures_back(capsys, tmp_path, manifest):
     bundle_dir = tmp_path / "bundle"
     assert run(capsys, "export", manifest, "--format", "projector", "--out", bundle_dir)[0] == 0
-    from explorer.interop import bundle_thumbnails
+    from explorer.io.interop import bundle_thumbnails
 
     thumbs = bundle_thumbnails(bundle_dir, 9)
     assert len(thumbs) == 9

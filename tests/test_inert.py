@@ -10,7 +10,7 @@ import re
 import numpy as np
 
 from explorer import cli, figures
-from explorer.sources import csv_cell
+from explorer.io.sources import csv_cell
 from ui.safe import WORD_JOINER, md, plain
 
 LINKY = 'see www.evil.com, https://evil.com/x or me@evil.com "now"'

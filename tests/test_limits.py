@@ -116,7 +116,7 @@ def test_every_limit_is_a_named_positive_constant():
 # --- archives and .npz ------------------------------------------------------------------------------------
 
 def test_upload_allowance_counts_zip_members_from_the_directory_before_decoding(tmp_path, monkeypatch):
-    import explorer.sources as sources
+    import explorer.io.sources as sources
 
     monkeypatch.setattr(sources, "decode_many", lambda *a, **k: pytest.fail("decoded before the count"))
     data = amplifiers.tiny_png_zip(tmp_path / "t.zip", 40).read_bytes()
@@ -129,7 +129,7 @@ def test_upload_allowance_counts_zip_members_from_the_directory_before_decoding(
 
 
 def test_npz_shape_is_checked_from_the_header_before_reading(tmp_path, monkeypatch):
-    from explorer import store
+    from explorer.io import store
 
     path = amplifiers.npz_declaring(tmp_path / "big.npz", 20_000, 64)
     monkeypatch.setattr(store.np, "load", lambda *a, **k: pytest.fail("read before the header check"))
@@ -143,7 +143,7 @@ def test_npz_shape_is_checked_from_the_header_before_reading(tmp_path, monkeypat
 
 
 def test_npz_non_finite_rows_are_left_out_and_reported(tmp_path):
-    from explorer import store
+    from explorer.io import store
 
     vectors = np.arange(12, dtype=np.float32).reshape(4, 3)
     vectors[1, 0], vectors[3, 2] = np.nan, -np.inf
@@ -161,7 +161,7 @@ def test_npz_non_finite_rows_are_left_out_and_reported(tmp_path):
 
 @pytest.mark.parametrize("tags", [list("aba"), list("aaaaa"), list("ab") * 3, list("ab") * 4])
 def test_held_out_comparison_on_a_set_too_small_to_hold_out_trains_on_all_with_a_note(tags):
-    from explorer import contrastive as C
+    from explorer.story import contrastive as C
 
     X = np.random.default_rng(len(tags)).normal(size=(len(tags), 6))
     out = C.held_out_comparison(X, tags, settings=C.TrainSettings(steps=10, out_dim=4))
@@ -171,7 +171,7 @@ def test_held_out_comparison_on_a_set_too_small_to_hold_out_trains_on_all_with_a
 
 
 def test_held_out_comparison_measures_once_three_images_can_be_held_out():
-    from explorer import contrastive as C
+    from explorer.story import contrastive as C
 
     tags = list("abc") * 4
     X = np.random.default_rng(0).normal(size=(12, 6))

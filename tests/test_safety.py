@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from explorer import figures, story_figures
+from explorer import figures
+
+from explorer.story import figures as story_figures
 
 pytest.importorskip("streamlit.testing.v1")
 from streamlit.testing.v1 import AppTest  # noqa: E402

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from explorer.imageset import ImageSet, SkippedFile
-from explorer.setstore import SetNotFound, SetStore, is_token
+from explorer.io.setstore import SetNotFound, SetStore, is_token
 from explorer.workset import WorkSet, load_workset, vectors_set_key
 
 

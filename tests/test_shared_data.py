@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from explorer.sources import load_folder, load_source
+from explorer.io.sources import load_folder, load_source
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 

@@ -1,4 +1,4 @@
-"""Tests for explorer.sources on the generated hostile corpus and small synthetic sets."""
+"""Tests for explorer.io.sources on the generated hostile corpus and small synthetic sets."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 
 import hostile_corpus as hc
 from explorer.imageset import UNTAGGED, ImageSet
-from explorer.sources import (LoadError, Upload, ZipLimits, display_name, load_folder, load_manifest,
+from explorer.io.sources import (LoadError, Upload, ZipLimits, display_name, load_folder, load_manifest,
                               load_source, load_uploads, load_zip)
 
 
@@ -225,7 +225,7 @@ def test_load_source_dispatch(tmp_path, hostile_folder, monkeypatch):
 
 def test_load_source_demo_calls_demos_lazily(monkeypatch):
     calls = []
-    fake = types.ModuleType("explorer.demos")
+    fake = types.ModuleType("explorer.io.demos")
 
     def load_demo(name, *, seed=0, image_size=128):
         calls.append((name, seed, image_size))
@@ -233,7 +233,7 @@ def test_load_source_demo_calls_demos_lazily(monkeypatch):
             raise ValueError(f"unknown demo {name!r}; available: hands")
         return "the set"
     fake.load_demo = load_demo
-    monkeypatch.setitem(sys.modules, "explorer.demos", fake)
+    monkeypatch.setitem(sys.modules, "explorer.io.demos", fake)
     assert load_source("demo:hands", image_size=48) == "the set"
     assert calls == [("hands", 0, 48)]
     with pytest.raises(LoadError, match="demo:nope: unknown demo 'nope'"):

@@ -9,7 +9,7 @@ import pytest
 
 from explorer.embedders import get_embedder
 from explorer.imageset import ImageSet
-from explorer.store import load_embeddings, save_embeddings
+from explorer.io.store import load_embeddings, save_embeddings
 
 
 def small_set(n: int = 3) -> ImageSet:

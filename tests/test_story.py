@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from explorer import story
+from explorer.story import smear as story
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 @pytest.fixture(scope="module")
 def demo():
-    from explorer.demos import load_demo
+    from explorer.io.demos import load_demo
     from explorer.embedders import get_embedder
 
     s = load_demo("hands")
@@ -87,7 +87,7 @@ def test_smear_pairs_rank_the_most_confused_pair_first():
 def test_pretrained_head_raises_held_out_agreement_on_sign_digits(tmp_path):
     pytest.importorskip("torch", reason="torch not installed: the pretrained embedder is optional")
     from explorer.embedders import EmbedderUnavailable, get_embedder
-    from explorer.sources import load_folder
+    from explorer.io.sources import load_folder
 
     root = DATA / "sign-language-digits"
     if not root.is_dir():
@@ -109,7 +109,7 @@ def test_pretrained_head_raises_held_out_agreement_on_sign_digits(tmp_path):
 
 
 def test_transition_frames_run_from_before_to_after_and_escape_names():
-    from explorer import story_figures as F
+    from explorer.story import figures as F
 
     before = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
     after = before + 2.0
@@ -122,7 +122,7 @@ def test_transition_frames_run_from_before_to_after_and_escape_names():
 
 
 def test_align_to_undoes_a_rotation_and_flip():
-    from explorer import story_figures as F
+    from explorer.story import figures as F
 
     rng = np.random.default_rng(0)
     A = rng.normal(size=(20, 2))
@@ -131,7 +131,7 @@ def test_align_to_undoes_a_rotation_and_flip():
 
 
 def test_per_tag_bars_put_the_worst_tag_on_top():
-    from explorer import story_figures as F
+    from explorer.story import figures as F
 
     per_tag = {"fist": {"silhouette": 0.3, "knn_agreement": 0.9}, "ok": {"silhouette": -0.2, "knn_agreement": 0.1},
                "cup": {"silhouette": 0.05, "knn_agreement": 0.5}, "odd": {"silhouette": None, "knn_agreement": None}}
@@ -143,7 +143,7 @@ def test_per_tag_bars_put_the_worst_tag_on_top():
 
 
 def test_confusion_colour_scale_is_fixed_and_says_so():
-    from explorer import story_figures as F
+    from explorer.story import figures as F
 
     fig = F.confusion_figure(np.array([[0.6, 0.4], [0.1, 0.9]]), ["a", "b"], order=[1, 0])
     trace = fig.data[0]
@@ -165,7 +165,7 @@ def _font_sizes(node, path=""):
 
 
 def test_for_projector_sets_every_text_to_at_least_16_px():
-    from explorer import story_figures as F
+    from explorer.story import figures as F
 
     before = np.random.default_rng(0).normal(size=(6, 2))
     figs = [F.transition_animation(before, before + 1, tags=list("aabbcc"), sources=list("uvwxyz")),

@@ -9,7 +9,7 @@ import socket
 import numpy as np
 import pytest
 
-from explorer import text_encoders as E
+from explorer.story import text_encoders as E
 
 NEEDS_MINILM = pytest.mark.skipif(
     bool(E.missing_minilm()),

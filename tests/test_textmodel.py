@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from explorer import textmodel as T
+from explorer.story import textmodel as T
 
 
 def test_hashed_features_are_stable_normalised_and_share_words():
@@ -25,7 +25,7 @@ def test_image_texts_join_tag_and_extra_columns():
 
 @pytest.fixture(scope="module")
 def demo_model():
-    from explorer.demos import load_demo
+    from explorer.io.demos import load_demo
     from explorer.embedders import get_embedder
 
     s = load_demo("hands")
@@ -120,7 +120,7 @@ def real_hands(shared_data, tmp_path_factory):
     import shutil
 
     from explorer.embedders import get_embedder
-    from explorer.sources import load_source
+    from explorer.io.sources import load_source
 
     root = tmp_path_factory.mktemp("hands")
     for tag in "012345":

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from explorer.cache import EmbeddingCache
+from explorer.io.cache import EmbeddingCache
 from explorer.embedders import get_embedder
-from explorer.sources import LoadError, load_source
-from explorer.store import save_embeddings
+from explorer.io.sources import LoadError, load_source
+from explorer.io.store import save_embeddings
 from explorer.workset import WorkSet, content_key, image_set_key, load_workset, workset_key
 from test_cli import jpeg_bytes
 

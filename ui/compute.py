@@ -168,7 +168,7 @@ def get_projection(ws, *, method: str = "pca", dims: int = 2, perplexity: float 
     if written is not None and written.coords.shape[1] == int(dims):
         return _written_projection(written)
     if method == "given":  # the set's own x, y (, z) columns, drawn as they are
-        from explorer.interop import given_projection
+        from explorer.io.interop import given_projection
 
         return memo("projection", (ws.key, params), lambda: given_projection(ws.columns, dims=int(dims), name=ws.name))
     from ui.liveness import abandon_check

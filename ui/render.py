@@ -49,7 +49,7 @@ def selection_csv(ws: wsp.Workspace, rows: Sequence[int]) -> str:
     import csv
     import io
 
-    from explorer.sources import csv_cell as cell
+    from explorer.io.sources import csv_cell as cell
 
     buf = io.StringIO()
     writer = csv.writer(buf)

@@ -2,7 +2,7 @@
 
 ``load_choice`` loads the sidebar's choice (a demo, uploads, a server folder/ZIP/manifest, an .npz, or
 a set opened from a link). Every set a user builds is saved in the server-side store
-(``explorer.setstore``, under the cache directory) the first time it is shown, and the URL carries its
+(``explorer.io.setstore``, under the cache directory) the first time it is shown, and the URL carries its
 token: ``?set=TOKEN`` plus the embedder, the map's projection and parameters and the focused image
 (``focus=`` image id); the page is the URL path. ``restore_from_url`` reads that once per browser
 session, so a reload, a bookmark, another tab or another browser on the same server opens the same
@@ -36,8 +36,8 @@ STORE_MB_ENV = "EXPLORER_SET_STORE_MB"
 
 def set_store():
     """The store of saved sets under the cache directory; ``$EXPLORER_SET_STORE_MB`` caps its size."""
-    from explorer.cache import default_cache_dir
-    from explorer.setstore import DEFAULT_MAX_BYTES, SetStore
+    from explorer.io.cache import default_cache_dir
+    from explorer.io.setstore import DEFAULT_MAX_BYTES, SetStore
 
     try:
         max_bytes = int(float(os.environ.get(STORE_MB_ENV, "")) * 2**20) or DEFAULT_MAX_BYTES
@@ -87,7 +87,7 @@ def restore_from_url() -> None:
     token = st.query_params.get(SET_PARAM)
     if not token:
         return
-    from explorer.setstore import SetStoreError
+    from explorer.io.setstore import SetStoreError
 
     try:
         record, info = set_store().load(token)
@@ -128,7 +128,7 @@ def token_for(loaded: WorkSet, choice: SourceChoice) -> str | None:
     tokens = st.session_state.setdefault(TOKENS_KEY, {})
     if loaded.set_key in tokens:
         return tokens[loaded.set_key]
-    from explorer.setstore import SetStoreError
+    from explorer.io.setstore import SetStoreError
 
     info: dict = {"origin": choice.kind}
     if choice.kind == "upload":
@@ -164,7 +164,7 @@ def forget(token: str) -> None:
 def load_choice(choice: SourceChoice) -> WorkSet | None:
     """The loaded (not yet embedded) set for ``choice`` (cached); draws an error and returns None if it
     cannot load. An .npz comes with its own vectors."""
-    from explorer.sources import LoadError
+    from explorer.io.sources import LoadError
 
     if choice.kind not in ("demo", "upload", "server", "npz", "saved") or not choice.ref:
         return None
@@ -220,7 +220,7 @@ def _load_sharded(path: str) -> WorkSet:
 
 def _brings_vectors(path: str) -> bool:
     """A Projector bundle or a Parquet from ``export`` picked on the server loads like an .npz."""
-    from explorer.interop import is_vector_source
+    from explorer.io.interop import is_vector_source
 
     return is_vector_source(path)
 

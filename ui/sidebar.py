@@ -108,13 +108,13 @@ _from_url = sets.from_url  # a bookmarked value (``?source=demo:digits&embedder=
 
 
 def _demo_specs() -> list[str]:
-    from explorer.demos import DEMOS
+    from explorer.io.demos import DEMOS
 
     return [f"demo:{n}" for n in DEMOS]
 
 
 def _demo_picker() -> str:
-    from explorer.demos import DEMOS
+    from explorer.io.demos import DEMOS
 
     names = list(DEMOS)
     default = names.index("hands") if "hands" in names else 0
@@ -186,7 +186,7 @@ def add_batch(files: list[tuple[str, bytes]], tag: str) -> BatchResult:
     member counted from the archive's directory before decoding; uploaded and decoded bytes) or nothing
     in it is an image; otherwise unreadable files are skipped and listed with their reasons.
     """
-    from explorer.sources import AllowanceExceeded, LoadError, Upload, load_uploads
+    from explorer.io.sources import AllowanceExceeded, LoadError, Upload, load_uploads
 
     used_images, used_bytes, used_decoded = session_usage()
     size = sum(len(data) for _, data in files)
@@ -259,7 +259,7 @@ def _server_picker() -> tuple[str, str | None]:
 
 
 def _is_bundle(root, rel: str) -> bool:
-    from explorer.interop import projector_tensors, zipped_bundle_member
+    from explorer.io.interop import projector_tensors, zipped_bundle_member
 
     path = root / rel
     return projector_tensors(path) is not None or zipped_bundle_member(path) is not None
@@ -300,7 +300,7 @@ def read_npz(ref: str):
     shapes checked from the headers before reading, NaN/inf rows left out and reported in ``skipped``.
     Messages name the file by its bare name, never a server path. ValueError when it cannot be used.
     """
-    from explorer.store import load_embeddings
+    from explorer.io.store import load_embeddings
 
     held = st.session_state.get(NPZ_UPLOAD_KEY)
     if ref.startswith(NPZ_UPLOAD_PREFIX):
@@ -322,7 +322,7 @@ def _read_vector_file(source: str | bytes, name: str):
     import tempfile
     from pathlib import Path
 
-    from explorer.interop import load_vectors
+    from explorer.io.interop import load_vectors
 
     if isinstance(source, bytes):  # written to a private folder only for the reader, removed at once
         with tempfile.TemporaryDirectory(prefix="fse-") as folder:

@@ -11,8 +11,9 @@ from typing import Callable
 
 import numpy as np
 
-from explorer import contrastive as C
-from explorer import palette, story
+from explorer.story import contrastive as C
+from explorer import palette
+from explorer.story import smear as story
 from ui import workspace as wsp
 
 Progress = Callable[[int, int, str], None]

@@ -7,8 +7,11 @@ import math
 import numpy as np
 import streamlit as st
 
-from explorer import contrastive as C
-from explorer import story, story_figures, text_encoders, textmodel
+from explorer.story import contrastive as C
+from explorer.story import smear as story
+from explorer.story import figures as story_figures
+from explorer.story import text_encoders
+from explorer.story import textmodel
 from ui import render, story_data
 from ui.safe import md
 from ui import workspace as wsp

@@ -1,7 +1,7 @@
 """The export page: download the map, the embeddings, a Projector bundle, a standalone HTML map, the selection.
 
 Every file is built only when its button is pressed (deferred ``data=`` callables), from the same cached
-projection and vectors the other pages use; the writers live in ``explorer.export``.
+projection and vectors the other pages use; the writers live in ``explorer.io.export``.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import re
 import numpy as np
 import streamlit as st
 
-from explorer import export
-from explorer.interop import has_given_coordinates
+from explorer.io import export
+from explorer.io.interop import has_given_coordinates
 from ui import workspace as wsp
 from ui.safe import md
 

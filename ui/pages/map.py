@@ -101,7 +101,7 @@ def _controls():
 
 
 def _has_coordinates() -> bool:
-    from explorer.interop import has_given_coordinates
+    from explorer.io.interop import has_given_coordinates
 
     return wsp.memo("other", ("has-coordinates", ws.key), lambda: has_given_coordinates(ws.columns))
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import contrastive as C
-from explorer import figures, story, story_figures
+from explorer.story import contrastive as C
+from explorer import figures
+from explorer.story import smear as story
+from explorer.story import figures as story_figures
 from ui import render, story_data
 from ui import workspace as wsp
 from ui.safe import md

@@ -15,8 +15,8 @@ from typing import Callable
 
 import streamlit as st
 
-from explorer import contrastive as C
-from explorer import story_figures
+from explorer.story import contrastive as C
+from explorer.story import figures as story_figures
 from ui import analysis, render, story_data
 from ui import workspace as wsp
 from ui.safe import md
@@ -269,7 +269,7 @@ def _navigation(step: int) -> None:
 
 def _bookmark_refused() -> bool:
     """A URL ``source`` must name a built-in demo (the URL is anyone's text); says so and returns True if not."""
-    from explorer.demos import DEMOS
+    from explorer.io.demos import DEMOS
 
     source = st.query_params.get("source")
     if source is None or source in {f"demo:{n}" for n in DEMOS}:
@@ -291,7 +291,7 @@ def _sync_url(ws: wsp.Workspace) -> None:
 
 def _choose_set() -> None:
     """The title step's pickers: a built-in demo and an embedder (they drive the sidebar, which stays closed)."""
-    from explorer.demos import DEMOS
+    from explorer.io.demos import DEMOS
     from explorer.embedders import EMBEDDERS, available_embedders
 
     choice = wsp.current_choice()

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from explorer import story, story_figures
+from explorer.story import smear as story
+
+from explorer.story import figures as story_figures
 from ui import render, story_data
 from ui import workspace as wsp
 from ui.safe import md
@@ -110,9 +112,9 @@ with st.expander("Real photos: sign-language digits vs grocery (shared data)"):
             st.session_state["smear_real"] = (emb, per_tag)
         if st.session_state.get("smear_real") == (emb, per_tag):
             def compute():
-                from explorer.cache import EmbeddingCache, default_cache_dir
+                from explorer.io.cache import EmbeddingCache, default_cache_dir
                 from explorer.embedders import embed_set, get_embedder
-                from explorer.sources import load_folder
+                from explorer.io.sources import load_folder
 
                 embedder, groups, size = get_embedder(emb), {}, None
                 with wsp.progress_box(f"Loading and embedding both sets with {emb}") as progress:

@@ -90,7 +90,7 @@ class HashedTextEncoder(TextEncoder):
         self.dim = int(dim)
 
     def _encode(self, texts: list[str]) -> np.ndarray:
-        from explorer.textmodel import hash_text_features
+        from explorer.story.textmodel import hash_text_features
 
         return hash_text_features(texts, dim=self.dim)
 

@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from explorer import contrastive as C
+from explorer.story import contrastive as C
 from explorer.imageset import tag_order
 from explorer.measures import sample_rows  # noqa: F401 (story pages use story.sample_rows)
 from explorer.progress import ProgressCallback
@@ -113,10 +113,10 @@ def default_zero_shot_holdout(n_tags: int) -> int:
 
 
 def _zero_shot_entry(X, tags, text_encoder, holdout: int | None, seed: int, progress, notes: list) -> dict:
-    from explorer import textmodel
+    from explorer.story import textmodel
 
     if text_encoder is None:
-        from explorer.text_encoders import get_text_encoder
+        from explorer.story.text_encoders import get_text_encoder
 
         text_encoder = get_text_encoder("hashed")
     n_tags = len(set(tags))
@@ -136,7 +136,7 @@ def _alignment_entry(image_set, embedder, n: int, seed: int, progress, notes: li
         notes.append("alignment needs the images and the embedder to embed augmented twins; "
                      "vectors alone (an .npz) cannot give it")
         return {"alignment": None, "alignment_images": 0}
-    from explorer.augment import augment_batch
+    from explorer.story.augment import augment_batch
 
     rows = np.arange(n)
     if n > ALIGNMENT_MAX_IMAGES:
@@ -271,7 +271,7 @@ def group_rows(column: Sequence[str]) -> dict[str, np.ndarray]:
 
 def embed_twins(pixels: np.ndarray, embedder, *, seed: int = 0, progress: ProgressCallback | None = None) -> np.ndarray:
     """Vectors (n, d) of the augmented twins of ``pixels`` (n, S, S, 3) under ``embedder``."""
-    from explorer.augment import augment_batch
+    from explorer.story.augment import augment_batch
 
     twins = augment_batch(pixels, seed=seed, progress=progress)
     return np.asarray(embedder.embed(twins, progress=progress), dtype=np.float32)

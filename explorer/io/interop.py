@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-from explorer.store import EmbeddingFile, load_embeddings
+from explorer.io.store import EmbeddingFile, load_embeddings
 
 TENSORS = "tensors.tsv"
 METADATA = "metadata.tsv"

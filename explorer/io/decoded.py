@@ -23,7 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
-from explorer.cache import BlobCache, row_key
+from explorer.io.cache import BlobCache, row_key
 from explorer.images import DecodedImage
 
 # Bump when explorer.images changes what decode_image returns for the same bytes.

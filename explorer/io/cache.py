@@ -18,7 +18,7 @@ Pack file format (little endian)::
     m * d * 4 float32 vectors, row-major
 
 The same machinery (``PackStore``: atomic packs, per-row CRC, healing, merging) also keeps rows of
-variable-length bytes for other caches (``BlobCache``, e.g. decoded images in ``explorer.decoded``).
+variable-length bytes for other caches (``BlobCache``, e.g. decoded images in ``explorer.io.decoded``).
 A blob pack starts with ``b"FSXBLOB1"`` and its header says ``{"rows": m, "bytes": b}``; after the keys
 and CRCs (of key + row bytes) come ``m + 1`` uint64 offsets and then the ``b`` bytes of all rows.
 """

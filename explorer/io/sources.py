@@ -24,7 +24,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from explorer import limits as L
-from explorer.decoded import DecodedCache, file_identity
+from explorer.io.decoded import DecodedCache, file_identity
 from explorer.images import (DEFAULT_IMAGE_SIZE, DEFAULT_LIMITS, THUMBNAIL_SIZE, DecodedImage, ImageRejected,
                              Limits, decode_many, human_bytes)
 from explorer.imageset import UNTAGGED, ImageSet, SkippedFile, unique_ids
@@ -338,7 +338,7 @@ def manifest_entries(csv_path: str | Path, *, tag_column: str | None = None, pat
 
 def _read_csv(manifest: Path, shown: str) -> tuple[list[str], list[tuple[int, dict]]]:
     if manifest.suffix.lower() == ".parquet":  # a manifest table as Parquet (issue 10); "lines" count the header
-        from explorer.interop import read_points_table
+        from explorer.io.interop import read_points_table
 
         try:
             columns = read_points_table(manifest)
@@ -656,7 +656,7 @@ def _load_demo(spec: str, tag_column: str | None, image_size: int) -> ImageSet:
     name = spec[len("demo:"):]
     if tag_column is not None:
         raise LoadError(f"{spec}: tag_column applies only to a manifest .csv")
-    from explorer.demos import load_demo  # lazy: demos draw images and may pull in more dependencies
+    from explorer.io.demos import load_demo  # lazy: demos draw images and may pull in more dependencies
     try:
         return load_demo(name, seed=0, image_size=image_size)
     except (KeyError, ValueError) as exc:

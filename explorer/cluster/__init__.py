@@ -13,7 +13,7 @@ A *sharded folder* (what ``python -m explorer embed SOURCE --out DIR --workers N
   [, z], fitted, neighbours_kept``: the map fitted on a stratified sample (``fitted`` true) with every
   other point placed into it (t-SNE: openTSNE's ``TSNEEmbedding.transform``; PCA: the sample's axes).
 
-Each worker decodes its partition with the single-process code (``explorer.sources`` readers and
+Each worker decodes its partition with the single-process code (``explorer.io.sources`` readers and
 ``_build``: same safety limits, same skip reasons) and embeds with ``explorer.embedders.embed_set``, so the
 vectors equal those of ``python -m explorer embed``. Ids equal the single-process ids too: workers write
 partition-local ids and the driver renumbers repeated content across partitions (``unique_ids`` over the
@@ -37,11 +37,11 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
-from explorer.cache import _atomic_write  # temporary file, fsync, rename: never half a file
+from explorer.io.cache import _atomic_write  # temporary file, fsync, rename: never half a file
 from explorer.images import DEFAULT_IMAGE_SIZE
 from explorer.imageset import SkippedFile, unique_ids
 from explorer.progress import ProgressCallback
-from explorer.store import EmbeddingFile
+from explorer.io.store import EmbeddingFile
 
 FORMAT = "explorer-sharded/1"
 META_FILE = "_meta.json"
@@ -159,7 +159,7 @@ class EmbedSummary:
 
 def list_source(source: str, *, tag_column: str | None = None):
     """(set name, entries, walk-time skips) of a folder or manifest, without decoding anything."""
-    from explorer.sources import LoadError, folder_entries, manifest_entries
+    from explorer.io.sources import LoadError, folder_entries, manifest_entries
 
     path = Path(source)
     if path.is_dir():
@@ -192,13 +192,13 @@ def embed_to_folder(source: str, out: str | os.PathLike, embedder_name: str, *, 
     ``out`` holds a different run, LoadError when the source has no files at all.
     """
     from explorer.embedders import get_embedder
-    from explorer.sources import LoadError
+    from explorer.io.sources import LoadError
 
     start_time = time.perf_counter()
     embedder = get_embedder(embedder_name)  # a bad name fails here, before any work
     name, entries, walk_skips = list_source(source, tag_column=tag_column)
     if not entries:
-        from explorer.sources import _summary
+        from explorer.io.sources import _summary
 
         raise LoadError(f"{name}: {_summary(walk_skips)}", walk_skips)
     folder = Path(out)
@@ -297,7 +297,7 @@ def embed_partition(index: int, entries: list, folder: str, embedder_name: str, 
     Runs on a worker. A file that fails is a skip with its reason, never a failed partition.
     """
     from explorer.embedders import embed_set
-    from explorer.sources import LoadError, _build
+    from explorer.io.sources import LoadError, _build
 
     start, cpu = time.perf_counter(), time.process_time()
     path = Path(folder) / PART_PATTERN.format(index)

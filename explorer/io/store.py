@@ -227,7 +227,7 @@ def _text_column(path: Path, key: str, array: np.ndarray, n: int) -> list[str]:
     if array.shape[0] != n:
         raise ValueError(f"{path}: {key!r} has {array.shape[0]} entries but 'vectors' has {n} rows")
     # Anyone's text: control characters (terminal escapes) and bidi overrides become U+FFFD, as file names do.
-    from explorer.sources import display_name
+    from explorer.io.sources import display_name
 
     return [display_name(v, max_length=10_000) for v in array.tolist()]
 

@@ -29,8 +29,8 @@ from typing import Sequence
 
 import numpy as np
 
-from explorer.interop import CONFIG, METADATA, TENSORS
-from explorer.sources import csv_cell
+from explorer.io.interop import CONFIG, METADATA, TENSORS
+from explorer.io.sources import csv_cell
 
 SPRITE_MAX_SIDE = 8192  # the Projector (WebGL textures) reads sprites up to 8,192 px a side
 SPRITE_CELL_MAX = 96  # a cell is never larger than the thumbnails it is made from
@@ -171,7 +171,7 @@ def write_embeddings_parquet(path: str | os.PathLike, rows: ExportRows) -> Path:
 
 def npz_bytes(rows: ExportRows) -> bytes:
     """The ``.npz`` that ``python -m explorer embed`` writes, for these rows."""
-    from explorer.store import save_embeddings
+    from explorer.io.store import save_embeddings
 
     record = SimpleNamespace(ids=rows.ids, sources=rows.sources, tags=rows.tags,
                              extra_tags={k: v for k, v in rows.columns.items() if k != "tag"})

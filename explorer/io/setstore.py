@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from explorer.cache import _atomic_write  # the one atomic writer (temp file, fsync, rename)
+from explorer.io.cache import _atomic_write  # the one atomic writer (temp file, fsync, rename)
 from explorer.imageset import ImageSet, SkippedFile
 from explorer.workset import WorkSet
 

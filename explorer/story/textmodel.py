@@ -1,7 +1,7 @@
 """An image-text model: two linear projections between locked towers, trained with symmetric InfoNCE.
 
 This is the essay's "contrastive image pre-training" in miniature, built the way locked-image tuning (LiT)
-builds one: the image vectors (any embedder) and a text encoder (``explorer.text_encoders``: hashed words
+builds one: the image vectors (any embedder) and a text encoder (``explorer.story.text_encoders``: hashed words
 and letter groups, or the pretrained MiniLM sentence encoder) stay fixed; only the two projections into one
 shared unit sphere are trained, on captions made from the tags ("a photo of a {tag}"). ``zero_shot`` holds
 whole tags out of training and measures how well their images are found by their names. The hashed
@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from explorer.contrastive import (_Adam, _as_matrix, _as_tags, _one_blas_thread, check_settings, clip_loss,
+from explorer.story.contrastive import (_Adam, _as_matrix, _as_tags, _one_blas_thread, check_settings, clip_loss,
                                   normalize_backward, normalize_rows)
 from explorer.imageset import tag_codes, tag_order
 from explorer.progress import ProgressCallback, report
 
 if TYPE_CHECKING:
-    from explorer.text_encoders import TextEncoder
+    from explorer.story.text_encoders import TextEncoder
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
@@ -250,7 +250,7 @@ def train_on_tags(X, tags: Sequence[str], *, encoder: TextEncoder | None = None,
 
 
 def _default_encoder(settings: TextModelSettings) -> TextEncoder:
-    from explorer.text_encoders import HashedTextEncoder, get_text_encoder
+    from explorer.story.text_encoders import HashedTextEncoder, get_text_encoder
 
     encoder = get_text_encoder("hashed")
     return encoder if encoder.dim == settings.text_dim else HashedTextEncoder(settings.text_dim)
@@ -323,7 +323,7 @@ def zero_shot(X, tags: Sequence[str], *, held_out: int | Sequence[str] = 2, enco
     """Hold out whole tags (``held_out``: how many, drawn with the seed, or their names) and a stratified
     share of the other tags' images; train the projections on the rest; classify every held-out image
     among all tag names."""
-    from explorer.contrastive import split_by_image
+    from explorer.story.contrastive import split_by_image
 
     X = _as_matrix(X)
     tags = _as_tags(tags, len(X))
