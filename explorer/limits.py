@@ -9,6 +9,8 @@ few GB per visitor; operators change them here.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 MiB = 1024**2
 GiB = 1024**3
 
@@ -54,6 +56,23 @@ NPZ_MAX_DIMS = 4096
 NPZ_MAX_BYTES = 512 * MiB
 # A .npz read by the command line (the operator's own files): only this zip-bomb guard applies.
 NPZ_CLI_MAX_BYTES = 8 * GiB
+
+
+
+
+@dataclass(frozen=True)
+class VectorLimits:
+    """The caps one reader of vector files applies (``.npz``, Parquet, Projector text, shard folders),
+    checked from headers, metadata or a counting pass before any matrix is allocated."""
+
+    max_rows: int | None
+    max_dims: int | None
+    max_bytes: int
+
+
+# What a visitor of the app may open or upload; what the command line takes from the operator's own files.
+APP_VECTORS = VectorLimits(max_rows=NPZ_MAX_ROWS, max_dims=NPZ_MAX_DIMS, max_bytes=NPZ_MAX_BYTES)
+CLI_VECTORS = VectorLimits(max_rows=None, max_dims=None, max_bytes=NPZ_CLI_MAX_BYTES)
 
 
 def describe() -> list[tuple[str, object]]:
