@@ -1,0 +1,140 @@
+// The map in the browser: the figure arrives once per map and stays; a rerun only restyles the overlay
+// traces (ringed neighbours, the clicked point, the real points of a zoomed region). Clicks, box/lasso
+// selections and (large maps) zooms go back to Python as trigger values.
+// Plotly comes from the plotly Python package (sent once per page, run as a classic script): no network.
+
+const FIGURES = (window.__fseMapFigures = window.__fseMapFigures || new Map());
+const KEEP_FIGURES = 4;
+const OVERLAYS = ["region", "ring", "focus"];
+
+function loadPlotly(source) {
+  if (window.Plotly) return Promise.resolve(window.Plotly);
+  if (window.__fsePlotlyLoading) return window.__fsePlotlyLoading;
+  if (!source) return null;
+  window.__fsePlotlyLoading = new Promise((resolve, reject) => {
+    const url = URL.createObjectURL(new Blob([source], { type: "text/javascript" }));
+    const script = document.createElement("script");
+    script.src = url;  // a classic script: plotly's bundle is not written to run as a strict module
+    script.onload = () => resolve(window.Plotly);
+    script.onerror = () => { window.__fsePlotlyLoading = null; reject(new Error("plotly.js failed to load")); };
+    document.head.appendChild(script);
+  });
+  return window.__fsePlotlyLoading;
+}
+
+function remember(mapId, figure) {
+  FIGURES.delete(mapId);
+  FIGURES.set(mapId, figure);
+  while (FIGURES.size > KEEP_FIGURES) FIGURES.delete(FIGURES.keys().next().value);
+}
+
+function overlayTrace(name, spec, dims, style) {
+  const t = {
+    type: dims === 3 ? "scatter3d" : "scattergl", mode: "markers", name: style.name, showlegend: false,
+    x: spec ? spec.x : [], y: spec ? spec.y : [], customdata: spec ? spec.rows : [],
+    text: spec ? spec.text : [], hovertemplate: "%{text}<extra></extra>", marker: { ...style.marker },
+    meta: "fse-" + name,
+  };
+  if (dims === 3) t.z = spec && spec.z ? spec.z : [];
+  if (spec && spec.color && name === "region") t.marker.color = spec.color;
+  return t;
+}
+
+const STYLES = {
+  region: { name: "points here", marker: { size: 4, opacity: 0.9 } },
+  ring: { name: "neighbours", marker: { size: 13, color: "rgba(0,0,0,0)", line: { color: "black", width: 2 } } },
+  focus: { name: "clicked image", marker: { size: 17, color: "gold", symbol: "diamond", line: { color: "black", width: 2 } } },
+};
+
+function overlayTraces(data) {
+  const o = data.overlay || {};
+  return OVERLAYS.map((name) => overlayTrace(name, o[name], data.dims, STYLES[name]));
+}
+
+function rowOf(point) {
+  let c = point.customdata;
+  if (Array.isArray(c)) c = c[0];
+  return Number.isInteger(c) ? c : null;
+}
+
+function attach(state, plot, send) {
+  plot.on("plotly_click", (ev) => {
+    const point = ev && ev.points && ev.points[0];
+    const row = point ? rowOf(point) : null;
+    if (row === null) return;
+    state.seq += 1;
+    // Instant feedback: the clicked point is starred before Python answers with its neighbours.
+    const i = state.base + OVERLAYS.indexOf("focus");
+    const upd = { x: [[point.x]], y: [[point.y]], customdata: [[row]], text: [[point.text || ""]] };
+    if (state.dims === 3) upd.z = [[point.z]];
+    window.Plotly.restyle(plot, upd, [i]);
+    plot.dataset.pendingRow = String(row);
+    send("click", { row, seq: state.seq });
+  });
+  plot.on("plotly_selected", (ev) => {
+    if (!ev) return;
+    state.seq += 1;
+    const rows = (ev.points || []).map(rowOf).filter((r) => r !== null);
+    const out = { seq: state.seq, rows: state.large ? [] : rows };
+    if (ev.range && ev.range.x) out.box = { x: ev.range.x, y: ev.range.y };
+    else if (ev.lassoPoints && ev.lassoPoints.x) out.lasso = { x: ev.lassoPoints.x, y: ev.lassoPoints.y };
+    if (!out.box && !out.lasso && !rows.length) return;
+    send("select", out);
+  });
+  plot.on("plotly_relayout", (ev) => {
+    if (!state.large || !ev) return;
+    clearTimeout(state.viewTimer);
+    state.viewTimer = setTimeout(() => {
+      const layout = plot._fullLayout;
+      if (!layout || !layout.xaxis) return;
+      state.seq += 1;
+      const auto = ev["xaxis.autorange"] || ev.autosize;
+      send("view", { seq: state.seq, x: auto ? null : layout.xaxis.range.slice(), y: auto ? null : layout.yaxis.range.slice() });
+    }, 250);
+  });
+}
+
+async function draw(component) {
+  const { data, parentElement, setTriggerValue } = component;
+  const root = parentElement.querySelector(".fse-map");
+  const plot = root.querySelector(".fse-plot");
+  const state = (root.__fse = root.__fse || { seq: 0, mapId: null, base: 0 });
+  const send = (name, value) => setTriggerValue(name, value);
+  const plotly = loadPlotly(data.plotly);
+  if (!plotly) { send("need", { what: "plotly", map_id: data.map_id }); return; }
+  await plotly;
+  let figure = data.figure ? JSON.parse(data.figure) : FIGURES.get(data.map_id);
+  if (data.figure) remember(data.map_id, figure);
+  if (!figure) { send("need", { what: "figure", map_id: data.map_id }); return; }
+  state.dims = data.dims;
+  state.large = !!data.large;
+  plot.style.height = (figure.layout && figure.layout.height ? figure.layout.height : 620) + "px";
+  if (state.mapId !== data.map_id) {
+    state.base = figure.data.length;
+    await window.Plotly.react(plot, figure.data.concat(overlayTraces(data)), figure.layout, data.config || {});
+    if (!state.attached) { attach(state, plot, send); state.attached = true; }
+    state.mapId = data.map_id;
+  } else {
+    const traces = overlayTraces(data);
+    const keys = ["x", "y", "customdata", "text", "marker.color"].concat(data.dims === 3 ? ["z"] : []);
+    const upd = {};
+    for (const k of keys) {
+      upd[k] = traces.map((t) => (k === "marker.color" ? t.marker.color : t[k]));
+    }
+    const idx = OVERLAYS.map((_, i) => state.base + i);
+    await window.Plotly.restyle(plot, upd, idx);
+  }
+  const o = data.overlay || {};
+  plot.dataset.mapId = data.map_id;
+  plot.dataset.focusRow = o.focus && o.focus.rows && o.focus.rows.length ? String(o.focus.rows[0]) : "";
+  plot.dataset.ringRows = o.ring ? o.ring.rows.join(",") : "";
+  plot.dataset.regionPoints = o.region ? String(o.region.rows.length) : "0";
+  delete plot.dataset.pendingRow;
+}
+
+export default function (component) {
+  draw(component).catch((err) => {
+    const root = component.parentElement.querySelector(".fse-map");
+    if (root) root.querySelector(".fse-error").textContent = "The map could not be drawn: " + err;
+  });
+}
