@@ -204,6 +204,39 @@ def test_callback_can_stop_early():
     assert np.isfinite(p.coords).all()
 
 
+def test_tsne_stops_once_the_layout_has_stopped_moving_and_says_how_far_it_ran():
+    X, labels = blobs(40, 3)
+    done = project(X, method="tsne", early_exaggeration_iter=60, n_iter=800)
+    full = project(X, method="tsne", early_exaggeration_iter=60, n_iter=800, convergence_tol=None)
+    assert full.params["iterations"] == 860
+    assert projection.CONVERGENCE_MIN_ITER + 60 <= done.params["iterations"] < 860
+    assert not any("stopped" in n for n in done.notes)  # converging is not the caller stopping it
+    for p in (done, full):  # both keep the blobs apart
+        centres = np.array([p.coords[labels == b].mean(axis=0) for b in range(3)])
+        within = max(np.linalg.norm(p.coords[labels == b] - centres[b], axis=1).max() for b in range(3))
+        assert min(np.linalg.norm(centres[i] - centres[j]) for i in range(3) for j in range(i)) > within
+
+
+def test_convergence_watch_stops_on_a_small_relative_kl_change_only_after_the_minimum():
+    watch = projection._Convergence(0.01, 250)
+    assert not watch(25, 2.0) and not watch(50, 1.0)   # before the minimum: never
+    assert not watch(100, 0.9)                          # fell 10%
+    assert watch(125, 0.895) and watch.stopped_at == 125  # fell 0.6%
+    assert not projection._Convergence(None, 0)(500, 1.0)
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.0, "0.01", True])
+def test_convergence_tol_is_validated(bad):
+    with pytest.raises(ValueError, match="convergence_tol"):
+        project(np.random.default_rng(0).normal(size=(30, 5)), method="tsne", convergence_tol=bad)
+
+
+def test_small_sets_use_exact_neighbours_from_one_matrix_product():
+    X, _ = blobs(30, 2)
+    p = fast_tsne(X)
+    assert p.params["neighbors"] == "exact" and p.params["n_jobs"] == 1
+
+
 # --- degenerate and bad rows ----------------------------------------------------------------------------
 
 
