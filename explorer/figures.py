@@ -101,6 +101,11 @@ def _hover_lines(sources: Sequence[str], tags: Sequence[str], tag_name: str) -> 
     return [f"<b>{escape_text(s)}</b><br>{name}: {escape_text(t)}" for s, t in zip(sources, tags)]
 
 
+def hover_lines(sources: Sequence[str], tags: Sequence[str], tag_name: str) -> list[str]:
+    """The escaped hover text of each point (its name in bold, then its tag): the same for every map layer."""
+    return _hover_lines(sources, tags, tag_name)
+
+
 def _scatter(coords: np.ndarray, idx: np.ndarray, *, webgl: bool, **kwargs) -> go.BaseTraceType:
     """One point trace over rows ``idx``; ``customdata`` carries the row index for click handling."""
     common = dict(x=coords[idx, 0], y=coords[idx, 1], customdata=idx, **kwargs)

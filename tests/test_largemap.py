@@ -129,3 +129,28 @@ def test_display_and_measure_samples_are_seeded_sorted_and_stated():
     assert largemap.measure_sample(500, size=1000) is None
     assert len(largemap.measure_sample(5000, size=1000)) == 1000
     assert largemap.is_large(largemap.LARGE_MAP_ABOVE + 1) and not largemap.is_large(largemap.LARGE_MAP_ABOVE)
+
+
+def test_large_map_figure_draws_density_under_sampled_points_whose_clicks_map_to_whole_set_rows():
+    from explorer.density_figure import large_map_figure
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    coords = rng.normal(size=(n, 2)).astype(np.float32)
+    tags = [f"t{i % 3}" for i in range(n)]
+    sources = [f"<img {i}>" for i in range(n)]
+    sample = largemap.display_rows(coords, size=300)
+    fig, rows = large_map_figure(coords, tags=tags, sources=sources, sample=sample)
+    assert list(rows) == list(sample)
+    assert fig.data[0].type == "heatmap"  # drawn first: under the points
+    assert int(np.nansum(np.asarray(fig.data[0].customdata))) == n  # the layer counts every point
+    points = [t for t in fig.data[1:]]
+    drawn = np.concatenate([np.asarray(t.customdata) for t in points])
+    assert sorted(drawn) == sorted(sample)
+    for t in points:  # each point's customdata is its whole-set row: its position and tag match that row
+        cd = np.asarray(t.customdata)
+        np.testing.assert_allclose(np.asarray(t.x), coords[cd, 0], rtol=1e-6)
+        assert {tags[i] for i in cd} == {t.name}
+        assert all("&lt;img" in s and "<img" not in s for s in t.text)  # hover text stays escaped
+    with pytest.raises(ValueError, match="2-D"):
+        large_map_figure(np.zeros((3, 3)), tags=["a"] * 3, sources=["a"] * 3)

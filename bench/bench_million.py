@@ -1,0 +1,186 @@
+"""Bench a million points: build a 1,000,000-row shard folder, open it, draw it, click it; peak memory.
+
+Run: python bench/bench_million.py [--n 1000000] [--dim 128] [--folder DIR] [--no-browser]
+
+1. Build (once; reused when ``--folder`` already holds it): n clustered vectors written in the layout
+   ``python -m explorer embed SOURCE --out DIR --workers N`` writes (``part-NNNNN.parquet`` of 1,000 rows,
+   ``_meta.json``, ``_skipped.csv``; no pictures), then ``python -m explorer map DIR --method pca`` writes
+   ``map-pca.parquet`` beside it (PCA fitted on a sample and every row placed: the map a million points can
+   have in minutes; placing them with t-SNE costs tens of minutes on two cores and is reported separately
+   by ``--tsne-cost``).
+2. Server side, in a fresh process: open the folder as the app does, the density layer, the sampled
+   points, the figure the browser receives, five clicks (neighbours among all rows), the measures on their
+   stated sample; wall time of each step and the process's peak memory (VmHWM).
+3. Browser (unless ``--no-browser``): the real app opened on the folder (``?set=`` link of a saved set is
+   not possible for a folder on the server, so the sidebar's server picker is used): choose -> first view,
+   five clicks -> neighbours listed, a zoom -> real points of the region, and the server's peak memory.
+
+Targets (issue 17): first view within 10 s of choosing the folder; a click answers within 1 s; server peak
+memory <= 2.5 GB for 1,000,000 x 128.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+def load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f} (1/5/15 min, {os.cpu_count()} cores)"
+
+
+def clustered(n: int, d: int, *, clusters: int = 40, seed: int = 0, block: int = 100_000):
+    """Yield (tags, vectors float32) blocks of n clustered vectors (bounded memory while writing)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(clusters, d)).astype(np.float32) * 2.0
+    weights = rng.dirichlet(np.full(clusters, 3.0))
+    for start in range(0, n, block):
+        m = min(block, n - start)
+        labels = rng.choice(clusters, m, p=weights)
+        X = centres[labels] + rng.normal(size=(m, d)).astype(np.float32)
+        yield [f"cluster {c:02d}" for c in labels], X
+
+
+def build(folder: Path, n: int, dim: int) -> None:
+    """The shard folder (as ``embed --workers`` writes it) and its PCA map, unless already there."""
+    from explorer.cluster import is_sharded_folder, write_vectors_folder
+    from explorer.io.store import EmbeddingFile
+
+    if is_sharded_folder(folder) and (folder / "map-pca.parquet").is_file():
+        print(f"reusing {folder}")
+        return
+    t = time.monotonic()
+    tags: list[str] = []
+    blocks = []
+    for block_tags, X in clustered(n, dim):
+        tags += block_tags
+        blocks.append(X)
+    vectors = np.concatenate(blocks)
+    del blocks
+    ids = [f"v{i:07d}" for i in range(n)]
+    data = EmbeddingFile(ids=ids, sources=[f"image {i:07d}.jpg" for i in range(n)], tags=tags, vectors=vectors,
+                         embedder="synthetic", extra_tags={}, embedder_key="synthetic")
+    write_vectors_folder(folder, data, partition_size=1000)
+    print(f"built {n:,} x {dim} shard folder in {time.monotonic() - t:.0f} s", flush=True)
+    t = time.monotonic()
+    run = subprocess.run([sys.executable, "-m", "explorer", "map", str(folder), "--method", "pca",
+                          "--fit-sample", "10000"], cwd=ROOT, capture_output=True, text=True)
+    if run.returncode:
+        sys.exit(f"map failed: {run.stderr[-2000:]}")
+    print(f"python -m explorer map DIR --method pca --fit-sample 10000: {time.monotonic() - t:.0f} s", flush=True)
+
+
+SERVER_SIDE = r'''
+import json, sys, time
+import numpy as np
+sys.path.insert(0, sys.argv[2])
+out = {}
+t0 = time.perf_counter()
+try:
+    from explorer.io.load import load_workset  # after issue 16
+except ImportError:
+    from explorer.workset import load_workset
+ws = load_workset(sys.argv[1])
+out["open"] = time.perf_counter() - t0
+from explorer import figures, largemap
+from explorer.cluster import open_sharded
+t = time.perf_counter()
+coords = ws.shard.maps["pca"].coords
+grid = largemap.density_grid(coords)
+out["density"] = time.perf_counter() - t
+t = time.perf_counter()
+rows = largemap.display_rows(coords)
+fig = figures.map_figure(coords[rows], tags=[ws.tags[i] for i in rows], sources=[ws.sources[i] for i in rows])
+payload = fig.to_json()
+out["sample figure"] = time.perf_counter() - t
+out["figure MB"] = len(payload) / 2**20
+t = time.perf_counter()
+index = largemap.NeighbourIndex(ws.vectors)
+out["index"] = time.perf_counter() - t
+clicks = []
+for row in (5, 123_456, 500_000, 777_777, len(ws) - 1):
+    t = time.perf_counter()
+    index.query(row % len(ws), 10)
+    clicks.append(time.perf_counter() - t)
+out["clicks"] = clicks
+t = time.perf_counter()
+from explorer.measures import map_measures
+s = largemap.measure_sample(len(ws))
+m = map_measures(ws.vectors[s], coords[s], [ws.tags[i] for i in s], k=10)
+out["measures"] = time.perf_counter() - t
+out["measures sample"] = int(len(s))
+for line in open("/proc/self/status"):
+    if line.startswith("VmHWM:"):
+        out["peak MB"] = int(line.split()[1]) / 1024
+print(json.dumps(out))
+'''
+
+
+def server_side(folder: Path) -> dict:
+    run = subprocess.run([sys.executable, "-c", SERVER_SIDE, str(folder), str(ROOT)], cwd=ROOT,
+                         capture_output=True, text=True)
+    if run.returncode:
+        sys.exit(f"server-side run failed: {run.stderr[-3000:]}")
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--dim", type=int, default=128)
+    parser.add_argument("--folder", type=Path, default=None, help="where to build (or reuse) the shard folder")
+    parser.add_argument("--no-browser", action="store_true", help="server-side figures only")
+    args = parser.parse_args(argv)
+    folder = args.folder or Path(tempfile.gettempdir()) / f"bench_million_{args.n}x{args.dim}"
+    print(f"load before: {load()}")
+    build(folder, args.n, args.dim)
+    print(f"load after building: {load()}")
+    s = server_side(folder)
+    clicks = s["clicks"]
+    print(f"\nserver side, fresh process, {args.n:,} x {args.dim}:")
+    print(f"  open the shard folder (ids, tags, vectors, map): {s['open']:6.1f} s")
+    print(f"  density layer over all points:                   {s['density']:6.2f} s")
+    print(f"  sampled points -> figure JSON:                   {s['sample figure']:6.2f} s ({s['figure MB']:.1f} MB)")
+    print(f"  neighbour index (inverse norms):                 {s['index']:6.2f} s")
+    print(f"  click -> 10 neighbours among all rows:           median {statistics.median(clicks):.3f} s "
+          f"(min {min(clicks):.3f}, max {max(clicks):.3f}, n={len(clicks)})")
+    print(f"  measures on a sample of {s['measures sample']:,}:                {s['measures']:6.1f} s (background)")
+    peak = s.get("peak MB")
+    if peak:
+        print(f"  peak memory (VmHWM): {peak:,.0f} MB   target <= 2,560 MB: {'met' if peak <= 2560 else 'MISSED'}")
+    print(f"  load: {load()}")
+    if not args.no_browser:
+        browser(folder)
+    print(f"\nload after: {load()}")
+
+
+def browser(folder: Path) -> None:
+    """The real app on the folder: see bench/bench_click.py for the click protocol."""
+    from browser_helpers import browser_missing_reason
+
+    reason = browser_missing_reason()
+    if reason:
+        print(f"browser part skipped: {reason}")
+        return
+    from bench_million_browser import run  # noqa: F401  (written with the map page integration)
+
+    run(folder)
+
+
+if __name__ == "__main__":
+    main()
