@@ -67,12 +67,22 @@ class NeighbourIndex:
 
     @staticmethod
     def _inverse_norms(A: np.ndarray) -> np.ndarray:
+        """1 / |row| (float64), 0 for rows with no direction; float32 sums of squares, block by block (no
+        float64 copy of a million rows), redone in float64 only for rows whose float32 sum over- or underflowed."""
         inv = np.zeros(len(A), dtype=np.float64)
-        for start in range(0, len(A), QUERY_BLOCK):  # blocks: no n x d temporary
-            block = A[start:start + QUERY_BLOCK].astype(np.float64)
-            finite = np.isfinite(block).all(axis=1)
-            norms = np.linalg.norm(np.where(finite[:, None], block, 0.0), axis=1)
-            inv[start:start + len(block)] = np.where(finite & (norms > 0), 1.0 / np.maximum(norms, 1e-300), 0.0)
+        for start in range(0, len(A), QUERY_BLOCK):
+            block = A[start:start + QUERY_BLOCK]
+            with np.errstate(over="ignore", invalid="ignore"):
+                sq = np.einsum("ij,ij->i", block, block).astype(np.float64)
+            redo = np.flatnonzero(~np.isfinite(sq) | (sq == 0))
+            if redo.size:  # NaN/inf rows stay non-finite; huge or tiny finite rows get an exact norm
+                wide = block[redo].astype(np.float64)
+                ok = np.isfinite(wide).all(axis=1)
+                peak = np.where(ok, np.abs(np.where(np.isfinite(wide), wide, 0)).max(axis=1), 1.0)
+                scaled = np.where(ok[:, None], wide / np.maximum(peak, 1e-300)[:, None], 0.0)
+                sq[redo] = np.where(ok, (np.linalg.norm(scaled, axis=1) * peak) ** 2, np.nan)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                inv[start:start + len(block)] = np.where(np.isfinite(sq) & (sq > 0), 1.0 / np.sqrt(sq), 0.0)
         return inv
 
     def __len__(self) -> int:

@@ -154,3 +154,15 @@ def test_large_map_figure_draws_density_under_sampled_points_whose_clicks_map_to
         assert all("&lt;img" in s and "<img" not in s for s in t.text)  # hover text stays escaped
     with pytest.raises(ValueError, match="2-D"):
         large_map_figure(np.zeros((3, 3)), tags=["a"] * 3, sources=["a"] * 3)
+
+
+def test_neighbour_lookup_handles_huge_and_tiny_rows_without_overflow():
+    X = np.random.default_rng(6).normal(size=(50, 8)).astype(np.float32)
+    X[3] *= 1e30   # its float32 sum of squares overflows; its direction is still defined
+    X[4] *= 1e-30  # tiny but not zero
+    X[6] = X[3] / 1e30 * 2.0  # same direction as row 3
+    index = largemap.NeighbourIndex(X)
+    assert np.isfinite(index.inv_norm).all() and (index.inv_norm > 0).all()
+    idx, dist = index.query(3, 3)
+    assert idx[0] == 6 and dist[0] < 1e-5
+    assert 3 in index.query(0, 49)[0] and 4 in index.query(0, 49)[0]
