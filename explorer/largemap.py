@@ -27,13 +27,13 @@ from explorer.measures import sample_rows
 LARGE_MAP_ABOVE = 200_000
 # Points drawn over the density layer of a large map: enough to click anywhere there is something,
 # few enough that the browser draws them in well under a second.
-DISPLAY_SAMPLE = 40_000
+DISPLAY_SAMPLE = 30_000
 # A zoomed region with more points than this shows a seeded sample of them (the density layer shows the rest).
 REGION_LIMIT = 20_000
 # Density grid cells along the longer axis of the map.
 DENSITY_BINS = 320
 # Points the measures of a large map are estimated on (neighbours counted within the sample).
-MEASURE_SAMPLE = 20_000
+MEASURE_SAMPLE = 10_000
 # Rows per block of the neighbour product: bounds the temporary similarity block, not the answer.
 QUERY_BLOCK = 262_144
 
