@@ -37,6 +37,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 
 def load() -> str:
@@ -75,6 +76,7 @@ def build(folder: Path, n: int, dim: int) -> None:
     ids = [f"v{i:07d}" for i in range(n)]
     data = EmbeddingFile(ids=ids, sources=[f"image {i:07d}.jpg" for i in range(n)], tags=tags, vectors=vectors,
                          embedder="synthetic", extra_tags={}, embedder_key="synthetic")
+    folder.parent.mkdir(parents=True, exist_ok=True)
     write_vectors_folder(folder, data, partition_size=1000)
     print(f"built {n:,} x {dim} shard folder in {time.monotonic() - t:.0f} s", flush=True)
     t = time.monotonic()
@@ -143,10 +145,12 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--dim", type=int, default=128)
-    parser.add_argument("--folder", type=Path, default=None, help="where to build (or reuse) the shard folder")
+    parser.add_argument("--folder", type=Path, default=None,
+                        help="where to build (or reuse) the shard folder; its parent becomes the app's data root")
     parser.add_argument("--no-browser", action="store_true", help="server-side figures only")
     args = parser.parse_args(argv)
-    folder = args.folder or Path(tempfile.gettempdir()) / f"bench_million_{args.n}x{args.dim}"
+    # Its own parent folder: the app's data root in the browser part lists only this set.
+    folder = args.folder or Path(tempfile.gettempdir()) / "bench_million" / f"{args.n}x{args.dim}"
     print(f"load before: {load()}")
     build(folder, args.n, args.dim)
     print(f"load after building: {load()}")
@@ -169,17 +173,83 @@ def main(argv=None) -> None:
     print(f"\nload after: {load()}")
 
 
+# Page pixels of points of the map's point traces (not the density layer), spread over them.
+POINTS_JS = """(count) => {
+    const gd = document.querySelector('.fse-plot'), fl = gd._fullLayout, box = gd.getBoundingClientRect();
+    const traces = gd._fullData.filter(t => t.type === 'scattergl' && t.x && t.x.length > 50);
+    const out = [];
+    for (let i = 0; i < count; i++) {
+        const t = traces[i % traces.length], k = Math.floor(t.x.length * (i + 1) / (count + 2));
+        out.push([box.left + fl.xaxis._offset + fl.xaxis.l2p(t.x[k]), box.top + fl.yaxis._offset + fl.yaxis.l2p(t.y[k])]);
+    }
+    return out; }"""
+ANSWERED_JS = """(before) => {
+    const d = document.querySelector('.fse-plot').dataset;
+    return d.focusRow && d.focusRow !== before && !d.pendingRow && d.ringRows.split(',').length >= 3 &&
+           document.body.innerText.includes('nearest neighbours'); }"""
+IDLE_JS = "!document.querySelector('[data-testid=\"stStatusWidget\"]')"
+
+
 def browser(folder: Path) -> None:
-    """The real app on the folder: see bench/bench_click.py for the click protocol."""
-    from browser_helpers import browser_missing_reason
+    """The real app, the folder chosen in the sidebar's server picker (its parent is the data root)."""
+    from browser_helpers import app_server, browser_missing_reason, offline_page
+    from bench_scale import peak_rss_mb
 
     reason = browser_missing_reason()
     if reason:
         print(f"browser part skipped: {reason}")
         return
-    from bench_million_browser import run  # noqa: F401  (written with the map page integration)
+    from playwright.sync_api import sync_playwright
 
-    run(folder)
+    tmp = Path(tempfile.mkdtemp())
+    env = {"EXPLORER_DATA_ROOTS": str(folder.parent)}
+    with app_server(tmp, env=env) as (url, _), sync_playwright() as p, offline_page(p) as (page, _):
+        port = int(url.rsplit(":", 1)[1])
+        page.goto(f"{url}/?method=pca")
+        page.wait_for_selector(".fse-plot .main-svg", timeout=600_000)
+        page.wait_for_function(IDLE_JS, timeout=600_000)
+        page.get_by_text("Precomputed embeddings").first.click()
+        page.get_by_text("(choose)").first.wait_for(timeout=60_000)
+        page.get_by_text("(choose)").first.click()
+        option = page.get_by_role("option", name=folder.name, exact=True)
+        start = time.monotonic()
+        option.click()
+        page.wait_for_function("() => /[0-9,]{7,} points: /.test(document.body.innerText) && "
+                               "!!document.querySelector('.fse-plot .main-svg')", timeout=600_000)
+        first = time.monotonic() - start
+        page.get_by_text("Map faithfulness").first.wait_for(timeout=1_800_000)
+        measured = time.monotonic() - start
+        page.wait_for_function(IDLE_JS, timeout=600_000)
+        page.wait_for_timeout(500)
+        clicks, focus = [], ""
+        for x, y in page.evaluate(POINTS_JS, 5):
+            page.mouse.move(x, y)
+            page.wait_for_timeout(200)
+            t = time.monotonic()
+            page.mouse.click(x, y)
+            page.wait_for_function(ANSWERED_JS, arg=focus, timeout=300_000)
+            clicks.append(time.monotonic() - t)
+            focus = page.evaluate("document.querySelector('.fse-plot').dataset.focusRow")
+        t = time.monotonic()
+        page.evaluate("""() => { const gd = document.querySelector('.fse-plot'), xa = gd._fullLayout.xaxis.range,
+            ya = gd._fullLayout.yaxis.range, cx = (xa[0] + xa[1]) / 2, cy = (ya[0] + ya[1]) / 2,
+            hx = (xa[1] - xa[0]) / 40, hy = (ya[1] - ya[0]) / 40;
+            window.Plotly.relayout(gd, {'xaxis.range': [cx - hx, cx + hx], 'yaxis.range': [cy - hy, cy + hy]}); }""")
+        page.wait_for_function("Number(document.querySelector('.fse-plot').dataset.regionPoints) > 0", timeout=300_000)
+        zoom = time.monotonic() - t
+        region = page.evaluate("document.querySelector('.fse-plot').dataset.regionPoints")
+        peak = peak_rss_mb(port)
+    print(f"\nbrowser, the real app (server picker -> {folder.name}):")
+    print(f"  choose the folder -> first view (density + sampled points): {first:6.1f} s   target <= 10 s: "
+          f"{'met' if first <= 10 else 'MISSED'}")
+    print(f"  choose -> measures on their sample shown:                   {measured:6.1f} s")
+    print(f"  click -> neighbours ringed + listed: median {statistics.median(clicks):.2f} s (min {min(clicks):.2f}, "
+          f"max {max(clicks):.2f}, n={len(clicks)})   target <= 1 s: "
+          f"{'met' if statistics.median(clicks) <= 1 else 'MISSED'}")
+    print(f"  zoom to 1/40 of each axis -> {region} real points of the region drawn: {zoom:.2f} s")
+    if peak:
+        print(f"  server peak memory (VmHWM): {peak:,.0f} MB   target <= 2,560 MB: {'met' if peak <= 2560 else 'MISSED'}")
+    print(f"  load: {load()}")
 
 
 if __name__ == "__main__":
