@@ -153,6 +153,8 @@ def _event(result) -> MapEvent:
 
 
 def _get(result, name: str):
+    if result is None:
+        return None
     try:
         return result[name] if name in result else getattr(result, name, None)
     except Exception:  # the result object's access rules changed: no event rather than a crash
