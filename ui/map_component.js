@@ -5,7 +5,7 @@
 
 const FIGURES = (window.__fseMapFigures = window.__fseMapFigures || new Map());
 const KEEP_FIGURES = 4;
-const OVERLAYS = ["region", "ring", "focus"];
+const OVERLAYS = ["selected", "region", "ring", "focus"];
 
 function loadPlotly(source) {
   if (window.Plotly) return Promise.resolve(window.Plotly);
@@ -41,6 +41,7 @@ function overlayTrace(name, spec, dims, style) {
 }
 
 const STYLES = {
+  selected: { name: "selected", marker: { size: 9, color: "rgba(0,0,0,0)", line: { color: "#333", width: 1 } } },
   region: { name: "points here", marker: { size: 4, opacity: 0.9 } },
   ring: { name: "neighbours", marker: { size: 13, color: "rgba(0,0,0,0)", line: { color: "black", width: 2 } } },
   focus: { name: "clicked image", marker: { size: 17, color: "gold", symbol: "diamond", line: { color: "black", width: 2 } } },
@@ -129,6 +130,7 @@ async function draw(component) {
   plot.dataset.focusRow = o.focus && o.focus.rows && o.focus.rows.length ? String(o.focus.rows[0]) : "";
   plot.dataset.ringRows = o.ring ? o.ring.rows.join(",") : "";
   plot.dataset.regionPoints = o.region ? String(o.region.rows.length) : "0";
+  plot.dataset.selectedPoints = o.selected ? String(o.selected.rows.length) : "0";
   delete plot.dataset.pendingRow;
 }
 

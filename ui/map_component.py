@@ -79,15 +79,18 @@ def layer(coords: np.ndarray, rows: Sequence[int], hover: Sequence[str], colors:
 
 @dataclass(frozen=True)
 class Overlay:
-    """What changes between reruns of one map: the clicked point, its neighbours, a zoomed region's points."""
+    """What changes between reruns of one map: the clicked point, its neighbours, a zoomed region's points and
+    the box/lasso selection (drawn again on a new figure, where Plotly's own selection is gone)."""
 
     focus: Optional[Layer] = None
     ring: Optional[Layer] = None
     region: Optional[Layer] = None
+    selected: Optional[Layer] = None
 
     def to_json(self) -> dict:
         return {name: value.to_json() for name, value in
-                (("focus", self.focus), ("ring", self.ring), ("region", self.region)) if value is not None}
+                (("focus", self.focus), ("ring", self.ring), ("region", self.region), ("selected", self.selected))
+                if value is not None}
 
 
 @dataclass(frozen=True)
