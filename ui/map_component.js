@@ -28,9 +28,10 @@ function remember(mapId, figure) {
   while (FIGURES.size > KEEP_FIGURES) FIGURES.delete(FIGURES.keys().next().value);
 }
 
-function overlayTrace(name, spec, dims, style) {
+function overlayTrace(name, spec, dims, webgl, style) {
   const t = {
-    type: dims === 3 ? "scatter3d" : "scattergl", mode: "markers", name: style.name, showlegend: false,
+    // SVG overlays on an SVG map: a WebGL context only for a few rings would cost more than it saves.
+    type: dims === 3 ? "scatter3d" : webgl ? "scattergl" : "scatter", mode: "markers", name: style.name, showlegend: false,
     x: spec ? spec.x : [], y: spec ? spec.y : [], customdata: spec ? spec.rows : [],
     text: spec ? spec.text : [], hovertemplate: "%{text}<extra></extra>", marker: { ...style.marker },
     meta: "fse-" + name,
@@ -49,7 +50,7 @@ const STYLES = {
 
 function overlayTraces(data) {
   const o = data.overlay || {};
-  return OVERLAYS.map((name) => overlayTrace(name, o[name], data.dims, STYLES[name]));
+  return OVERLAYS.map((name) => overlayTrace(name, o[name], data.dims, data.webgl !== false, STYLES[name]));
 }
 
 function rowOf(point) {

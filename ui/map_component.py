@@ -116,14 +116,15 @@ def figure_json(fig: go.Figure) -> str:
 
 
 def draw(fig_json: Optional[str], *, map_id: str, dims: int, overlay: Overlay, key: str, large: bool = False,
-         send_figure: bool = True, config: Optional[dict] = None,
+         webgl: bool = True, send_figure: bool = True, config: Optional[dict] = None,
          on_event: Optional[Callable[[MapEvent], None]] = None) -> MapEvent:
     """Mount the map. ``fig_json`` (from :func:`figure_json`) is sent only when ``send_figure``; the browser
     keeps the last few figures by ``map_id``. Returns the user's latest action as a :class:`MapEvent`.
 
+    ``webgl``: draw the overlays with WebGL (as the map's points are above ``explorer.figures.WEBGL_THRESHOLD``).
     ``on_event(event)`` runs before the rerun a user action causes, so that rerun already draws the answer
     (one rerun per click, not two)."""
-    data: dict[str, Any] = {"map_id": str(map_id), "dims": int(dims), "large": bool(large),
+    data: dict[str, Any] = {"map_id": str(map_id), "dims": int(dims), "large": bool(large), "webgl": bool(webgl),
                             "overlay": overlay.to_json(), "config": config or {}}
     if send_figure:
         if fig_json is None:
