@@ -209,7 +209,7 @@ def test_the_app_opens_a_sharded_folder_with_its_written_map(photos, tmp_path, m
     from streamlit.testing.v1 import AppTest
 
     from ui import paths
-    from ui import workspace as wsp
+    from ui import state
 
     root = tmp_path / "root"
     embed_to_folder(str(photos), root / "grocery-run", "color-histogram", partition_size=10)  # in-process
@@ -238,7 +238,7 @@ def test_the_app_opens_a_sharded_folder_with_its_written_map(photos, tmp_path, m
     traces = json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
     xs = np.sort(np.concatenate([values(t["x"]) for t in traces if t.get("x") is not None]))
     np.testing.assert_allclose(xs, np.sort(written.coords[:, 0]), rtol=1e-5)  # drawn, not recomputed
-    at.session_state[wsp.FOCUS_KEY] = 5
+    at.session_state[state.FOCUS_KEY] = 5
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert len(at.get("image")) >= 2  # the clicked picture and its neighbours, read from the shards

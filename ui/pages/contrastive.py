@@ -14,13 +14,16 @@ from explorer.story import text_encoders
 from explorer.story import textmodel
 from ui import render, story_data
 from ui.safe import md
-from ui import workspace as wsp
+from ui.compute import get_projection, memo
+from ui.current import current_set
+from ui.state import HEAD_RUN, ZERO_SHOT_RUN, chosen_tags, ran, remember_run, tag_column
+from ui.status import progress_box
 
 st.markdown("## A contrastive head, trained live")
-ws = wsp.current_workspace()
+ws = current_set()
 if ws is None:
     st.stop()
-if len(set(ws.tags)) < 2:
+if len(set(chosen_tags(ws))) < 2:
     st.warning("Training needs at least two tags.")
     st.stop()
 st.caption("A small projection head on top of the embedder's vectors, trained here in numpy with a supervised "
@@ -37,10 +40,10 @@ settings = C.TrainSettings(kind=kind, steps=int(steps), temperature=float(temper
 run_key = story_data.head_key(ws, settings, seed)  # shared with presenter mode (ui/story_data.py)
 
 if st.button("Train the head", type="primary", key="head_train"):
-    st.session_state["head_trained"] = run_key
+    remember_run(HEAD_RUN, run_key)
 
 
-result = story_data.trained_head(ws, settings, seed) if st.session_state.get("head_trained") == run_key else None
+result = story_data.trained_head(ws, settings, seed) if ran(HEAD_RUN, run_key) else None
 if result is None:
     st.info("Press **Train the head**: a few seconds for a couple of thousand images.")
 else:
@@ -61,14 +64,14 @@ else:
     before, after = story_data.head_maps(ws, result, method=method, settings=settings, seed=seed)
     after = story_figures.align_to(before, after)
     st.markdown("#### The map before and after (same projection settings; diamonds = held out)")
-    st.plotly_chart(story_figures.before_after_maps(before, after, tags=ws.tags, sources=ws.sources,
+    st.plotly_chart(story_figures.before_after_maps(before, after, tags=chosen_tags(ws), sources=ws.sources,
                                                     colors=story_data.tag_colours(ws),
                                                     held_out=result["held_out_index"],
                                                     titles=(f"{ws.embedder_name} vectors", "after the head")),
                     config=render.PLOTLY_CONFIG, key="head_before_after")
     st.markdown("#### Watch the points move")
     st.caption("The after-map is rotated/scaled (Procrustes) onto the before-map so only real movement shows.")
-    st.plotly_chart(story_figures.transition_animation(before, after, tags=ws.tags, sources=ws.sources,
+    st.plotly_chart(story_figures.transition_animation(before, after, tags=chosen_tags(ws), sources=ws.sources,
                                                        colors=story_data.tag_colours(ws)),
                     config=render.PLOTLY_CONFIG, key="head_anim")
 
@@ -96,17 +99,17 @@ def text_encoder_or_none(name: str):
 
 
 encoder = text_encoder_or_none(encoder_name)
-extra_columns = {c: ws.column(c) for c in ws.tag_columns if c != ws.tag_column}
+extra_columns = {c: ws.columns[c] for c in list(ws.columns) if c != tag_column(ws)}
 
 
 def train_text():
-    with wsp.progress_box(f"Training the image–text projections ({encoder_name} text encoder)") as progress:
-        return textmodel.train_on_tags(ws.vectors, ws.tags, encoder=encoder, extra_tags=extra_columns, seed=0,
+    with progress_box(f"Training the image–text projections ({encoder_name} text encoder)") as progress:
+        return textmodel.train_on_tags(ws.vectors, chosen_tags(ws), encoder=encoder, extra_tags=extra_columns, seed=0,
                                        progress=progress)
 
 
 def show_phrase(model) -> None:
-    phrase = st.text_input("A phrase", value=ws.tags[0], max_chars=80, key="text_phrase",
+    phrase = st.text_input("A phrase", value=chosen_tags(ws)[0], max_chars=80, key="text_phrase",
                            help="Try a tag, a synonym of one, a description of a gesture, or nonsense.")
     query = textmodel.query_images(model, phrase, ws.vectors, k=8)
     if not query.known:
@@ -120,25 +123,25 @@ def show_phrase(model) -> None:
         st.info(f"Unknown to the model and left out: {md(', '.join(query.unknown_words))}. "
                 f"It answers for: “{md(query.read_as)}”.")
     if model.text_model != "hashed":
-        names = list(dict.fromkeys(ws.tags))
+        names = list(dict.fromkeys(chosen_tags(ws)))
         raw = model.text_features([phrase] + names)
         cos = raw[1:] @ raw[0]
         best = int(np.argmax(cos))
         st.caption(f"{md(model.text_model)} places every phrase somewhere, nonsense too: judge the answer by how "
                    f"close the phrase is to any tag name in {md(model.text_model)}'s own space. Closest here: "
                    f"“{md(names[best])}” at cosine {cos[best]:.2f}.")
-    proj = wsp.get_projection(ws, method="pca")
+    proj = get_projection(ws, method="pca")
     star = textmodel.star_position(proj.coords, query.scores, k=8)
     col_map, col_tags = st.columns([3, 1])
     with col_map:
-        st.plotly_chart(story_figures.star_map(proj.coords, star, tags=ws.tags, sources=ws.sources, phrase=phrase,
+        st.plotly_chart(story_figures.star_map(proj.coords, star, tags=chosen_tags(ws), sources=ws.sources, phrase=phrase,
                                                colors=story_data.tag_colours(ws),
                                                nearest=[i for i, _ in query.nearest]),
                         config=render.PLOTLY_CONFIG, key="text_star")
         st.caption("The star sits at the score-weighted mean map position of the 8 best-matching images "
                    "(a t-SNE map has no formula for new points, so every map uses the same rule).")
     with col_tags:
-        ranked = textmodel.rank_tags(model, phrase, ws.vectors, ws.tags)
+        ranked = textmodel.rank_tags(model, phrase, ws.vectors, chosen_tags(ws))
         ranks = textmodel.tie_ranks([s for _, s in ranked])
         st.markdown("**Tags ranked for this phrase**")
         st.dataframe({"rank": ranks, "tag": [t for t, _ in ranked], "score": [round(s, 3) for _, s in ranked]},
@@ -148,12 +151,12 @@ def show_phrase(model) -> None:
             st.info(f"A tie for first place: {md(', '.join(tied))} score the same ({ranked[0][1]:.3f}).")
     image_ranks = textmodel.tie_ranks([s for _, s in query.nearest])
     render.image_grid(ws, [i for i, _ in query.nearest],
-                      captions=[f"{r} · {s:.3f} · {ws.tags[i]}" for r, (i, s) in zip(image_ranks, query.nearest)],
+                      captions=[f"{r} · {s:.3f} · {chosen_tags(ws)[i]}" for r, (i, s) in zip(image_ranks, query.nearest)],
                       columns=8, width=90, key="text_nearest")
 
 
 if encoder is not None:
-    model = wsp.memo("other", ("story_text", ws.key, ws.tag_column, encoder_name), train_text)
+    model = memo("other", ("story_text", ws.key, tag_column(ws), encoder_name), train_text)
     show_phrase(model)
 
 
@@ -172,7 +175,7 @@ def verdict(top1: float | None, chance: float, n: int) -> str:
 
 
 st.markdown("#### Zero-shot: tags the model never saw")
-n_tags = len(set(ws.tags))
+n_tags = len(set(chosen_tags(ws)))
 if n_tags < 3:
     st.info("Zero-shot needs at least 3 tags: some held out, at least 2 to train on.")
 else:
@@ -189,10 +192,10 @@ else:
         holdout = int(z[0].slider("Tags held out", 1, n_tags - 2, story.default_zero_shot_holdout(n_tags),
                                   key="zero_shot_k"))
     zs_seed = int(z[1].number_input("Seed", 0, 10_000, 0, key="zero_shot_seed"))
-    zs_key = ("zero_shot", ws.key, ws.tag_column, holdout, zs_seed)
+    zs_key = ("zero_shot", ws.key, tag_column(ws), holdout, zs_seed)
     if z[2].button("Measure zero-shot", key="zero_shot_run"):
-        st.session_state["zero_shot_done"] = zs_key
-    if st.session_state.get("zero_shot_done") != zs_key:
+        remember_run(ZERO_SHOT_RUN, zs_key)
+    if not ran(ZERO_SHOT_RUN, zs_key):
         st.info("Press **Measure zero-shot**: it trains the projections once per installed text encoder.")
     else:
         rows = []
@@ -202,11 +205,11 @@ else:
                 continue
 
             def measure(enc=enc, name=name):
-                with wsp.progress_box(f"Zero-shot with the {name} text encoder") as progress:
-                    return textmodel.zero_shot(ws.vectors, ws.tags, held_out=holdout, encoder=enc, seed=zs_seed,
+                with progress_box(f"Zero-shot with the {name} text encoder") as progress:
+                    return textmodel.zero_shot(ws.vectors, chosen_tags(ws), held_out=holdout, encoder=enc, seed=zs_seed,
                                                progress=progress)
 
-            res = wsp.memo("other", zs_key + (name,), measure)
+            res = memo("other", zs_key + (name,), measure)
             rows.append({"text encoder": name,
                          "top-1, held-out images of trained tags": res.seen_top1,
                          "top-1, images of never-seen tags": res.unseen_top1, "chance": res.chance,
@@ -233,13 +236,13 @@ else:
                             f"{row['chance among them']:.3f} — **{row['among them vs chance']}**.")
 
 st.markdown("#### Tag arithmetic: blend two tags")
-tags = list(dict.fromkeys(ws.tags))
+tags = list(dict.fromkeys(chosen_tags(ws)))
 b = st.columns(3)
 first = b[0].selectbox("First tag", tags, index=0, key="blend_a")
 second = b[1].selectbox("Second tag", tags, index=min(1, len(tags) - 1), key="blend_b")
 weight = b[2].slider("Weight of the second", 0.0, 1.0, 0.5, 0.05, key="blend_w")
-blend = textmodel.blend_tags(ws.vectors, ws.tags, first, second, weight=weight, k=8)
+blend = textmodel.blend_tags(ws.vectors, chosen_tags(ws), first, second, weight=weight, k=8)
 st.caption(f"(1 − {weight:.2f}) × centroid({md(first)}) + {weight:.2f} × centroid({md(second)}) in the "
            f"{md(ws.embedder_name)} space; the images nearest to the blend:")
-render.image_grid(ws, [i for i, _ in blend["nearest"]], captions=[f"{s:.3f} · {ws.tags[i]}" for i, s in blend["nearest"]],
+render.image_grid(ws, [i for i, _ in blend["nearest"]], captions=[f"{s:.3f} · {chosen_tags(ws)[i]}" for i, s in blend["nearest"]],
                   columns=8, width=90, key="blend_nearest")

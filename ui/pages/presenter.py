@@ -15,14 +15,20 @@ from typing import Callable
 
 import streamlit as st
 
+from explorer.embedders import EMBEDDERS, available_embedders
+from explorer.figures import map_figure
+from explorer.io.demos import DEMOS
 from explorer.story import contrastive as C
 from explorer.story import figures as story_figures
 from ui import analysis, render, story_data
-from ui import workspace as wsp
 from ui.safe import md
+from explorer.workset import WorkSet
+from ui.compute import get_neighbours, get_projection, memo
+from ui.current import current_set
+from ui.state import (PRESENTER_EMBEDDER_KEY, PRESENTER_SET_KEY, choose_demo, choose_embedder, chosen_tags,
+                      current_choice, focus_row, set_widget_value, tag_column, widget_value)
+from ui.status import progress_box
 
-# The sidebar's widget keys (ui/sidebar.py): the title step's pickers set them, so every page agrees.
-SIDEBAR_KIND, SIDEBAR_DEMO, SIDEBAR_EMBEDDER = "fse_kind", "fse_demo", "fse_embedder"
 FONT_PX = 20  # body text on a 1920x1080 projector; nothing on a step is drawn under 16 px
 # Fixed markup (no user text). Captions in body colour: light grey vanishes on a projector.
 STYLE = f"""<style>
@@ -50,28 +56,28 @@ class Step:
     name: str
     title: str
     headline: str
-    show: Callable[[wsp.Workspace], None]
-    prepare: Callable[[wsp.Workspace, Progress], object] = lambda ws, progress: None
+    show: Callable[[WorkSet], None]
+    prepare: Callable[[WorkSet, Progress], object] = lambda ws, progress: None
 
 
 # ------------------------------------------------------------------------------------------ helpers
 
-def _anchor(ws: wsp.Workspace) -> int:
-    return wsp.focus_row(ws) or 0
+def _anchor(ws: WorkSet) -> int:
+    return focus_row(ws) or 0
 
 
-def _nearest(ws: wsp.Workspace) -> int:
+def _nearest(ws: WorkSet) -> int:
     anchor = _anchor(ws)
-    return int(wsp.get_neighbours(ws, 1)[0][anchor, 0]) if len(ws) > 1 else anchor
+    return int(get_neighbours(ws, 1)[0][anchor, 0]) if len(ws) > 1 else anchor
 
 
-def _image(ws: wsp.Workspace, i: int, width: int, label: str = "") -> None:
-    render.image_or_name(ws, i, caption=f"{label}{ws.sources[i]} · {ws.tags[i]}", width=width)
+def _image(ws: WorkSet, i: int, width: int, label: str = "") -> None:
+    render.image_or_name(ws, i, caption=f"{label}{ws.sources[i]} · {chosen_tags(ws)[i]}", width=width)
 
 
-def _figures(ws: wsp.Workspace, name: str, build: Callable[[wsp.Workspace], dict]) -> dict:
+def _figures(ws: WorkSet, name: str, build: Callable[[WorkSet], dict]) -> dict:
     """A step's figures, built once per set and image A: building a Plotly figure is the slow part of drawing."""
-    return wsp.memo("other", ("presenter_figures", name, ws.key, ws.tag_column, _anchor(ws)),
+    return memo("other", ("presenter_figures", name, ws.key, tag_column(ws), _anchor(ws)),
                     lambda: {k: story_figures.for_projector(f) for k, f in build(ws).items()})
 
 
@@ -86,7 +92,7 @@ def _text(markdown: str) -> None:
 
 # ------------------------------------------------------------------------------------------ steps
 
-def show_pixels(ws: wsp.Workspace) -> None:
+def show_pixels(ws: WorkSet) -> None:
     c = st.columns([1.2, 2])
     with c[0]:
         _image(ws, _anchor(ws), 300)
@@ -100,7 +106,7 @@ def show_pixels(ws: wsp.Workspace) -> None:
         st.code("\n".join(" ".join(f"{v:3d}" for v in row) for row in px[:6, :8, 0]), language=None)
 
 
-def show_numbers(ws: wsp.Workspace) -> None:
+def show_numbers(ws: WorkSet) -> None:
     c = st.columns([1, 2])
     with c[0]:
         _image(ws, _anchor(ws), 300)
@@ -110,7 +116,7 @@ def show_numbers(ws: wsp.Workspace) -> None:
         st.code(analysis.format_row(v, 10), language=None)
 
 
-def show_cosine(ws: wsp.Workspace) -> None:
+def show_cosine(ws: WorkSet) -> None:
     a, b = _anchor(ws), _nearest(ws)
     c = st.columns(2)
     with c[0]:
@@ -122,25 +128,23 @@ def show_cosine(ws: wsp.Workspace) -> None:
             f"\n      = {walk['cos']:.4f}", language=None)
 
 
-def map_figures(ws: wsp.Workspace) -> dict:
-    from explorer.figures import map_figure
-
-    proj = wsp.get_projection(ws, method="pca")
-    return {"map": map_figure(proj.coords, tags=ws.tags, sources=ws.sources, tag_name=ws.tag_column,
+def map_figures(ws: WorkSet) -> dict:
+    proj = get_projection(ws, method="pca")
+    return {"map": map_figure(proj.coords, tags=chosen_tags(ws), sources=ws.sources, tag_name=tag_column(ws),
                               focus=_anchor(ws), height=600, colors=story_data.tag_colours(ws))}
 
 
-def show_map(ws: wsp.Workspace) -> None:
+def show_map(ws: WorkSet) -> None:
     _chart(_figures(ws, "map", map_figures)["map"], "presenter_map")
-    proj = wsp.get_projection(ws, method="pca")
+    proj = get_projection(ws, method="pca")
     share = (f" These two axes keep {100 * float(sum(proj.explained_variance_ratio)):.0f}% of the spread of the "
              "vectors; the rest is flattened away." if proj.explained_variance_ratio is not None else "")
     _text(f"PCA: the two directions in which the {len(ws):,} vectors differ most, one colour per tag. "
-          f"The gold diamond is image A from the previous steps ({md(ws.tags[_anchor(ws)])}).{share}")
+          f"The gold diamond is image A from the previous steps ({md(chosen_tags(ws)[_anchor(ws)])}).{share}")
 
 
-def show_pairs(ws: wsp.Workspace) -> None:
-    info = C.positives_and_negatives(ws.vectors, ws.tags, _anchor(ws), k=1)
+def show_pairs(ws: WorkSet) -> None:
+    info = C.positives_and_negatives(ws.vectors, chosen_tags(ws), _anchor(ws), k=1)
     c = st.columns(3)
     with c[0]:
         _image(ws, _anchor(ws), 260, "anchor: ")
@@ -154,7 +158,7 @@ def show_pairs(ws: wsp.Workspace) -> None:
                 _text(f"No {label} image in this set.")
 
 
-def training_figures(ws: wsp.Workspace) -> dict:
+def training_figures(ws: WorkSet) -> dict:
     """The held-out numbers and the before -> after animation (ValueError when the set is too small)."""
     result = story_data.trained_head(ws)
     before, after = story_data.head_maps(ws, result)
@@ -163,16 +167,16 @@ def training_figures(ws: wsp.Workspace) -> dict:
                 "held-out k-NN before": result["knn_before"], "after": result["knn_after"],
                 "held-out silhouette before": result["silhouette_before"], "after ": result["silhouette_after"]},
                 height=150),
-            "animation": story_figures.transition_animation(before, after, tags=ws.tags, sources=ws.sources,
+            "animation": story_figures.transition_animation(before, after, tags=chosen_tags(ws), sources=ws.sources,
                                                             height=560, colors=story_data.tag_colours(ws))}
 
 
-def prepare_training(ws: wsp.Workspace, progress: Progress) -> dict:
+def prepare_training(ws: WorkSet, progress: Progress) -> dict:
     story_data.trained_head(ws, progress=progress)
     return _figures(ws, "training", training_figures)
 
 
-def show_training(ws: wsp.Workspace) -> None:
+def show_training(ws: WorkSet) -> None:
     try:
         figs = _figures(ws, "training", training_figures)
     except ValueError as exc:  # too small a set to hold images out
@@ -188,7 +192,7 @@ def show_training(ws: wsp.Workspace) -> None:
               f"{result['n_held_out']} held-out images it never saw. Press ▶ play to watch the points move.")
 
 
-def smear_figures(ws: wsp.Workspace) -> dict:
+def smear_figures(ws: WorkSet) -> dict:
     measures = story_data.tag_measures(ws, 10)
     colours = story_data.tag_colours(ws)
     conf = measures["confusion"]
@@ -201,7 +205,7 @@ def smear_figures(ws: wsp.Workspace) -> dict:
                                                         colors=colours)}
 
 
-def show_smear(ws: wsp.Workspace) -> None:
+def show_smear(ws: WorkSet) -> None:
     figs = _figures(ws, "smear", smear_figures)
     _chart(figs["numbers"], "presenter_smear_numbers")
     c = st.columns(2)
@@ -223,7 +227,7 @@ STEPS = [
          "The embedder turns the whole picture into one long row of numbers: its vector.", show_numbers),
     Step("cosine", "Cosine similarity: do two rows point the same way?",
          "Two images count as similar when their vectors point the same way: the cosine of the angle.",
-         show_cosine, lambda ws, progress: wsp.get_neighbours(ws, 1)),
+         show_cosine, lambda ws, progress: get_neighbours(ws, 1)),
     Step("map", "Every image on one map",
          "Every image is one dot, and images the embedder finds alike land close together.",
          show_map, lambda ws, progress: _figures(ws, "map", map_figures)),
@@ -269,8 +273,6 @@ def _navigation(step: int) -> None:
 
 def _bookmark_refused() -> bool:
     """A URL ``source`` must name a built-in demo (the URL is anyone's text); says so and returns True if not."""
-    from explorer.io.demos import DEMOS
-
     source = st.query_params.get("source")
     if source is None or source in {f"demo:{n}" for n in DEMOS}:
         return False
@@ -278,9 +280,9 @@ def _bookmark_refused() -> bool:
     return True
 
 
-def _sync_url(ws: wsp.Workspace) -> None:
+def _sync_url(ws: WorkSet) -> None:
     """Write the sidebar's demo and embedder into the URL, so the address bookmarks this step of this set."""
-    choice = wsp.current_choice()
+    choice = current_choice()
     if choice.kind == "demo":
         st.query_params["source"], st.query_params["embedder"] = choice.ref, ws.embedder_name
     else:
@@ -291,36 +293,32 @@ def _sync_url(ws: wsp.Workspace) -> None:
 
 def _choose_set() -> None:
     """The title step's pickers: a built-in demo and an embedder (they drive the sidebar, which stays closed)."""
-    from explorer.io.demos import DEMOS
-    from explorer.embedders import EMBEDDERS, available_embedders
-
-    choice = wsp.current_choice()
+    choice = current_choice()
     sets = [f"demo:{n}" for n in DEMOS]
     if choice.kind != "demo":
         sets = ["the sidebar's set"] + sets
     embedders = available_embedders() or list(EMBEDDERS)
-    st.session_state["presenter_set"] = choice.ref if choice.ref in sets else sets[0]
+    set_widget_value(PRESENTER_SET_KEY, choice.ref if choice.ref in sets else sets[0])
     if choice.embedder in embedders:
-        st.session_state["presenter_embedder"] = choice.embedder
+        set_widget_value(PRESENTER_EMBEDDER_KEY, choice.embedder)
 
     def use_set() -> None:
-        spec = st.session_state["presenter_set"]
+        spec = widget_value(PRESENTER_SET_KEY)
         if spec.startswith("demo:"):
-            st.session_state[SIDEBAR_KIND] = "demo"
-            st.session_state[SIDEBAR_DEMO] = spec.removeprefix("demo:")
+            choose_demo(spec.removeprefix("demo:"))
 
     def use_embedder() -> None:
-        st.session_state[SIDEBAR_EMBEDDER] = st.session_state["presenter_embedder"]
+        choose_embedder(widget_value(PRESENTER_EMBEDDER_KEY))
 
     c = st.columns([2, 2, 3])
-    c[0].selectbox("Image set", sets, key="presenter_set", on_change=use_set)
-    c[1].selectbox("Embedder", embedders, key="presenter_embedder", on_change=use_embedder)
+    c[0].selectbox("Image set", sets, key=PRESENTER_SET_KEY, on_change=use_set)
+    c[1].selectbox("Embedder", embedders, key=PRESENTER_EMBEDDER_KEY, on_change=use_embedder)
 
 
-def _warm_up(ws: wsp.Workspace) -> None:
+def _warm_up(ws: WorkSet) -> None:
     """Every step's data, once per set, under one progress bar; a step that cannot compute says so when shown."""
     def compute() -> bool:
-        with wsp.progress_box(f"Preparing all {len(STEPS)} steps for {ws.name}") as progress:
+        with progress_box(f"Preparing all {len(STEPS)} steps for {ws.name}") as progress:
             for i, step in enumerate(STEPS):
                 def sub(done: int, total: int, message: str = "", i: int = i, step: Step = step) -> None:
                     frac = min(max(done / total, 0.0), 1.0) if total else 1.0
@@ -333,7 +331,7 @@ def _warm_up(ws: wsp.Workspace) -> None:
                     pass
         return True
 
-    wsp.memo("other", ("presenter_ready", ws.key, ws.tag_column), compute)
+    memo("other", ("presenter_ready", ws.key, tag_column(ws)), compute)
 
 
 st.set_page_config(initial_sidebar_state="collapsed")
@@ -349,7 +347,7 @@ if _bookmark_refused():
     st.stop()
 if step_no == 1:
     _choose_set()
-ws = wsp.current_workspace()
+ws = current_set()
 if ws is None:
     st.stop()
 _sync_url(ws)

@@ -6,21 +6,27 @@ from pathlib import Path
 
 import streamlit as st
 
+from explorer.embedders import available_embedders, embed_set, get_embedder
+from explorer.io.cache import EmbeddingCache, default_cache_dir
+from explorer.io.sources import load_folder
 from explorer.story import smear as story
 
 from explorer.story import figures as story_figures
 from ui import render, story_data
-from ui import workspace as wsp
 from ui.safe import md
+from ui.compute import memo
+from ui.current import current_set
+from ui.state import SMEAR_RUN, chosen_tags, ran, remember_run, tag_column
+from ui.status import progress_box
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 REAL_SETS = {"hands (sign-language digits)": "sign-language-digits", "objects (grocery)": "grocery-subset"}
 
 st.markdown("## Why hands smear")
-ws = wsp.current_workspace()
+ws = current_set()
 if ws is None:
     st.stop()
-if len(set(ws.tags)) < 2:
+if len(set(chosen_tags(ws))) < 2:
     st.warning("Separation needs at least two tags.")
     st.stop()
 st.caption("A generator draws what its feature space can tell apart. If the vectors of different hand "
@@ -65,13 +71,13 @@ st.markdown("### Restrict the configurations")
 st.caption("Generators got better hands partly by allowing fewer configurations. Pick a subset of tags and "
            "compare its separation with all tags, and with random subsets of the same size (fewer tags raise "
            "k-NN agreement by chance alone).")
-tags = list(dict.fromkeys(ws.tags))
+tags = list(dict.fromkeys(chosen_tags(ws)))
 subset = st.multiselect("Keep only these tags", tags, default=tags[: max(2, min(3, len(tags)))], key="smear_subset")
 if len(subset) < 2:
     st.info("Pick at least two tags.")
 else:
-    out = wsp.memo("other", ("story_restrict", ws.key, ws.tag_column, tuple(subset), k),
-                   lambda: story.restrict_configurations(ws.vectors, ws.tags, subset, k=k, draws=20))
+    out = memo("other", ("story_restrict", ws.key, tag_column(ws), tuple(subset), k),
+                   lambda: story.restrict_configurations(ws.vectors, chosen_tags(ws), subset, k=k, draws=20))
     rnd = out["random_subsets"]
     fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
     st.dataframe({
@@ -84,11 +90,11 @@ else:
     }, hide_index=True)
 
 st.markdown("### Hands vs objects on the same embedder")
-if "kind" in ws.tag_columns:
-    rows = story.group_rows(ws.column("kind"))
+if "kind" in list(ws.columns):
+    rows = story.group_rows(ws.columns["kind"])
     if len(rows) >= 2:
-        groups = {name: (ws.vectors[r], [ws.tags[i] for i in r]) for name, r in rows.items()}
-        cmp = wsp.memo("other", ("story_groups", ws.key, ws.tag_column, k),
+        groups = {name: (ws.vectors[r], [chosen_tags(ws)[i] for i in r]) for name, r in rows.items()}
+        cmp = memo("other", ("story_groups", ws.key, tag_column(ws), k),
                        lambda: story.compare_groups(groups, k=k, embedder=ws.embedder_name,
                                                     image_size=ws.images.image_size if ws.images else None))
         st.plotly_chart(story_figures.group_comparison(cmp["groups"]), config=render.PLOTLY_CONFIG, key="smear_groups")
@@ -102,22 +108,16 @@ with st.expander("Real photos: sign-language digits vs grocery (shared data)"):
     if not SHARED.is_dir():
         st.info(f"The shared photo sets are not on this server (looked in {md(SHARED, max_length=200)}).")
     else:
-        from explorer.embedders import available_embedders
-
         e = st.columns(3)
         emb = e[0].selectbox("Embedder", available_embedders(), key="smear_real_emb",
                              help="efficientnet-lite0 is the pretrained ImageNet CNN (when installed).")
         per_tag = e[1].slider("Images per tag", 10, 100, 30, step=10, key="smear_real_per")
         if e[2].button("Compare", key="smear_real_go"):
-            st.session_state["smear_real"] = (emb, per_tag)
-        if st.session_state.get("smear_real") == (emb, per_tag):
+            remember_run(SMEAR_RUN, (emb, per_tag))
+        if ran(SMEAR_RUN, (emb, per_tag)):
             def compute():
-                from explorer.io.cache import EmbeddingCache, default_cache_dir
-                from explorer.embedders import embed_set, get_embedder
-                from explorer.io.sources import load_folder
-
                 embedder, groups, size = get_embedder(emb), {}, None
-                with wsp.progress_box(f"Loading and embedding both sets with {emb}") as progress:
+                with progress_box(f"Loading and embedding both sets with {emb}") as progress:
                     for label, folder in REAL_SETS.items():
                         s = load_folder(SHARED / folder, progress=progress)
                         s = s.subset(story.balanced_rows(s.tags, per_tag=per_tag, seed=0))
@@ -126,7 +126,7 @@ with st.expander("Real photos: sign-language digits vs grocery (shared data)"):
                         groups[label] = (X, s.tags)
                 return story.compare_groups(groups, k=k, embedder=emb, image_size=size)
 
-            cmp = wsp.memo("other", ("story_real", emb, per_tag, k), compute)
+            cmp = memo("other", ("story_real", emb, per_tag, k), compute)
             st.plotly_chart(story_figures.group_comparison(cmp["groups"]), config=render.PLOTLY_CONFIG,
                             key="smear_real_fig")
             st.caption("Controlled: " + "; ".join(cmp["controlled"]) + ". Not controlled: "
