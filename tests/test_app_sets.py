@@ -121,12 +121,12 @@ def test_selection_csv_names_every_row_and_defuses_formulas():
     import io
     from types import SimpleNamespace
 
-    from ui.render import selection_csv
+    from ui.current import selection_csv  # the one selection CSV (explorer.io.export.selection_csv)
 
-    ws = SimpleNamespace(tag_columns=["tag"], sources=["a.png", "=cmd|x.png"], ids=["i0", "i1"],
-                         column=lambda c: ["+1+cmd", "-0.5"])
-    rows = list(csv.reader(io.StringIO(selection_csv(ws, [0, 1]))))
-    assert rows == [["row", "image", "id", "tag"], ["0", "a.png", "i0", "'+1+cmd"], ["1", "'=cmd|x.png", "i1", "-0.5"]]
+    ws = SimpleNamespace(sources=["a.png", "=cmd|x.png"], ids=["i0", "i1"], columns={"tag": ["+1+cmd", "-0.5"]},
+                         vectors=None, images=None, embedder_name="", name="t")
+    rows = list(csv.reader(io.StringIO(selection_csv(ws, [0, 1]).decode("utf-8"))))
+    assert rows == [["id", "source", "tag"], ["i0", "a.png", "'+1+cmd"], ["i1", "'=cmd|x.png", "-0.5"]]
 
 
 def test_process_caches_are_bounded_in_bytes_as_well_as_entries():
@@ -145,12 +145,12 @@ def test_an_added_batch_starts_from_the_map_on_screen_with_new_images_placed():
     at = _to_uploads(app())
     _add(at, batch(7, 6), "cats")
     _add(at, batch(8, 6), "dogs")  # the default t-SNE map of 12 images is on screen
-    before = at.session_state["map_last"]
-    assert before["method"] == "tsne" and len(before["ids"]) == 12
+    before = at.session_state[state.LAST_MAP_KEY]
+    assert before.method == "tsne" and len(before.ids) == 12
     _add(at, batch(9, 6), "birds")
-    after = at.session_state["map_last"]
-    assert len(after["ids"]) == 18 and after["key"] != before["key"]
-    ws_key = after["key"]
+    after = at.session_state[state.LAST_MAP_KEY]
+    assert len(after.ids) == 18 and after.key != before.key
+    ws_key = after.key
     proj = next(v for (kind, key), v in compute._stores()["projection"].data.items() if key[0] == ws_key)
     assert proj.params["initialization"] == "given"  # refined from the placed layout, not from PCA
     assert np.isfinite(proj.coords).all()

@@ -53,6 +53,12 @@ def describe(ws: WorkSet) -> str:
     return f"**{len(ws.ids):,} images** from {md(ws.name)}, {md(vectors_label(ws))}"
 
 
+def row_label(ws: WorkSet):
+    """``i -> "i · source (tag)"`` as plain text (for select boxes, not Markdown), in the chosen tag column."""
+    tags = state.chosen_tags(ws)
+    return lambda i: f"{i} · {ws.sources[i]} ({tags[i]})"
+
+
 def export_rows(ws: WorkSet) -> export.ExportRows:
     """The set as export rows: every tag column, the vectors and (when it has pictures) the thumbnails."""
     thumbs = list(ws.images.thumbnails) if ws.images is not None else None

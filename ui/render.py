@@ -6,13 +6,12 @@ from typing import Sequence
 
 import numpy as np
 import streamlit as st
-
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from explorer.workset import WorkSet
 from ui.compute import thumbnail
 from ui.safe import md
-from ui.state import chosen_tags, set_focus_row, tag_column
+from ui.state import chosen_tags, set_focus_row
 
 # Plotly runs from the bundle Streamlit serves; no MathJax typesetting, no logo link, no cloud buttons.
 PLOTLY_CONFIG = {"displaylogo": False, "scrollZoom": True, "typesetMath": False, "showLink": False,

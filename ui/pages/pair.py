@@ -9,7 +9,7 @@ from explorer import figures
 from explorer.embedders import pixels_grid_shape
 from ui import analysis, render
 from ui.compute import get_neighbours
-from ui.current import current_set
+from ui.current import current_set, row_label
 from ui.state import chosen_tags, focus_row, selected_rows
 
 st.markdown("## Pair inspector")
@@ -37,8 +37,8 @@ def _defaults() -> tuple[int, int]:
 a0, b0 = _defaults()
 options = list(range(len(ws)))
 c = st.columns(2)
-a = c[0].selectbox("Image A", options, index=a0, format_func=ws.label, key=f"pair_a_{a0}")
-b = c[1].selectbox("Image B", options, index=b0, format_func=ws.label, key=f"pair_b_{b0}")
+a = c[0].selectbox("Image A", options, index=a0, format_func=row_label(ws), key=f"pair_a_{a0}")
+b = c[1].selectbox("Image B", options, index=b0, format_func=row_label(ws), key=f"pair_b_{b0}")
 
 for col, i, name in ((c[0], a, "A"), (c[1], b, "B")):
     with col:
