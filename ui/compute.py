@@ -52,6 +52,10 @@ def estimate_bytes(value: Any, _depth: int = 0) -> int:
         if len(value) > 2000 and all(isinstance(v, (str, bytes)) for v in value[:50]):
             return sum(map(len, value)) + 8 * len(value)
         return sum(estimate_bytes(v, _depth + 1) for v in value) + 8 * len(value)
+    if isinstance(value, WorkSet) and value.vectors is not None and value.images is not None:
+        # an embedded record (the "vectors" store) shares its pictures with the loaded one the "set" store
+        # already counts: count what embedding added
+        return estimate_bytes(value.vectors) + estimate_bytes(value.ids) + estimate_bytes(value.sources) + 64
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return sum(estimate_bytes(getattr(value, f.name), _depth + 1) for f in dataclasses.fields(value))
     return 64
