@@ -128,7 +128,7 @@ def _leave_no_cached_sets():
 
 @pytest.fixture
 def fresh_caches():
-    """Empty process-wide workspace caches before and after (other tests read the first cached vectors)."""
+    """Empty process-wide caches before and after (other tests read the first cached vectors)."""
     from ui import compute
 
     compute._stores.clear()

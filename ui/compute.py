@@ -173,7 +173,7 @@ def get_projection(ws, *, method: str = "pca", dims: int = 2, perplexity: float 
     params = (method, int(dims), float(perplexity) if method == "tsne" else None, int(seed))
     if method != "tsne":
         initialization = None
-    shard = getattr(ws, "shard", None)  # duck-typed workspaces (tests, story pages) may not have one
+    shard = getattr(ws, "shard", None)  # duck-typed records (tests) may not have one
     written = shard.maps.get(method) if shard is not None else None
     if written is not None and written.coords.shape[1] == int(dims):
         return _written_projection(written)

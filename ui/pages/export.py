@@ -32,8 +32,8 @@ if ws is None:
 st.caption(f"{describe(ws)}. Files are made when you press a button; nothing leaves this server otherwise.")
 
 
-def file_stem(workspace: WorkSet) -> str:
-    stem = re.sub(r"[^\w\-]+", "_", f"{workspace.name}-{workspace.embedder_name}").strip("_")
+def file_stem(ws: WorkSet) -> str:
+    stem = re.sub(r"[^\w\-]+", "_", f"{ws.name}-{ws.embedder_name}").strip("_")
     return stem[:80] or "export"
 
 
