@@ -8,7 +8,8 @@ from streamlit.runtime.scriptrunner import StopException
 
 from explorer.distances import knn
 from ui import liveness
-from ui import compute, status
+from ui import status
+from ui.compute import memo
 
 
 class FakeRuntime:
@@ -68,6 +69,6 @@ def test_progress_box_stops_embedding_and_memo_keeps_nothing(runtime):
         return "finished"
 
     with pytest.raises(StopException):
-        compute.memo("other", ("liveness-test",), compute)
+        memo("other", ("liveness-test",), compute)
     runtime.active.add("s1")
-    assert compute.memo("other", ("liveness-test",), lambda: "recomputed") == "recomputed"
+    assert memo("other", ("liveness-test",), lambda: "recomputed") == "recomputed"
