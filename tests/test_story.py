@@ -26,7 +26,7 @@ def demo():
 
 def test_report_is_json_ready_with_the_promised_keys(demo):
     s, emb, X = demo
-    r = story.separation_report(s, X, emb, seed=0)
+    r = story.separation_report(s, X, emb, seed=0).to_json()
     text = json.dumps(r, allow_nan=False)  # raises on NaN or numpy types
     assert json.loads(text)["n_images"] == len(s)
     for key in ("knn_agreement", "silhouette", "alignment", "uniformity", "per_tag", "notes"):
@@ -42,15 +42,15 @@ def test_report_is_json_ready_with_the_promised_keys(demo):
 def test_vectors_only_report_has_null_alignment_and_says_why(demo):
     s, _, X = demo
     r = story.separation_report(None, X, None, tags=s.tags)
-    assert r["alignment"] is None and any("alignment" in note for note in r["notes"])
-    assert r["knn_agreement"] == story.separation_report(s, X, None)["knn_agreement"]
+    assert r.alignment is None and any("alignment" in note for note in r.notes)
+    assert r.measures.knn_agreement == story.separation_report(s, X, None).measures.knn_agreement
     with pytest.raises(ValueError, match="tags"):
         story.separation_report(None, X, None)
 
 
 def test_training_raises_held_out_agreement_on_the_hands_demo(demo):
     s, emb, X = demo
-    r = story.separation_report(None, X, None, tags=s.tags, train_contrastive=True, seed=0)
+    r = story.separation_report(None, X, None, tags=s.tags, train_contrastive=True, seed=0).to_json()
     held = r["held_out_knn_agreement"]
     assert held["after"] > held["before"] + 0.05, held
     assert r["contrastive"]["n_train"] + r["contrastive"]["n_held_out"] == len(s)
@@ -102,7 +102,7 @@ def test_pretrained_head_raises_held_out_agreement_on_sign_digits(tmp_path):
             shutil.copy(f, tmp_path / tag_dir.name / f.name)
     s = load_folder(tmp_path)
     X = emb.embed(s.pixels)
-    r = story.separation_report(None, X, None, tags=s.tags, train_contrastive=True, seed=0)
+    r = story.separation_report(None, X, None, tags=s.tags, train_contrastive=True, seed=0).to_json()
     held = r["held_out_knn_agreement"]
     print(held)
     assert held["after"] > held["before"], held

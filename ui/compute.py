@@ -140,7 +140,7 @@ def embed(images, set_key: str, embedder_name: str):
     embedder = memo("other", ("embedder", embedder_name), lambda: get_embedder(embedder_name))
 
     def compute() -> np.ndarray:
-        from explorer.workset import load_workset
+        from explorer.io.load import load_workset
 
         with progress_box(f"Embedding {len(images):,} images with {embedder_name}") as progress:
             return load_workset(images, embedder=embedder, progress=progress).vectors
@@ -242,7 +242,7 @@ def thumbnail(ws, i: int) -> bytes | None:
     if ws.images is not None:
         return ws.images.thumbnails[i]
     if getattr(ws, "shard", None) is not None:  # read per clicked point from its partition file
-        from explorer.cluster import read_thumbnail
+        from explorer.cluster.shards import read_thumbnail
 
         return memo("other", ("shard-thumb", ws.key, int(i)), lambda: read_thumbnail(ws.shard, int(i)))
     return None

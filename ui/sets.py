@@ -17,7 +17,9 @@ import uuid
 import streamlit as st
 
 from explorer.imageset import ImageSet
-from explorer.workset import WorkSet, load_workset
+from explorer import limits
+from explorer.io.load import load_workset
+from explorer.workset import WorkSet
 from ui.compute import memo
 from ui.safe import md
 from ui.state import BATCHES_KEY, KIND_KEY, SourceChoice, upload_batches
@@ -200,7 +202,7 @@ def _mtime(path: str) -> float:
 
 
 def _is_sharded(path: str) -> bool:
-    from explorer.cluster import is_sharded_folder
+    from explorer.cluster.shards import is_sharded_folder
 
     return is_sharded_folder(path)
 
@@ -226,12 +228,10 @@ def _brings_vectors(path: str) -> bool:
 
 
 def _load_npz(ref: str) -> WorkSet:
-    from pathlib import PurePosixPath
+    from ui.sidebar import vector_source  # uploads are read from memory
 
-    from explorer.workset import workset_from_vectors
-    from ui.sidebar import read_npz  # app limits, NaN/inf rows dropped, uploads read from memory
-
-    return workset_from_vectors(read_npz(ref), name=PurePosixPath(ref).name)
+    # the app's limits: shapes checked first, NaN/inf rows dropped and reported, bare file names in messages
+    return load_workset(vector_source(ref), limits=limits.APP_VECTORS)
 
 
 def _load_source(spec: str, manifest_tag_column: str | None) -> WorkSet:

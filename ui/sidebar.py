@@ -4,7 +4,7 @@
 ``ui.workspace.current_workspace()`` and returns it. Uploads are decoded once, when the user presses
 "Add to set", and kept per session as batches (``ui.workspace.upload_batches()``), within the session
 caps of ``explorer.limits`` (every ZIP member counts, checked before decoding). An uploaded ``.npz``
-stays in memory (never written to disk) and is read through :func:`read_npz`.
+stays in memory (never written to disk) and is read by ``explorer.io.load.load_workset`` (:func:`vector_source`).
 """
 
 from __future__ import annotations
@@ -280,7 +280,7 @@ def _npz_picker() -> str:
         return held[0]
     st.session_state.pop(NPZ_UPLOAD_KEY, None)  # removed from the uploader: drop its bytes
     roots = _roots()
-    from explorer.cluster import is_sharded_folder
+    from explorer.cluster.shards import is_sharded_folder
 
     options = [""] + [c for r in roots for c in list_choices(r)
                       if c.endswith((".npz", ".parquet")) or _is_bundle(r, c) or is_sharded_folder(r / c)]
@@ -295,44 +295,15 @@ def _npz_picker() -> str:
     return ""
 
 
-def read_npz(ref: str):
-    """The EmbeddingFile for the sidebar's ``.npz`` choice, within the app's limits (explorer.limits.NPZ_*):
-    shapes checked from the headers before reading, NaN/inf rows left out and reported in ``skipped``.
-    Messages name the file by its bare name, never a server path. ValueError when it cannot be used.
+def vector_source(ref: str):
+    """What ``explorer.io.load.load_workset`` reads for the sidebar's vector-file choice: the server path, or
+    the session's uploaded bytes as ``VectorBytes`` (never written to disk). ValueError when the upload is gone.
     """
-    from explorer.io.store import load_embeddings
+    from explorer.io.load import VectorBytes
 
+    if not ref.startswith(NPZ_UPLOAD_PREFIX):
+        return ref
     held = st.session_state.get(NPZ_UPLOAD_KEY)
-    if ref.startswith(NPZ_UPLOAD_PREFIX):
-        if held is None or held[0] != ref:
-            raise ValueError("the uploaded .npz is no longer in this session; upload it again")
-        source, name = held[2], held[1]
-    else:
-        source, name = ref, PurePosixPath(ref).name
-    if not name.lower().endswith(".npz"):
-        return _read_vector_file(source, name)
-    return load_embeddings(source, name=name, max_rows=limits.NPZ_MAX_ROWS, max_dims=limits.NPZ_MAX_DIMS,
-                           max_bytes=limits.NPZ_MAX_BYTES, drop_non_finite=True)
-
-
-def _read_vector_file(source: str | bytes, name: str):
-    """A Parquet from ``export`` or a Projector bundle (tensors.tsv, or a ZIP of the folder), from a server path
-    or an upload's bytes, held to the same row and dimension caps as an .npz (after reading: these formats
-    have no header to check first; the upload size cap bounds what is read)."""
-    import tempfile
-    from pathlib import Path
-
-    from explorer.io.interop import load_vectors
-
-    if isinstance(source, bytes):  # written to a private folder only for the reader, removed at once
-        with tempfile.TemporaryDirectory(prefix="fse-") as folder:
-            path = Path(folder) / ("tensors.tsv" if name.lower().endswith(".tsv") else name)
-            path.write_bytes(source)
-            data = load_vectors(path)
-    else:
-        data = load_vectors(source)
-    rows, dims = (data.vectors.shape + (0,))[:2]
-    if rows > limits.NPZ_MAX_ROWS or dims > limits.NPZ_MAX_DIMS:
-        raise ValueError(f"{name}: {rows:,} x {dims:,} vectors is more than this server takes "
-                         f"({limits.NPZ_MAX_ROWS:,} rows, {limits.NPZ_MAX_DIMS:,} dimensions)")
-    return data
+    if held is None or held[0] != ref:
+        raise ValueError("the uploaded .npz is no longer in this session; upload it again")
+    return VectorBytes(name=held[1], data=held[2])

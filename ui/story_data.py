@@ -20,7 +20,7 @@ Progress = Callable[[int, int, str], None]
 DEFAULT_HEAD = C.TrainSettings()  # what the Contrastive head page trains before anyone touches a control
 
 
-def tag_measures(ws: wsp.Workspace, k: int = 10) -> dict:
+def tag_measures(ws: wsp.Workspace, k: int = 10) -> story.TagMeasures:
     """``explorer.story.tag_measures`` of the set under its tag column (cached)."""
     return wsp.memo("other", ("story_measures", ws.key, ws.tag_column, int(k)),
                     lambda: story.tag_measures(ws.vectors, ws.tags, k=int(k)))

@@ -59,7 +59,7 @@ class Workspace:
     embedder_name: str
     embedder: Any = None
     skipped: list[SkippedFile] = field(default_factory=list)
-    shard: Any = None  # explorer.cluster.ShardedSet: pictures and written maps stay in its Parquet files
+    shard: Any = None  # explorer.cluster.shards.ShardedSet: pictures and written maps stay in its Parquet files
 
     def __len__(self) -> int:
         return len(self.ids)

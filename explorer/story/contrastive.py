@@ -28,7 +28,7 @@ def _as_matrix(X, name: str = "X") -> np.ndarray:
     return as_matrix(X, name, dtype=np.float64, finite=True, min_rows=1)
 
 
-def _as_tags(tags: Sequence[str], n: int, name: str = "tags") -> np.ndarray:
+def as_tags(tags: Sequence[str], n: int, name: str = "tags") -> np.ndarray:
     tags = np.asarray([str(t) for t in tags], dtype=object)
     if len(tags) != n:
         raise ValueError(f"{name} has {len(tags)} entries but there are {n} vectors")
@@ -62,7 +62,7 @@ def positives_and_negatives(X, tags: Sequence[str], anchor: int, *, k: int = 5) 
     each list sorted by distance (easy negatives: the farthest different-tag images).
     """
     X = _as_matrix(X)
-    tags = _as_tags(tags, len(X))
+    tags = as_tags(tags, len(X))
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     dist = 1.0 - cosine_to(X, anchor)
@@ -80,7 +80,7 @@ def positives_and_negatives(X, tags: Sequence[str], anchor: int, *, k: int = 5) 
 def hard_negatives(X, tags: Sequence[str], *, k: int = 1) -> np.ndarray:
     """For every row, the ``k`` most cosine-similar rows with a different tag -> (n, k) int64 (-1 if none)."""
     Z = normalize_rows(_as_matrix(X))
-    tags = _as_tags(tags, len(Z))
+    tags = as_tags(tags, len(Z))
     codes, _ = tag_codes(tags)
     out = np.full((len(Z), k), -1, dtype=np.int64)
     for start in range(0, len(Z), 1024):  # blocked so memory stays (1024, n)
@@ -106,7 +106,7 @@ def pair_distance_samples(X, tags: Sequence[str], *, max_pairs: int = 20000, see
     Returns ``{"same": (m1,) array, "different": (m2,) array, "sampled": bool}``.
     """
     Z = normalize_rows(_as_matrix(X))
-    codes, _ = tag_codes(_as_tags(tags, len(Z)))
+    codes, _ = tag_codes(as_tags(tags, len(Z)))
     i, j = _pair_indices(len(Z), max_pairs, seed)
     d = 1.0 - np.sum(Z[i] * Z[j], axis=1)
     same = codes[i] == codes[j]
@@ -348,7 +348,7 @@ class TrainResult:
     seconds: float = 0.0
 
 
-class _Adam:
+class Adam:
     """Adam with decoupled weight decay (AdamW) over a dict of arrays, updated in place."""
 
     def __init__(self, params: dict, lr: float, weight_decay: float) -> None:
@@ -397,7 +397,7 @@ def train_head(X, tags: Sequence[str], *, X_twin=None, settings: TrainSettings |
 
     settings = settings or TrainSettings()
     X = _as_matrix(X)
-    codes, _ = tag_codes(_as_tags(tags, len(X)))
+    codes, _ = tag_codes(as_tags(tags, len(X)))
     Xt = None if X_twin is None else _as_matrix(X_twin, "X_twin")
     if Xt is not None and Xt.shape != X.shape:
         raise ValueError(f"X_twin must have the shape of X {X.shape}, got {Xt.shape}")
@@ -410,17 +410,17 @@ def train_head(X, tags: Sequence[str], *, X_twin=None, settings: TrainSettings |
     Xs = ((X - head.mean) / head.scale).astype(np.float32)
     Xts = None if Xt is None else ((Xt - head.mean) / head.scale).astype(np.float32)
     rng = np.random.default_rng(seed)
-    opt = _Adam(head.params, settings.learning_rate, settings.weight_decay)
+    opt = Adam(head.params, settings.learning_rate, settings.weight_decay)
     batches = _batches(len(X), settings.batch_size)
     result = TrainResult(head, [_pass_loss(head, Xs, codes, Xts, settings, batches, None)], settings)
     report(progress, 0, settings.steps, "training the contrastive head")
-    with _one_blas_thread():
+    with one_blas_thread():
         _train_loop(head, Xs, codes, Xts, settings, batches, rng, opt, result, progress)
     result.seconds = time.perf_counter() - start
     return result
 
 
-def _one_blas_thread():
+def one_blas_thread():
     # The minibatch products are small: extra BLAS threads cost more in hand-offs than they save,
     # and on a shared server they steal the other sessions' core.
     from threadpoolctl import threadpool_limits
@@ -452,7 +452,7 @@ def _stratified_order(codes: np.ndarray, rng: np.random.Generator) -> np.ndarray
     return np.argsort(keys + 1e-9 * rng.random(len(codes)), kind="stable")
 
 
-def _pass_loss(head, Xs, codes, Xts, settings, batches, order, opt: _Adam | None = None) -> float:
+def _pass_loss(head, Xs, codes, Xts, settings, batches, order, opt: Adam | None = None) -> float:
     order = np.arange(len(Xs)) if order is None else order
     total = 0.0
     for part in batches:
@@ -491,14 +491,14 @@ def knn_agreement(X, tags: Sequence[str], *, k: int = 10) -> float | None:
     """Leave-one-out cosine k-NN tag agreement (majority vote, as ``explorer.measures.knn_tag_agreement``)."""
     from explorer.measures import knn_tag_agreement
 
-    return knn_tag_agreement(_as_matrix(X), list(_as_tags(tags, len(X))), k=k, metric="cosine").overall
+    return knn_tag_agreement(_as_matrix(X), list(as_tags(tags, len(X))), k=k, metric="cosine").overall
 
 
 def cosine_silhouette(X, tags: Sequence[str]) -> float | None:
     """Mean cosine silhouette (``explorer.measures.separation``); None when undefined."""
     from explorer.measures import separation
 
-    return separation(_as_matrix(X), list(_as_tags(tags, len(X))), k=1).silhouette
+    return separation(_as_matrix(X), list(as_tags(tags, len(X))), k=1).silhouette
 
 
 def held_out_comparison(X, tags: Sequence[str], *, X_twin=None, settings: TrainSettings | None = None,
@@ -512,7 +512,7 @@ def held_out_comparison(X, tags: Sequence[str], *, X_twin=None, settings: TrainS
     ``note`` says why in plain words ("" otherwise).
     """
     X = _as_matrix(X)
-    tags = _as_tags(tags, len(X))
+    tags = as_tags(tags, len(X))
     train, test = split_by_image(list(tags), held_out=held_out, seed=seed)
     if len(X) < 2:
         raise ValueError(f"training needs at least 2 images, got {len(X)}")

@@ -31,24 +31,24 @@ k = st.slider("Neighbours (k)", 3, 30, 10, key="smear_k")
 measures = story_data.tag_measures(ws, k)
 colours = story_data.tag_colours(ws)
 m = st.columns(4)
-m[0].metric(f"{k}-NN tag agreement", f"{measures['knn_agreement']:.3f}" if measures["knn_agreement"] is not None else "n/a")
-m[1].metric("chance (most common tag)", f"{measures['chance']:.3f}" if measures["chance"] is not None else "n/a")
-m[2].metric("silhouette (cosine)", f"{measures['silhouette']:.3f}" if measures["silhouette"] is not None else "n/a")
-m[3].metric("tags · images", f"{measures['n_tags']} · {measures['n_images']:,}")
-for note in measures["notes"]:
+m[0].metric(f"{k}-NN tag agreement", f"{measures.knn_agreement:.3f}" if measures.knn_agreement is not None else "n/a")
+m[1].metric("chance (most common tag)", f"{measures.chance:.3f}" if measures.chance is not None else "n/a")
+m[2].metric("silhouette (cosine)", f"{measures.silhouette:.3f}" if measures.silhouette is not None else "n/a")
+m[3].metric("tags · images", f"{measures.n_tags} · {measures.n_images:,}")
+for note in measures.notes:
     st.caption(md(note, max_length=300))
 
 left, right = st.columns(2)
 with left:
     st.markdown("#### Separation per tag (worst on top)")
-    st.plotly_chart(story_figures.per_tag_bars(measures["per_tag"], colors=colours), config=render.PLOTLY_CONFIG,
+    st.plotly_chart(story_figures.per_tag_bars(measures.per_tag, colors=colours), config=render.PLOTLY_CONFIG,
                     key="smear_bars")
     st.caption("Silhouette (−1 to 1): how much closer an image is to its own tag than to the nearest other tag; "
                "below 0 (red) the tag sits inside another. k-NN agreement (0 to 1): the share of its images whose "
                f"{k} nearest neighbours mostly carry its tag.")
 with right:
     st.markdown("#### Which tags smear together")
-    conf = measures["confusion"]
+    conf = measures.confusion
     order, groups = story_data.related_tag_order(ws, conf["matrix"], conf["tags"])
     st.plotly_chart(story_figures.confusion_figure(conf["matrix"], conf["tags"], order=order, groups=groups,
                                                    colors=colours),
@@ -57,9 +57,9 @@ with right:
                "neighbours. " + (f"Tags are grouped by *{md(story_data.grouping(ws))}* (black lines), then "
                                  "ordered so tags that share neighbours sit together." if groups else
                                  "Tags are ordered so tags that share neighbours sit together."))
-if measures["smears"]:
+if measures.smears:
     st.markdown("**Most mixed-up pairs:** " + "; ".join(
-        f"{md(p['tags'][0])} ↔ {md(p['tags'][1])} ({p['share']:.0%} of neighbours)" for p in measures["smears"]))
+        f"{md(p['tags'][0])} ↔ {md(p['tags'][1])} ({p['share']:.0%} of neighbours)" for p in measures.smears))
 
 st.markdown("### Restrict the configurations")
 st.caption("Generators got better hands partly by allowing fewer configurations. Pick a subset of tags and "
