@@ -169,8 +169,6 @@ def map_folder(folder: str | os.PathLike, *, method: str = "tsne", fit_sample: i
     """Fit ``method`` on a stratified sample of ``fit_sample`` rows here, place the rest partition by
     partition (on the cluster when ``client`` is given) and write ``map-<method>.parquet``."""
 
-    from explorer.measures import neighbours_kept, trustworthiness
-
     if fit_sample < 3:
         raise ClusterError(f"--fit-sample must be at least 3, got {fit_sample}")
     folder = Path(folder)

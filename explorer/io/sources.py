@@ -24,6 +24,7 @@ import numpy as np
 
 from explorer import limits as L
 from explorer.io.decoded import DecodedCache, file_identity
+from explorer.io.demos import load_demo
 from explorer.io.interop import read_points_table
 from explorer.io.names import FORMULA_PREFIXES, csv_cell, display_name  # noqa: F401 (long-standing names here)
 from explorer.images import (DEFAULT_IMAGE_SIZE, DEFAULT_LIMITS, THUMBNAIL_SIZE, DecodedImage, ImageRejected,
@@ -625,7 +626,6 @@ def _load_demo(spec: str, tag_column: str | None, image_size: int) -> ImageSet:
     name = spec[len("demo:"):]
     if tag_column is not None:
         raise LoadError(f"{spec}: tag_column applies only to a manifest .csv")
-    from explorer.io.demos import load_demo  # lazy: demos draw images and may pull in more dependencies
     try:
         return load_demo(name, seed=0, image_size=image_size)
     except (KeyError, ValueError) as exc:

@@ -12,8 +12,9 @@ from typing import Sequence
 
 import numpy as np
 
-from explorer.distances import as_matrix
-from explorer.imageset import tag_codes  # noqa: F401 (the one tag order; story uses contrastive.tag_codes)
+from explorer.distances import as_matrix, l2_normalize
+from explorer.measures import knn_tag_agreement, separation
+from explorer.imageset import tag_codes
 from explorer.progress import ProgressCallback, report
 
 EPS = 1e-12
@@ -35,20 +36,13 @@ def as_tags(tags: Sequence[str], n: int, name: str = "tags") -> np.ndarray:
     return tags
 
 
-def normalize_rows(X: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (zero rows stay zero), (n, d); float32 stays float32, else float64."""
-    X = np.asarray(X)
-    X = X if X.dtype in (np.float32, np.float64) else X.astype(np.float64)
-    return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), EPS)
-
-
 # ---------------------------------------------------------------------------------------------------------
 # Pairs
 
 
 def cosine_to(X: np.ndarray, anchor: int) -> np.ndarray:
     """Cosine similarity of every row of X (n, d) to row ``anchor`` -> (n,)."""
-    Z = normalize_rows(_as_matrix(X))
+    Z = l2_normalize(_as_matrix(X), dtype=None)
     if not 0 <= anchor < len(Z):
         raise ValueError(f"anchor must be a row index in [0, {len(Z)}), got {anchor}")
     return Z @ Z[anchor]
@@ -79,7 +73,7 @@ def positives_and_negatives(X, tags: Sequence[str], anchor: int, *, k: int = 5) 
 
 def hard_negatives(X, tags: Sequence[str], *, k: int = 1) -> np.ndarray:
     """For every row, the ``k`` most cosine-similar rows with a different tag -> (n, k) int64 (-1 if none)."""
-    Z = normalize_rows(_as_matrix(X))
+    Z = l2_normalize(_as_matrix(X), dtype=None)
     tags = as_tags(tags, len(Z))
     codes, _ = tag_codes(tags)
     out = np.full((len(Z), k), -1, dtype=np.int64)
@@ -94,7 +88,7 @@ def hard_negatives(X, tags: Sequence[str], *, k: int = 1) -> np.ndarray:
 
 def twin_distances(X, X_twin) -> np.ndarray:
     """Cosine distance between each image and its augmented twin: (n,) for X, X_twin (n, d)."""
-    A, B = normalize_rows(_as_matrix(X)), normalize_rows(_as_matrix(X_twin, "X_twin"))
+    A, B = l2_normalize(_as_matrix(X), dtype=None), l2_normalize(_as_matrix(X_twin, "X_twin"), dtype=None)
     if A.shape != B.shape:
         raise ValueError(f"X_twin must have the shape of X {A.shape}, got {B.shape}")
     return 1.0 - np.sum(A * B, axis=1)
@@ -105,7 +99,7 @@ def pair_distance_samples(X, tags: Sequence[str], *, max_pairs: int = 20000, see
 
     Returns ``{"same": (m1,) array, "different": (m2,) array, "sampled": bool}``.
     """
-    Z = normalize_rows(_as_matrix(X))
+    Z = l2_normalize(_as_matrix(X), dtype=None)
     codes, _ = tag_codes(as_tags(tags, len(Z)))
     i, j = _pair_indices(len(Z), max_pairs, seed)
     d = 1.0 - np.sum(Z[i] * Z[j], axis=1)
@@ -134,7 +128,7 @@ def alignment(X, X_twin, *, alpha: float = 2.0) -> float:
     """
     if alpha <= 0:
         raise ValueError(f"alpha must be > 0, got {alpha}")
-    A, B = normalize_rows(_as_matrix(X)), normalize_rows(_as_matrix(X_twin, "X_twin"))
+    A, B = l2_normalize(_as_matrix(X), dtype=None), l2_normalize(_as_matrix(X_twin, "X_twin"), dtype=None)
     if A.shape != B.shape:
         raise ValueError(f"X_twin must have the shape of X {A.shape}, got {B.shape}")
     return float(np.mean(np.linalg.norm(A - B, axis=1) ** alpha))
@@ -150,7 +144,7 @@ def uniformity(X, *, t: float = 2.0, max_pairs: int = 200_000, seed: int = 0) ->
     """
     if t <= 0:
         raise ValueError(f"t must be > 0, got {t}")
-    Z = normalize_rows(_as_matrix(X))
+    Z = l2_normalize(_as_matrix(X), dtype=None)
     if len(Z) < 2:
         raise ValueError("uniformity needs at least 2 vectors")
     i, j = _pair_indices(len(Z), max_pairs, seed)
@@ -276,7 +270,7 @@ class ContrastiveHead:
     def transform(self, X) -> np.ndarray:
         """Unit-norm head outputs (n, out_dim) float32 for vectors X (n, d)."""
         H, _ = self.forward(self._prep(X))
-        return normalize_rows(H).astype(np.float32)
+        return l2_normalize(H, dtype=None).astype(np.float32)
 
 
 def init_head(X_train: np.ndarray, *, kind: str, out_dim: int, hidden: int, seed: int) -> ContrastiveHead:
@@ -373,7 +367,7 @@ def batch_loss(head: ContrastiveHead, Xs: np.ndarray, labels: np.ndarray, Xs_twi
     B = len(Xs)
     inputs = Xs if Xs_twin is None else np.concatenate([Xs, Xs_twin])
     H, cache = head.forward(inputs)
-    Z = normalize_rows(H)
+    Z = l2_normalize(H, dtype=None)
     loss, dZ = 0.0, np.zeros_like(Z)
     if settings.loss in ("supcon", "both"):
         sup_labels = labels if Xs_twin is None else np.concatenate([labels, labels])
@@ -489,15 +483,11 @@ def split_by_image(tags: Sequence[str], *, held_out: float = 0.3, seed: int = 0)
 
 def knn_agreement(X, tags: Sequence[str], *, k: int = 10) -> float | None:
     """Leave-one-out cosine k-NN tag agreement (majority vote, as ``explorer.measures.knn_tag_agreement``)."""
-    from explorer.measures import knn_tag_agreement
-
     return knn_tag_agreement(_as_matrix(X), list(as_tags(tags, len(X))), k=k, metric="cosine").overall
 
 
 def cosine_silhouette(X, tags: Sequence[str]) -> float | None:
     """Mean cosine silhouette (``explorer.measures.separation``); None when undefined."""
-    from explorer.measures import separation
-
     return separation(_as_matrix(X), list(as_tags(tags, len(X))), k=1).silhouette
 
 

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from explorer.distances import as_matrix
-from explorer.imageset import tag_order
+from explorer.imageset import tag_codes, tag_order
 from explorer.measures import knn_tag_agreement, separation
 from explorer.progress import ProgressCallback
 from explorer.projection import project
@@ -294,7 +294,7 @@ def compare_groups(groups: dict[str, tuple], *, k: int = 10, per_tag: int | None
     """
     if len(groups) < 2:
         raise ValueError(f"groups needs at least 2 entries to compare, got {len(groups)}")
-    counts = {name: C.tag_codes(list(map(str, g[1])))[0] for name, g in groups.items()}
+    counts = {name: tag_codes(list(map(str, g[1])))[0] for name, g in groups.items()}
     n_tags = min(int(c.max()) + 1 for c in counts.values())
     per = min(int(np.bincount(c).min()) for c in counts.values())
     per = per if per_tag is None else min(per, per_tag)

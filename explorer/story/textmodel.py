@@ -17,10 +17,10 @@ from typing import Sequence
 
 import numpy as np
 
-from explorer.distances import as_matrix
+from explorer.distances import as_matrix, l2_normalize
 from explorer.imageset import tag_codes, tag_order
 from explorer.progress import ProgressCallback, report
-from explorer.story.contrastive import (Adam, as_tags, check_settings, clip_loss, normalize_backward, normalize_rows,
+from explorer.story.contrastive import (Adam, as_tags, check_settings, clip_loss, normalize_backward,
                                         one_blas_thread, split_by_image)
 from explorer.story.text_encoders import (WORD, HashedTextEncoder, TextEncoder, get_text_encoder,
                                           hash_text_features)
@@ -113,7 +113,7 @@ class ImageTextModel:
         X = as_matrix(X, "X", dtype=np.float64, finite=True, min_rows=1)
         if X.shape[1] != len(self.image_mean):
             raise ValueError(f"X has {X.shape[1]} dimensions but the model was trained on {len(self.image_mean)}")
-        return normalize_rows(((X - self.image_mean) / self.image_scale) @ self.W_image)
+        return l2_normalize(((X - self.image_mean) / self.image_scale) @ self.W_image, dtype=None)
 
     def text_features(self, texts: Sequence[str]) -> np.ndarray:
         """The locked text tower's vectors (m, text_dim) for ``texts``."""
@@ -123,13 +123,13 @@ class ImageTextModel:
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors (m, out_dim) for phrases (with hashed features, a phrase with no letters gives a zero row)."""
-        return normalize_rows(self.text_features(texts) @ self.W_text)
+        return l2_normalize(self.text_features(texts) @ self.W_text, dtype=None)
 
     def tag_prototypes(self, tags: Sequence[str], templates: Sequence[str] = TEMPLATES) -> np.ndarray:
         """One unit vector (len(tags), out_dim) per tag name: the mean of its template captions (prompt ensemble)."""
         tags = [str(t) for t in tags]
         Z = self.encode_texts([c for t in tags for c in tag_captions(t, templates)])
-        return normalize_rows(Z.reshape(len(tags), len(templates), -1).mean(axis=1))
+        return l2_normalize(Z.reshape(len(tags), len(templates), -1).mean(axis=1), dtype=None)
 
 
 def _training_setup(X, settings: TextModelSettings, seed: int, text_dim: int):
@@ -213,7 +213,7 @@ def _default_encoder(settings: TextModelSettings) -> TextEncoder:
 
 def _clip_step(params: dict, Xb: np.ndarray, Tb: np.ndarray, labels: np.ndarray, temperature: float):
     Hi, Ht = Xb @ params["W_image"], Tb @ params["W_text"]
-    Zi, Zt = normalize_rows(Hi), normalize_rows(Ht)
+    Zi, Zt = l2_normalize(Hi, dtype=None), l2_normalize(Ht, dtype=None)
     loss, dZi, dZt = clip_loss(Zi, Zt, labels, temperature)
     _, dHi = normalize_backward(Hi, dZi)
     _, dHt = normalize_backward(Ht, dZt)
@@ -372,7 +372,7 @@ def rank_tags(model: ImageTextModel, phrase: str, X, tags: Sequence[str]) -> lis
     if not np.any(t):
         return []
     order = tag_order(tags)
-    centroids = normalize_rows(np.stack([Z[tags == tag].mean(axis=0) for tag in order]))
+    centroids = l2_normalize(np.stack([Z[tags == tag].mean(axis=0) for tag in order]), dtype=None)
     scores = centroids @ t
     return [(order[i], float(scores[i])) for i in np.argsort(-scores, kind="stable")]
 
@@ -416,7 +416,7 @@ def blend_tags(X, tags: Sequence[str], first: str, second: str, *, weight: float
     Centroids are means of L2-normalised vectors. Returns ``{"vector": (d,), "scores": (n,) cosine,
     "nearest": [(index, cosine)]}`` with the ``k`` images closest to the blend.
     """
-    Z = normalize_rows(as_matrix(X, "X", dtype=np.float64, finite=True, min_rows=1))
+    Z = l2_normalize(as_matrix(X, "X", dtype=np.float64, finite=True, min_rows=1), dtype=None)
     tags = as_tags(tags, len(Z))
     for name, tag in (("first", first), ("second", second)):
         if tag not in set(tags):
@@ -424,6 +424,6 @@ def blend_tags(X, tags: Sequence[str], first: str, second: str, *, weight: float
     if not 0.0 <= weight <= 1.0:
         raise ValueError(f"weight must be in [0, 1], got {weight}")
     blend = (1 - weight) * Z[tags == first].mean(axis=0) + weight * Z[tags == second].mean(axis=0)
-    scores = Z @ normalize_rows(blend[None])[0]
+    scores = Z @ l2_normalize(blend[None], dtype=None)[0]
     top = np.argsort(-scores, kind="stable")[:k]
     return {"vector": blend, "scores": scores, "nearest": [(int(i), float(scores[i])) for i in top]}
