@@ -60,9 +60,9 @@ def test_training_raises_held_out_agreement_on_the_hands_demo(demo):
 def test_restricting_to_fewer_tags_reports_chance_and_a_random_baseline(demo):
     s, _, X = demo
     out = story.restrict_configurations(X, s.tags, ["fist", "ball", "star"], draws=5)
-    assert out["subset"]["n_tags"] == 3 and out["all"]["n_tags"] == len(set(s.tags))
-    assert out["subset"]["chance"] == pytest.approx(1 / 3)
-    assert out["random_subsets"]["draws"] == 5 and out["random_subsets"]["knn_agreement_mean"] is not None
+    assert out.subset["n_tags"] == 3 and out.all_tags["n_tags"] == len(set(s.tags))
+    assert out.subset["chance"] == pytest.approx(1 / 3)
+    assert out.random_subsets["draws"] == 5 and out.random_subsets["knn_agreement_mean"] is not None
     with pytest.raises(ValueError, match="subset"):
         story.restrict_configurations(X, s.tags, ["fist", "no such tag"])
 
@@ -71,10 +71,10 @@ def test_compare_groups_equalises_images_and_tags(demo):
     s, _, X = demo
     groups = {k: (X[rows], [s.tags[i] for i in rows]) for k, rows in story.group_rows(s.extra_tags["kind"]).items()}
     out = story.compare_groups(groups, embedder="pixels", seed=0)
-    hand, obj = out["groups"]["hand"], out["groups"]["object"]
+    hand, obj = out.groups["hand"], out.groups["object"]
     assert hand["n_tags"] == obj["n_tags"] == 6  # 8 gestures cut to the 6 object kinds
     assert hand["n_images"] == obj["n_images"] == 6 * 32
-    assert any("embedder" in c for c in out["controlled"]) and out["not_controlled"]
+    assert any("embedder" in c for c in out.controlled) and out.not_controlled
 
 
 def test_smear_pairs_rank_the_most_confused_pair_first():

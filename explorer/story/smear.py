@@ -90,6 +90,34 @@ class SeparationReport:
         return out
 
 
+@dataclass(frozen=True)
+class RestrictedSeparation:
+    """Separation of all tags, of a chosen subset, and the mean of random subsets of the same size."""
+
+    all_tags: dict  # n_images, n_tags, knn_agreement, chance, silhouette
+    subset: dict
+    subset_tags: list[str]
+    random_subsets: dict  # draws, silhouette_mean, knn_agreement_mean
+
+    def to_json(self) -> dict:
+        return {"all": self.all_tags, "subset": self.subset, "subset_tags": self.subset_tags,
+                "random_subsets": self.random_subsets}
+
+
+@dataclass(frozen=True)
+class GroupComparison:
+    """Separation of several groups under one embedder, cut to the same images per tag and number of tags."""
+
+    groups: dict[str, dict]
+    per_tag: int
+    n_tags: int
+    controlled: list[str]
+    not_controlled: list[str]
+
+    def to_json(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
 def _tags_of(image_set, tags, n: int) -> list[str]:
     if tags is None:
         if image_set is None:
@@ -229,7 +257,7 @@ def _held_out_entry(X, tags, seed: int, k: int, progress, notes: list) -> dict:
 
 
 def restrict_configurations(X, tags: Sequence[str], subset: Sequence[str], *, k: int = 10, draws: int = 20,
-                            seed: int = 0) -> dict:
+                            seed: int = 0) -> RestrictedSeparation:
     """Separation of all tags vs only the tags in ``subset``, plus random subsets of the same size.
 
     Fewer tags raise k-NN agreement by chance alone (``chance`` rises), so the random-subset baseline
@@ -247,11 +275,11 @@ def restrict_configurations(X, tags: Sequence[str], subset: Sequence[str], *, k:
     rng = np.random.default_rng(seed)
     baseline = [_subset_numbers(X, tags, list(rng.choice(all_tags, len(subset), replace=False)), k)
                 for _ in range(draws if len(subset) < len(all_tags) else 0)]
-    return {"all": _subset_numbers(X, tags, all_tags, k), "subset": _subset_numbers(X, tags, subset, k),
-            "subset_tags": subset,
-            "random_subsets": {"draws": len(baseline),
-                               "silhouette_mean": _mean([b["silhouette"] for b in baseline]),
-                               "knn_agreement_mean": _mean([b["knn_agreement"] for b in baseline])}}
+    return RestrictedSeparation(all_tags=_subset_numbers(X, tags, all_tags, k),
+                                subset=_subset_numbers(X, tags, subset, k), subset_tags=subset,
+                                random_subsets={"draws": len(baseline),
+                                                "silhouette_mean": _mean([b["silhouette"] for b in baseline]),
+                                                "knn_agreement_mean": _mean([b["knn_agreement"] for b in baseline])})
 
 
 def _subset_numbers(X, tags: np.ndarray, chosen: list[str], k: int) -> dict:
@@ -285,12 +313,12 @@ def balanced_rows(tags: Sequence[str], *, per_tag: int | None = None, n_tags: in
 
 
 def compare_groups(groups: dict[str, tuple], *, k: int = 10, per_tag: int | None = None, seed: int = 0,
-                   embedder: str | None = None, image_size: int | None = None) -> dict:
+                   embedder: str | None = None, image_size: int | None = None) -> GroupComparison:
     """Separation of several groups (e.g. "hands", "objects") embedded by the same embedder.
 
     groups : name -> (X (n, d), tags). Each group is cut to the same images per tag and the same number of
     tags (the smallest over groups, seeded), so k-NN chance and silhouette sample sizes match.
-    Returns ``{"groups": {name: numbers}, "controlled": [...], "not_controlled": [...]}``.
+    Returns a ``GroupComparison`` (``groups``: name -> numbers; ``controlled``, ``not_controlled``).
     """
     if len(groups) < 2:
         raise ValueError(f"groups needs at least 2 entries to compare, got {len(groups)}")
@@ -309,9 +337,9 @@ def compare_groups(groups: dict[str, tuple], *, k: int = 10, per_tag: int | None
                   f"{per} images per tag and {n_tags} tags in every group (seeded sample)"]
     if image_size:
         controlled.append(f"same image size ({image_size} px square)")
-    return {"groups": out, "per_tag": per, "n_tags": n_tags, "controlled": controlled,
-            "not_controlled": ["backgrounds and clutter", "framing, scale and pose of the subject",
-                               "lighting and camera", "how different the tags are meant to be"]}
+    return GroupComparison(groups=out, per_tag=per, n_tags=n_tags, controlled=controlled,
+                           not_controlled=["backgrounds and clutter", "framing, scale and pose of the subject",
+                                           "lighting and camera", "how different the tags are meant to be"])
 
 
 def group_rows(column: Sequence[str]) -> dict[str, np.ndarray]:

@@ -72,15 +72,15 @@ if len(subset) < 2:
 else:
     out = wsp.memo("other", ("story_restrict", ws.key, ws.tag_column, tuple(subset), k),
                    lambda: story.restrict_configurations(ws.vectors, ws.tags, subset, k=k, draws=20))
-    rnd = out["random_subsets"]
+    rnd = out.random_subsets
     fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
     st.dataframe({
         "": ["all tags", "your subset", f"random subsets of {len(subset)} tags (mean of {rnd['draws']})"],
-        "tags": [out["all"]["n_tags"], out["subset"]["n_tags"], len(subset)],
-        "silhouette": [fmt(out["all"]["silhouette"]), fmt(out["subset"]["silhouette"]), fmt(rnd["silhouette_mean"])],
-        f"{k}-NN agreement": [fmt(out["all"]["knn_agreement"]), fmt(out["subset"]["knn_agreement"]),
+        "tags": [out.all_tags["n_tags"], out.subset["n_tags"], len(subset)],
+        "silhouette": [fmt(out.all_tags["silhouette"]), fmt(out.subset["silhouette"]), fmt(rnd["silhouette_mean"])],
+        f"{k}-NN agreement": [fmt(out.all_tags["knn_agreement"]), fmt(out.subset["knn_agreement"]),
                               fmt(rnd["knn_agreement_mean"])],
-        "chance": [fmt(out["all"]["chance"]), fmt(out["subset"]["chance"]), fmt(1 / len(subset))],
+        "chance": [fmt(out.all_tags["chance"]), fmt(out.subset["chance"]), fmt(1 / len(subset))],
     }, hide_index=True)
 
 st.markdown("### Hands vs objects on the same embedder")
@@ -91,10 +91,10 @@ if "kind" in ws.tag_columns:
         cmp = wsp.memo("other", ("story_groups", ws.key, ws.tag_column, k),
                        lambda: story.compare_groups(groups, k=k, embedder=ws.embedder_name,
                                                     image_size=ws.images.image_size if ws.images else None))
-        st.plotly_chart(story_figures.group_comparison(cmp["groups"]), config=render.PLOTLY_CONFIG, key="smear_groups")
+        st.plotly_chart(story_figures.group_comparison(cmp.groups), config=render.PLOTLY_CONFIG, key="smear_groups")
         # "controlled" quotes the embedder name, which an .npz file supplies
-        st.caption("Controlled: " + "; ".join(md(c, max_length=200) for c in cmp["controlled"])
-                   + ". Not controlled: " + "; ".join(cmp["not_controlled"]) + ".")
+        st.caption("Controlled: " + "; ".join(md(c, max_length=200) for c in cmp.controlled)
+                   + ". Not controlled: " + "; ".join(cmp.not_controlled) + ".")
 else:
     st.caption("This set has no `kind` column (hand/object); the built-in demo:hands has one.")
 
@@ -127,8 +127,8 @@ with st.expander("Real photos: sign-language digits vs grocery (shared data)"):
                 return story.compare_groups(groups, k=k, embedder=emb, image_size=size)
 
             cmp = wsp.memo("other", ("story_real", emb, per_tag, k), compute)
-            st.plotly_chart(story_figures.group_comparison(cmp["groups"]), config=render.PLOTLY_CONFIG,
+            st.plotly_chart(story_figures.group_comparison(cmp.groups), config=render.PLOTLY_CONFIG,
                             key="smear_real_fig")
-            st.caption("Controlled: " + "; ".join(cmp["controlled"]) + ". Not controlled: "
-                       + "; ".join(cmp["not_controlled"]) + ". The hand photos share one plain background; "
+            st.caption("Controlled: " + "; ".join(cmp.controlled) + ". Not controlled: "
+                       + "; ".join(cmp.not_controlled) + ". The hand photos share one plain background; "
                        "the grocery photos are cluttered shelves.")
