@@ -18,7 +18,7 @@ import streamlit as st
 
 from explorer.imageset import ImageSet
 from explorer import limits
-from explorer.io.load import load_workset
+from explorer.io.load import SourceKind, classify_source, load_workset
 from explorer.workset import WorkSet
 from ui.compute import memo
 from ui.safe import md
@@ -176,10 +176,12 @@ def load_choice(choice: SourceChoice) -> WorkSet | None:
         if choice.kind == "saved":
             opened = st.session_state.get(OPENED_KEY)
             return opened[1] if opened is not None else None
-        if choice.kind in ("npz", "server") and _is_sharded(choice.ref):
+        on_disk = choice.kind in ("npz", "server") and os.path.exists(choice.ref)  # not an upload held in memory
+        kind = classify_source(choice.ref) if on_disk else None  # asked once
+        if kind is SourceKind.SHARD_FOLDER:
             return memo("set", ("sharded", choice.ref, _sharded_mtime(choice.ref)),
                         lambda: _load_sharded(choice.ref))
-        if choice.kind == "npz" or (choice.kind == "server" and _brings_vectors(choice.ref)):
+        if choice.kind == "npz" or (kind is not None and kind.brings_vectors):
             return memo("set", ("npz", choice.ref, _mtime(choice.ref)), lambda: _load_npz(choice.ref))
         spec = choice.ref
         key = ("src", spec, choice.manifest_tag_column, _mtime(spec))
@@ -201,12 +203,6 @@ def _mtime(path: str) -> float:
         return 0.0
 
 
-def _is_sharded(path: str) -> bool:
-    from explorer.cluster.shards import is_sharded_folder
-
-    return is_sharded_folder(path)
-
-
 def _sharded_mtime(path: str) -> tuple:
     from pathlib import Path
 
@@ -218,13 +214,6 @@ def _load_sharded(path: str) -> WorkSet:
     with progress_box(f"Reading the partitions of {path}") as progress:
         progress(0, 1, "reading")
         return load_workset(path)
-
-
-def _brings_vectors(path: str) -> bool:
-    """A Projector bundle or a Parquet from ``export`` picked on the server loads like an .npz."""
-    from explorer.io.interop import is_vector_source
-
-    return is_vector_source(path)
 
 
 def _load_npz(ref: str) -> WorkSet:

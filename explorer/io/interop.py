@@ -92,17 +92,6 @@ def zipped_bundle_member(spec: str | os.PathLike) -> str | None:
     return min(hits, key=len) if hits else None
 
 
-def is_vector_source(spec: str | os.PathLike) -> bool:
-    """True for sources that carry their own vectors: ``.npz``, ``.parquet``, a Projector bundle."""
-    text = str(spec)
-    if text.startswith("demo:"):
-        return False
-    lower = text.lower()
-    if lower.endswith(".parquet"):
-        return parquet_has_vectors(text)
-    return lower.endswith(".npz") or projector_tensors(text) is not None or zipped_bundle_member(text) is not None
-
-
 def parquet_has_vectors(path: str | os.PathLike) -> bool:
     """True for a Parquet with a ``vector`` column (an export), or one that cannot be read (its loader says why);
     False for a table without vectors (a manifest or a map), which loads as images or coordinates."""
