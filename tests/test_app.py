@@ -84,7 +84,7 @@ def test_click_focus_shows_neighbours_with_distances():
     shown = [int(b.key.split("_")[1]) for b in at.button if b.key and b.key.startswith("nb_")]
     from explorer.distances import knn
 
-    from explorer.workset import load_workset
+    from explorer.io.load import load_workset
 
     # the page's own set, built independently (the process-wide cache may hold other tests' sets too)
     vectors = load_workset(state.DEFAULT_SOURCE, embedder=state.DEFAULT_EMBEDDER, cache=None).vectors

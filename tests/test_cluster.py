@@ -13,8 +13,9 @@ import pytest
 pytest.importorskip("distributed")
 
 from explorer import cli  # noqa: E402
-from explorer.cluster import (PART_PATTERN, ClusterError, embed_to_folder, map_folder, open_sharded,  # noqa: E402
-                              read_thumbnail, stratified_sample)
+from explorer.cluster.embed import embed_to_folder  # noqa: E402
+from explorer.cluster.placement import fit_placer, map_folder, stratified_sample  # noqa: E402
+from explorer.cluster.shards import PART_PATTERN, ClusterError, open_sharded, read_thumbnail  # noqa: E402
 from explorer.io.sources import load_source  # noqa: E402
 from explorer.io.store import load_embeddings  # noqa: E402
 
@@ -188,8 +189,6 @@ def test_placed_points_land_next_to_their_fitted_neighbours(shared_data, client,
     scrambled[placed] = shuffled  # the same check fails for points dropped anywhere on the map
     assert _same_tag_share(scrambled, tags, fitted, placed) < on_fitted - 0.2
     if method == "pca":  # the sample's axes place a fitted point exactly where the fit put it
-        from explorer.cluster import fit_placer
-
         placer, sample_coords, _ = fit_placer(shard.data.vectors[fitted], method="pca")
         np.testing.assert_allclose(placer.place(shard.data.vectors[fitted]), sample_coords, atol=1e-4)
         np.testing.assert_allclose(mapped.coords[fitted], sample_coords, atol=1e-4)

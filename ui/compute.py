@@ -18,7 +18,7 @@ from typing import Any, Callable
 import numpy as np
 import streamlit as st
 
-from explorer.cluster import read_thumbnail
+from explorer.cluster.shards import read_thumbnail
 from explorer.distances import knn, l2_normalize, row_neighbours
 from explorer.embedders import get_embedder
 from explorer.io.cache import EmbeddingCache, default_cache_dir
@@ -26,7 +26,8 @@ from explorer.io.interop import given_projection
 from explorer.mosaic import compose_mosaic
 from explorer.projection import Projection, pca_preview, project
 from explorer.thumbs import mosaic_uri, sprite_uris
-from explorer.workset import WorkSet, embed_workset
+from explorer.io.load import embed_workset
+from explorer.workset import WorkSet
 from ui.liveness import abandon_check
 from ui.status import progress_box
 

@@ -40,17 +40,9 @@ def current_set() -> WorkSet | None:
     return record
 
 
-def vectors_label(ws: WorkSet) -> str:
-    """"embedded with NAME" / "vectors from FILE (NAME)": where the set's vectors came from.
-    (Becomes ``ws.vectors_label`` when 16-core's WorkSet lands: a one-line switch.)"""
-    if ws.embedder is not None or (ws.images is not None and ws.embedder_name):
-        return f"embedded with {ws.embedder_name}"
-    return f"vectors from {ws.name}" + (f" ({ws.embedder_name})" if ws.embedder_name else "")
-
-
 def describe(ws: WorkSet) -> str:
     """"**N images** from NAME, embedded with E" (Markdown, user text escaped) for page captions."""
-    return f"**{len(ws.ids):,} images** from {md(ws.name)}, {md(vectors_label(ws))}"
+    return f"**{len(ws.ids):,} images** from {md(ws.name)}, {md(ws.vectors_label)}"
 
 
 def row_label(ws: WorkSet):

@@ -9,6 +9,7 @@ import streamlit as st
 from explorer import figures
 from explorer.story import contrastive as C
 from explorer.story import figures as story_figures
+from explorer.measures import sample_rows
 from explorer.story import smear as story
 from explorer.workset import WorkSet
 from ui import render, story_data
@@ -56,7 +57,7 @@ def twins_section(ws: WorkSet) -> None:
         st.info("This set is an .npz of vectors: without the pictures and the embedder there are no augmented twins.")
     else:
         seed = st.number_input("Augmentation seed", 0, 10_000, 0, key="pairs_seed")
-        rows = story.sample_rows(len(ws), TWIN_LIMIT, seed=int(seed))
+        rows = sample_rows(len(ws), TWIN_LIMIT, seed=int(seed))
 
         def compute_twins():
             with progress_box(f"Augmenting and embedding {len(rows)} twins") as progress:

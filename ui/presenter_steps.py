@@ -186,12 +186,12 @@ def show_training(ws: WorkSet) -> None:
 def smear_figures(ws: WorkSet) -> dict:
     measures = story_data.tag_measures(ws, 10)
     colours = story_data.tag_colours(ws)
-    conf = measures["confusion"]
+    conf = measures.confusion
     order, groups = story_data.related_tag_order(ws, conf["matrix"], conf["tags"])
-    return {"numbers": story_figures.big_number_row({"10-NN tag agreement": measures["knn_agreement"],
-                                                     "chance": measures["chance"],
-                                                     "silhouette": measures["silhouette"]}, height=150),
-            "bars": story_figures.per_tag_bars(measures["per_tag"], colors=colours),
+    return {"numbers": story_figures.big_number_row({"10-NN tag agreement": measures.knn_agreement,
+                                                     "chance": measures.chance,
+                                                     "silhouette": measures.silhouette}, height=150),
+            "bars": story_figures.per_tag_bars(measures.per_tag, colors=colours),
             "confusion": story_figures.confusion_figure(conf["matrix"], conf["tags"], order=order, groups=groups,
                                                         colors=colours)}
 
@@ -204,7 +204,7 @@ def show_smear(ws: WorkSet) -> None:
         _chart(figs["bars"], "presenter_bars")
     with c[1]:
         _chart(figs["confusion"], "presenter_conf")
-    smears = story_data.tag_measures(ws, 10)["smears"]
+    smears = story_data.tag_measures(ws, 10).smears
     if smears:
         p = smears[0]
         _text(f"Most mixed-up: **{md(p['tags'][0])} ↔ {md(p['tags'][1])}** ({p['share']:.0%} of neighbours).")

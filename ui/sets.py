@@ -13,23 +13,23 @@ from __future__ import annotations
 
 import os
 import uuid
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import streamlit as st
 
-from explorer.cluster import is_sharded_folder
 from explorer.imageset import ImageSet
 from explorer.io.cache import default_cache_dir
-from explorer.io.interop import is_vector_source
 from explorer.io.setstore import DEFAULT_MAX_BYTES, SetStore, SetStoreError
 from explorer.io.sources import LoadError
-from explorer.workset import WorkSet, load_workset, workset_from_vectors
+from explorer import limits
+from explorer.io.load import SourceKind, classify_source, load_workset
+from explorer.workset import WorkSet
 from ui import state
 from ui.compute import memo
 from ui.safe import md
 from ui.state import SourceChoice, upload_batches
 from ui.status import progress_box, show_skipped
-from ui.vectorfile import read_npz
+from ui.vectorfile import vector_source
 
 SET_PARAM = "set"
 STORE_MB_ENV = "EXPLORER_SET_STORE_MB"
@@ -162,10 +162,12 @@ def load_choice(choice: SourceChoice) -> WorkSet | None:
         if choice.kind == "saved":
             opened = state.opened_set()
             return opened[1] if opened is not None else None
-        if choice.kind in ("npz", "server") and _is_sharded(choice.ref):
+        on_disk = choice.kind in ("npz", "server") and os.path.exists(choice.ref)  # not an upload held in memory
+        kind = classify_source(choice.ref) if on_disk else None  # asked once
+        if kind is SourceKind.SHARD_FOLDER:
             return memo("set", ("sharded", choice.ref, _sharded_mtime(choice.ref)),
                         lambda: _load_sharded(choice.ref))
-        if choice.kind == "npz" or (choice.kind == "server" and _brings_vectors(choice.ref)):
+        if choice.kind == "npz" or (kind is not None and kind.brings_vectors):
             return memo("set", ("npz", choice.ref, _mtime(choice.ref)), lambda: _load_npz(choice.ref))
         spec = choice.ref
         key = ("src", spec, choice.manifest_tag_column, _mtime(spec))
@@ -187,10 +189,6 @@ def _mtime(path: str) -> float:
         return 0.0
 
 
-def _is_sharded(path: str) -> bool:
-    return is_sharded_folder(path)
-
-
 def _sharded_mtime(path: str) -> tuple:
     return tuple(_mtime(str(p)) for p in sorted(Path(path).glob("[_m]*.*")))  # _meta.json and map-*.parquet
 
@@ -202,14 +200,9 @@ def _load_sharded(path: str) -> WorkSet:
         return load_workset(path)
 
 
-def _brings_vectors(path: str) -> bool:
-    """A Projector bundle or a Parquet from ``export`` picked on the server loads like an .npz."""
-    return is_vector_source(path)
-
-
 def _load_npz(ref: str) -> WorkSet:
-    # app limits, NaN/inf rows dropped, uploads read from memory; becomes load_workset(VectorBytes) (16-core)
-    return workset_from_vectors(read_npz(ref), name=PurePosixPath(ref).name)
+    # the app's limits: shapes checked first, NaN/inf rows dropped and reported, bare file names in messages
+    return load_workset(vector_source(ref), limits=limits.APP_VECTORS)
 
 
 def _load_source(spec: str, manifest_tag_column: str | None) -> WorkSet:

@@ -4,7 +4,7 @@
 ``ui.current.current_set()`` and returns it. Uploads are decoded once, when the user presses
 "Add to set", and kept per session as batches (``ui.state.upload_batches()``), within the session
 caps of ``explorer.limits`` (every ZIP member counts, checked before decoding). An uploaded ``.npz``
-stays in memory (never written to disk) and is read through ``ui.vectorfile.read_npz``.
+stays in memory (never written to disk) and is read by ``explorer.io.load.load_workset`` (``ui.vectorfile.vector_source``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import PurePosixPath
 import streamlit as st
 
 from explorer import limits
-from explorer.cluster import is_sharded_folder
+from explorer.cluster.shards import is_sharded_folder
 from explorer.embedders import EMBEDDERS, available_embedders
 from explorer.io.demos import DEMOS
 from explorer.io.interop import projector_tensors, zipped_bundle_member

@@ -10,7 +10,8 @@ import streamlit as st
 from explorer.embedders import available_embedders
 from explorer.story import figures as story_figures
 from explorer.story import smear as story
-from explorer.workset import WorkSet, load_workset
+from explorer.io.load import load_workset
+from explorer.workset import WorkSet
 from ui import render, story_data
 from ui.compute import memo
 from ui.safe import md
@@ -26,24 +27,24 @@ def measures_section(ws: WorkSet, k: int) -> None:
     measures = story_data.tag_measures(ws, k)
     colours = story_data.tag_colours(ws)
     m = st.columns(4)
-    m[0].metric(f"{k}-NN tag agreement", f"{measures['knn_agreement']:.3f}" if measures["knn_agreement"] is not None else "n/a")
-    m[1].metric("chance (most common tag)", f"{measures['chance']:.3f}" if measures["chance"] is not None else "n/a")
-    m[2].metric("silhouette (cosine)", f"{measures['silhouette']:.3f}" if measures["silhouette"] is not None else "n/a")
-    m[3].metric("tags · images", f"{measures['n_tags']} · {measures['n_images']:,}")
-    for note in measures["notes"]:
+    m[0].metric(f"{k}-NN tag agreement", f"{measures.knn_agreement:.3f}" if measures.knn_agreement is not None else "n/a")
+    m[1].metric("chance (most common tag)", f"{measures.chance:.3f}" if measures.chance is not None else "n/a")
+    m[2].metric("silhouette (cosine)", f"{measures.silhouette:.3f}" if measures.silhouette is not None else "n/a")
+    m[3].metric("tags · images", f"{measures.n_tags} · {measures.n_images:,}")
+    for note in measures.notes:
         st.caption(md(note, max_length=300))
 
     left, right = st.columns(2)
     with left:
         st.markdown("#### Separation per tag (worst on top)")
-        st.plotly_chart(story_figures.per_tag_bars(measures["per_tag"], colors=colours), config=render.PLOTLY_CONFIG,
+        st.plotly_chart(story_figures.per_tag_bars(measures.per_tag, colors=colours), config=render.PLOTLY_CONFIG,
                         key="smear_bars")
         st.caption("Silhouette (−1 to 1): how much closer an image is to its own tag than to the nearest other tag; "
                    "below 0 (red) the tag sits inside another. k-NN agreement (0 to 1): the share of its images whose "
                    f"{k} nearest neighbours mostly carry its tag.")
     with right:
         st.markdown("#### Which tags smear together")
-        conf = measures["confusion"]
+        conf = measures.confusion
         order, groups = story_data.related_tag_order(ws, conf["matrix"], conf["tags"])
         st.plotly_chart(story_figures.confusion_figure(conf["matrix"], conf["tags"], order=order, groups=groups,
                                                        colors=colours),
@@ -52,9 +53,9 @@ def measures_section(ws: WorkSet, k: int) -> None:
                    "neighbours. " + (f"Tags are grouped by *{md(story_data.grouping(ws))}* (black lines), then "
                                      "ordered so tags that share neighbours sit together." if groups else
                                      "Tags are ordered so tags that share neighbours sit together."))
-    if measures["smears"]:
+    if measures.smears:
         st.markdown("**Most mixed-up pairs:** " + "; ".join(
-            f"{md(p['tags'][0])} ↔ {md(p['tags'][1])} ({p['share']:.0%} of neighbours)" for p in measures["smears"]))
+            f"{md(p['tags'][0])} ↔ {md(p['tags'][1])} ({p['share']:.0%} of neighbours)" for p in measures.smears))
 
 
 def restrict_section(ws: WorkSet, k: int) -> None:
@@ -70,15 +71,15 @@ def restrict_section(ws: WorkSet, k: int) -> None:
     else:
         out = memo("other", ("story_restrict", ws.key, tag_column(ws), tuple(subset), k),
                        lambda: story.restrict_configurations(ws.vectors, chosen_tags(ws), subset, k=k, draws=20))
-        rnd = out["random_subsets"]
+        rnd = out.random_subsets
         fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
         st.dataframe({
             "": ["all tags", "your subset", f"random subsets of {len(subset)} tags (mean of {rnd['draws']})"],
-            "tags": [out["all"]["n_tags"], out["subset"]["n_tags"], len(subset)],
-            "silhouette": [fmt(out["all"]["silhouette"]), fmt(out["subset"]["silhouette"]), fmt(rnd["silhouette_mean"])],
-            f"{k}-NN agreement": [fmt(out["all"]["knn_agreement"]), fmt(out["subset"]["knn_agreement"]),
+            "tags": [out.all_tags["n_tags"], out.subset["n_tags"], len(subset)],
+            "silhouette": [fmt(out.all_tags["silhouette"]), fmt(out.subset["silhouette"]), fmt(rnd["silhouette_mean"])],
+            f"{k}-NN agreement": [fmt(out.all_tags["knn_agreement"]), fmt(out.subset["knn_agreement"]),
                                   fmt(rnd["knn_agreement_mean"])],
-            "chance": [fmt(out["all"]["chance"]), fmt(out["subset"]["chance"]), fmt(1 / len(subset))],
+            "chance": [fmt(out.all_tags["chance"]), fmt(out.subset["chance"]), fmt(1 / len(subset))],
         }, hide_index=True)
 
 
@@ -93,10 +94,10 @@ def groups_section(ws: WorkSet, k: int) -> None:
             cmp = memo("other", ("story_groups", ws.key, tag_column(ws), k),
                            lambda: story.compare_groups(groups, k=k, embedder=ws.embedder_name,
                                                         image_size=ws.images.image_size if ws.images else None))
-            st.plotly_chart(story_figures.group_comparison(cmp["groups"]), config=render.PLOTLY_CONFIG, key="smear_groups")
+            st.plotly_chart(story_figures.group_comparison(cmp.groups), config=render.PLOTLY_CONFIG, key="smear_groups")
             # "controlled" quotes the embedder name, which an .npz file supplies
-            st.caption("Controlled: " + "; ".join(md(c, max_length=200) for c in cmp["controlled"])
-                       + ". Not controlled: " + "; ".join(cmp["not_controlled"]) + ".")
+            st.caption("Controlled: " + "; ".join(md(c, max_length=200) for c in cmp.controlled)
+                       + ". Not controlled: " + "; ".join(cmp.not_controlled) + ".")
     else:
         st.caption("This set has no `kind` column (hand/object); the built-in demo:hands has one.")
 
@@ -125,8 +126,8 @@ def real_photos_section(k: int) -> None:
                     return story.compare_groups(groups, k=k, embedder=emb, image_size=size)
 
                 cmp = memo("other", ("story_real", emb, per_tag, k), compute)
-                st.plotly_chart(story_figures.group_comparison(cmp["groups"]), config=render.PLOTLY_CONFIG,
+                st.plotly_chart(story_figures.group_comparison(cmp.groups), config=render.PLOTLY_CONFIG,
                                 key="smear_real_fig")
-                st.caption("Controlled: " + "; ".join(cmp["controlled"]) + ". Not controlled: "
-                           + "; ".join(cmp["not_controlled"]) + ". The hand photos share one plain background; "
+                st.caption("Controlled: " + "; ".join(cmp.controlled) + ". Not controlled: "
+                           + "; ".join(cmp.not_controlled) + ". The hand photos share one plain background; "
                            "the grocery photos are cluttered shelves.")

@@ -25,7 +25,7 @@ Progress = Callable[[int, int, str], None]
 DEFAULT_HEAD = C.TrainSettings()  # what the Contrastive head page trains before anyone touches a control
 
 
-def tag_measures(ws: WorkSet, k: int = 10) -> dict:
+def tag_measures(ws: WorkSet, k: int = 10) -> story.TagMeasures:
     """``explorer.story.tag_measures`` of the set under its tag column (cached)."""
     return memo("other", ("story_measures", ws.key, tag_column(ws), int(k)),
                     lambda: story.tag_measures(ws.vectors, chosen_tags(ws), k=int(k)))

@@ -24,7 +24,7 @@ st.caption("Cosine similarity compares the *direction* of two image vectors: 1 =
 limit = st.slider("Most images in the matrix", 100, 2000, 800, step=100, key="dist_limit",
                   help="The full matrix grows with the square of the number of images; larger sets are sampled "
                        "evenly across tags.")
-rows = analysis.sample_rows(chosen_tags(ws), limit)
+rows = analysis.sample_rows_per_tag(chosen_tags(ws), limit)
 if rows.size < len(ws):
     st.info(f"Showing a sample of {rows.size:,} of {len(ws):,} images (in proportion per tag).")
 if rows.size < 2:
