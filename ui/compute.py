@@ -19,10 +19,11 @@ import numpy as np
 import streamlit as st
 
 from explorer.cluster.shards import read_thumbnail
-from explorer.distances import knn, l2_normalize, row_neighbours
+from explorer.distances import knn
 from explorer.embedders import get_embedder
 from explorer.io.cache import EmbeddingCache, default_cache_dir
 from explorer.io.interop import given_projection
+from explorer.largemap import NeighbourIndex
 from explorer.mosaic import compose_mosaic
 from explorer.projection import Projection, pca_preview, project
 from explorer.thumbs import mosaic_uri, sprite_uris
@@ -228,11 +229,17 @@ def get_neighbours(ws, k: int) -> tuple[np.ndarray, np.ndarray]:
                                                        should_stop=abandon_check()))
 
 
+def neighbour_index(ws) -> NeighbourIndex:
+    """The set's click lookup (explorer.largemap.NeighbourIndex): built once per set in a fraction of a
+    second, it keeps no normalised copy of the vectors (a million 128-d rows stay 512 MB, not 1 GB)."""
+    return memo("vectors", ("neighbour-index", ws.key), lambda: NeighbourIndex(ws.vectors))
+
+
 def neighbours_of(ws, row: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(indices (k,), cosine distances (k,)) of one row: a matrix-vector product, fast on 100k rows."""
+    """(indices (k,), cosine distances (k,)) of one row among all rows: one matrix-vector product."""
     k = int(max(1, min(k, len(ws) - 1)))  # a small set has fewer neighbours than the k asked for
-    unit = memo("vectors", ("unit", ws.key), lambda: l2_normalize(ws.vectors))
-    return memo("other", ("row-neighbours", ws.key, int(row), int(k)), lambda: row_neighbours(unit, int(row), int(k)))
+    index = neighbour_index(ws)
+    return memo("other", ("row-neighbours", ws.key, int(row), int(k)), lambda: index.query(int(row), int(k)))
 
 
 # ----------------------------------------------------------------------------------------- pictures

@@ -23,6 +23,8 @@ import plotly
 import plotly.graph_objects as go
 import streamlit as st
 
+from ui import state
+
 HERE = Path(__file__).resolve().parent
 COMPONENT_NAME = "fse_map"
 HTML = '<div class="fse-map"><div class="fse-plot"></div><div class="fse-error"></div></div>'
@@ -141,7 +143,7 @@ def _ignore() -> None:
 
 
 def _dispatch(key: str, on_event: Callable[[MapEvent], None]) -> None:
-    on_event(_event(st.session_state[key]))
+    on_event(_event(state.widget_value(key)))
 
 
 def _event(result) -> MapEvent:

@@ -7,18 +7,21 @@ column where the previous map and t-SNE's frames are drawn until the finished ma
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import time
 from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
 
-from explorer import figures
+from explorer import figures, largemap
+from explorer.density_figure import large_map_figure
 from explorer.io.interop import has_given_coordinates
-from explorer.measures import knn_tag_agreement, map_measures
+from explorer.measures import knn_tag_agreement, map_measures, sample_rows
 from explorer.projection import available_methods, place_new_points
 from explorer.workset import WorkSet
-from ui import render, sets, state, story_data
+from ui import map_component, render, sets, state, story_data
 from ui.compute import (background, cached_projection, get_projection, memo, mosaic_for, neighbours_of,
                         thumbnail_uris)
 from ui.current import selection_csv
@@ -55,7 +58,11 @@ class MapControls:
 def draw_frame(stage, coords: np.ndarray, tags, sources, tag_name: str, title: str, key: str,
                colors: dict[str, str]) -> None:
     """A map frame in the stage: one element replaced in place (a container here can break Streamlit's
-    frontend when frames replace each other quickly: "Bad delta path index")."""
+    frontend when frames replace each other quickly: "Bad delta path index"). A large map's frame shows a
+    sample of its points (explorer.largemap.display_rows)."""
+    if largemap.is_large(len(coords)):
+        rows = largemap.display_rows(coords)
+        coords, tags, sources = coords[rows], [tags[i] for i in rows], [sources[i] for i in rows]
     fig = figures.map_figure(coords, tags=tags, sources=sources, tag_name=tag_name, title=title, colors=colors)
     stage.plotly_chart(fig, config=render.PLOTLY_CONFIG, key=key)
 
@@ -71,11 +78,11 @@ def show_previous_map(stage) -> None:
 # ----------------------------------------------------------------------------------------- controls
 
 def controls(ws: WorkSet) -> MapControls:
-    methods = available_methods() + (["given"] if has_coordinates(ws) else [])
+    methods, default = map_methods(ws)
     # The choice is kept outside the widget too: Streamlit drops a widget's state on a run that does not draw
     # it (a source change that stops the page), and the box could then show t-SNE over a PCA map.
-    kept = state.kept_method(DEFAULT_METHOD)
-    method0 = sets.from_url("method", methods) or (kept if kept in methods else DEFAULT_METHOD)
+    kept = state.kept_method(default)
+    method0 = sets.from_url("method", methods) or (kept if kept in methods else default)
     dims0 = sets.from_url("dims", [2, 3]) or 2
     show0 = sets.from_url("show", list(SHOW)) or "dots"
     c = st.columns([1.6, 0.8, 1.4, 1.8, 0.9])
@@ -95,6 +102,18 @@ def controls(ws: WorkSet) -> MapControls:
     sets.sync_url(method=method, dims=int(dims), perplexity=int(perplexity) if method == "tsne" else None,
                   show=show, k=k)
     return MapControls(MapSettings(method, int(dims), float(perplexity)), show, k)
+
+
+def map_methods(ws: WorkSet) -> tuple[list[str], str]:
+    """(the projections offered for this set, the default). A large set (explorer.largemap.is_large) is
+    offered PCA, given coordinates and the maps ``python -m explorer map DIR`` wrote beside it, not a t-SNE
+    or UMAP of every point (tens of minutes on two cores: the command line does that)."""
+    methods = available_methods() + (["given"] if has_coordinates(ws) else [])
+    written = list(ws.shard.maps) if getattr(ws, "shard", None) is not None else []
+    if largemap.is_large(len(ws.ids)):
+        methods = [m for m in methods if m in ("pca", "given") or m in written]
+        return methods, next((m for m in written if m in methods), "pca")
+    return methods, DEFAULT_METHOD
 
 
 def has_coordinates(ws: WorkSet) -> bool:
@@ -163,12 +182,18 @@ def projection(ws: WorkSet, settings: MapSettings, stage):
 
 def _measures_job(ws: WorkSet, proj, k: int):
     """(key, compute) of the map's measures: (MapMeasures or None, tag agreement). Above
-    explorer.measures.SAMPLE_ABOVE points both are estimated on a stated random sample."""
+    explorer.measures.SAMPLE_ABOVE points both are estimated on a stated random sample; a large map
+    (explorer.largemap.is_large) is measured on its own sample (largemap.measure_sample), neighbours counted
+    within it, so a million points cost seconds, not many minutes."""
     vectors, coords, tags = ws.vectors, proj.coords, list(chosen_tags(ws))
     on_map = int(np.isfinite(coords).all(axis=1).sum())
     params = repr(sorted(proj.params.items(), key=str))
+    rows = largemap.measure_sample(len(coords)) if largemap.is_large(len(coords)) else None
 
     def compute():
+        if rows is not None:
+            X, Y, T = vectors[rows], coords[rows], [tags[i] for i in rows]
+            return map_measures(X, Y, T, k=k), knn_tag_agreement(X, T, k=k)
         geo = None if on_map < 3 else map_measures(vectors, coords, tags, k=k)
         return geo, knn_tag_agreement(vectors, tags, k=k)
 
@@ -206,7 +231,11 @@ def explain(ws: WorkSet, proj, geo, agree) -> None:
                      f"scores. On average **{np.nanmean(geo.neighbours_kept) * 100:.0f}% of each image's {geo.k} "
                      "nearest neighbours** in feature space are also among its nearest on the map "
                      "('neighbours kept' view).")
-        if not geo.exact:
+        if largemap.is_large(len(proj.coords)):
+            lines.append(f"*These numbers are estimated on a random sample of {len(largemap.measure_sample(len(proj.coords))):,} "
+                         f"of {len(proj.coords):,} images, neighbours counted within the sample* (exact values: "
+                         "`python -m explorer map --exact-measures`).")
+        elif not geo.exact:
             lines.append(f"*These numbers are estimated on a random sample of {geo.sample_size:,} of "
                          f"{geo.population:,} images* (exact values: `python -m explorer map --exact-measures`).")
     column = tag_column(ws)
@@ -237,26 +266,87 @@ def excluded(ws: WorkSet, proj) -> None:
 
 # ----------------------------------------------------------------------------------------- chart and panel
 
-def figure(ws: WorkSet, proj, show: str, focus, highlight, kept):
+@dataclass(frozen=True)
+class DrawnMap:
+    """The figure the browser keeps for one map (sent once, ui.map_component) and the notes drawn with it."""
+
+    map_id: str
+    fig_json: str
+    dims: int
+    large: bool
+    notes: tuple[str, ...]
+
+
+def drawn_map(ws: WorkSet, proj, show: str, kept) -> DrawnMap:
+    """The map's figure without the clicked point and its neighbours (those are overlays), built once."""
+    colors = story_data.tag_colours(ws)
+    kept_key = None if kept is None or show != "kept" else hashlib.sha1(np.asarray(kept).tobytes()).hexdigest()
+    key = (ws.key, proj.method, repr(sorted(proj.params.items(), key=str)), proj.coords.shape, show,
+           tag_column(ws), tuple(sorted(colors.items())), kept_key)
+    map_id = hashlib.sha1(repr(key).encode()).hexdigest()[:16]
+
+    def build() -> DrawnMap:
+        fig, notes = figure(ws, proj, show, kept)
+        large = largemap.is_large(len(proj.coords))
+        return DrawnMap(map_id, map_component.figure_json(fig), proj.coords.shape[1], large, tuple(notes))
+
+    return memo("other", ("drawn-map", map_id), build)
+
+
+def figure(ws: WorkSet, proj, show: str, kept):
+    """(the map's base figure, notes to show with it)."""
     coords, tags, column, colors = proj.coords, chosen_tags(ws), tag_column(ws), story_data.tag_colours(ws)
+    if largemap.is_large(len(coords)):
+        fig, rows = large_map_figure(coords, tags=tags, sources=ws.sources, tag_name=column, colors=colors)
+        layer = "under them shows how many points fall in each cell; " if coords.shape[1] == 2 else ""
+        return fig, [f"{len(coords):,} points: {len(rows):,} of them, drawn at random, are shown as dots; the "
+                     f"shading {layer}zoom in to see every point of a region (up to "
+                     f"{largemap.REGION_LIMIT:,}). A click searches all {len(coords):,} for neighbours."]
     if show == "images" and coords.shape[1] == 2 and ws.images is not None and len(ws.ids) > SEPARATE_PICTURES_MAX:
         uri, x_range, y_range, drawn = mosaic_for(ws, proj)
-        st.caption(f"All {drawn:,} images drawn as one picture under the dots (zoom in to look closer).")
-        return figures.mosaic_figure(coords, uri, x_range, y_range, tags=tags, sources=ws.sources,
-                                     tag_name=column, colors=colors)
+        return (figures.mosaic_figure(coords, uri, x_range, y_range, tags=tags, sources=ws.sources,
+                                      tag_name=column, colors=colors),
+                [f"All {drawn:,} images drawn as one picture under the dots (zoom in to look closer)."])
     if show == "images" and coords.shape[1] == 2 and ws.images is not None:
         fig, note = figures.images_figure(coords, thumbnail_uris(ws), tags=tags, sources=ws.sources,
                                           tag_name=column, colors=colors)
-        if note:
-            st.caption(note)
-        return fig
+        return fig, [note] if note else []
+    notes = []
     if show == "images":
-        st.caption("Images as points need a 2D map of a set with pictures; showing dots.")
+        notes.append("Images as points need a 2D map of a set with pictures; showing dots.")
     if show == "kept" and kept is None:
-        st.caption("'Neighbours kept' appears when the map's measures are ready; showing dots meanwhile.")
+        notes.append("'Neighbours kept' appears when the map's measures are ready; showing dots meanwhile.")
     values = kept if show == "kept" else None
     return figures.map_figure(coords, tags=tags, sources=ws.sources, tag_name=column, values=values,
-                              value_name="neighbours kept", highlight=highlight, focus=focus, colors=colors)
+                              value_name="neighbours kept", colors=colors), notes
+
+
+# A selection larger than this is drawn again (on a new figure) as a sample of its points.
+SELECTION_OVERLAY_MAX = 20_000
+
+
+def overlay(ws: WorkSet, proj, drawn: DrawnMap, focus, nb_idx, selected) -> map_component.Overlay:
+    """The clicked point, its neighbours ringed, the selection, and (large maps) the zoomed region's points."""
+    coords, tags, column = proj.coords, chosen_tags(ws), tag_column(ws)
+    finite = np.isfinite(coords).all(axis=1)
+
+    def layer(rows, colors=None):
+        rows = [int(i) for i in rows if finite[int(i)]]
+        hover = figures.hover_lines([ws.sources[i] for i in rows], [tags[i] for i in rows], column)
+        return map_component.layer(coords, rows, hover, colors)
+
+    region = None
+    view = state.map_view(drawn.map_id) if drawn.large else None
+    if view is not None:
+        rows, _ = largemap.region_rows(coords, view[0], view[1])
+        palette = figures.colors_for(tags, story_data.tag_colours(ws))
+        region = layer(rows, [palette.get(tags[i], "#888") for i in rows])
+    shown = np.asarray(selected, dtype=np.int64)
+    if len(shown) > SELECTION_OVERLAY_MAX:
+        shown = shown[sample_rows(len(shown), SELECTION_OVERLAY_MAX)]
+    return map_component.Overlay(focus=layer([focus]) if focus is not None else None,
+                                 ring=layer(nb_idx) if focus is not None else None, region=region,
+                                 selected=layer(shown) if len(shown) else None)
 
 
 def selection_view(ws: WorkSet, show: str) -> tuple:
@@ -278,20 +368,33 @@ def keep_or_clear_selection(ws: WorkSet, show: str) -> None:
         state.set_selected_rows(selected, view)  # a selection from a link or another page: adopt this view
 
 
-def handle_selection(ws: WorkSet, event, show: str) -> bool:
-    """Store a click as the focused image, a box/lasso as the selection; True when something changed."""
-    rows, area = render.rows_from_event(event)
-    signature = (tuple(rows), area)
-    if not rows or state.last_selection_event() == signature:
-        return False
-    state.set_last_selection_event(signature)
-    if len(rows) == 1 and not area:
-        state.set_focus_row(rows[0])
+def selection_rows(coords: np.ndarray, select: dict) -> list[int]:
+    """Rows of a box or lasso, found over all rows of the map (a large map draws only some of them)."""
+    try:
+        if select.get("box"):
+            return [int(i) for i in largemap.rows_in_box(coords, select["box"]["x"], select["box"]["y"])]
+        if select.get("lasso"):
+            return [int(i) for i in largemap.rows_in_polygon(coords, select["lasso"]["x"], select["lasso"]["y"])]
+    except (KeyError, TypeError, ValueError):  # a malformed event from the browser: treat it as points only
+        pass
+    rows = [r for r in select.get("rows") or [] if isinstance(r, int) and not isinstance(r, bool)]
+    return [r for r in dict.fromkeys(rows) if 0 <= r < len(coords)]
+
+
+def on_map_event(ws: WorkSet, proj, show: str, map_id: str, event: map_component.MapEvent) -> None:
+    """Runs before the rerun a click, a selection or a zoom causes: store it, so that rerun draws the answer."""
+    if event.need:
+        state.set_map_sent(map_id, False)
+    elif event.click is not None and 0 <= event.click < len(ws.ids):
+        state.set_focus_row(event.click)
         state.set_map_panel("focus")
-    else:
-        state.set_selected_rows(rows, selection_view(ws, show))
-        state.set_map_panel("selection")
-    return True
+    elif event.select is not None:
+        rows = selection_rows(proj.coords, event.select)
+        if rows:
+            state.set_selected_rows(rows, selection_view(ws, show))
+            state.set_map_panel("selection")
+    elif event.view is not None:
+        state.set_map_view(map_id, map_component.view_ranges(event.view))
 
 
 def _clear_selection() -> None:
@@ -333,18 +436,23 @@ def side_panel(ws: WorkSet, focus, selected: list[int], nb_idx, nb_dist) -> None
 
 @st.fragment
 def map_and_panel(ws: WorkSet, proj, show: str, k: int, kept) -> None:
-    """The chart and the panel beside it; a click or selection reruns only this."""
+    """The chart and the panel beside it; a click or selection reruns only this, and the browser keeps the
+    figure: only the overlays (clicked point, ringed neighbours, a zoomed region's points) travel."""
     keep_or_clear_selection(ws, show)
+    drawn = drawn_map(ws, proj, show, kept)
     focus = state.focus_row(ws)
     selected = state.selected_rows(ws)
     sets.sync_url(focus=ws.ids[focus] if focus is not None else None)  # a click reruns only this fragment
     nb_idx, nb_dist = neighbours_of(ws, focus, k) if focus is not None else ([], [])
     left, right = st.columns([3, 2], gap="medium")
     with left:
-        fig = figure(ws, proj, show, focus, [int(i) for i in nb_idx], kept)
-        event = st.plotly_chart(fig, key="map_chart", on_select="rerun", selection_mode=("points", "box", "lasso"),
-                                config=render.PLOTLY_CONFIG)
-        if handle_selection(ws, event, show):
-            st.rerun(scope="fragment")
+        for note in drawn.notes:
+            st.caption(note)
+        map_component.draw(drawn.fig_json, map_id=drawn.map_id, dims=drawn.dims, key=state.MAP_CHART_KEY,
+                                   overlay=overlay(ws, proj, drawn, focus, nb_idx, selected), large=drawn.large,
+                                   webgl=drawn.large or len(proj.coords) > figures.WEBGL_THRESHOLD,
+                                   send_figure=not state.map_sent(drawn.map_id), config=render.PLOTLY_CONFIG,
+                                   on_event=functools.partial(on_map_event, ws, proj, show, drawn.map_id))
+        state.set_map_sent(drawn.map_id, True)  # if the browser lost it, it asks (on_map_event) and gets it again
     with right:
         side_panel(ws, focus, selected, nb_idx, nb_dist)

@@ -28,6 +28,8 @@ LAST_MAP_KEY = "map_last"
 METHOD_KEPT_KEY = "map_method_kept"
 LAST_SELECTION_KEY = "map_last_selection"
 PANEL_KEY = "map_panel"
+MAP_SENT_KEY = "fse_map_sent"  # ids of the map figures this browser session already holds (ui.map_component)
+MAP_VIEW_KEY = "fse_map_view"  # (map id, (x range, y range)) of a zoomed large map
 RUNS_KEY = "fse_runs"
 # saved sets (ui.sets): {set_key: token}, the set opened from a link, a message for the next run, URL flags
 TOKENS_KEY = "fse_set_tokens"
@@ -42,6 +44,7 @@ DEMO_KEY = "fse_demo"
 EMBEDDER_KEY = "fse_embedder"
 TAG_COLUMN_KEY = "fse_tag_column"
 MAP_METHOD_KEY = "map_method"
+MAP_CHART_KEY = "map_chart"  # the map component: its events are read back in a callback
 PRESENTER_SET_KEY = "presenter_set"
 PRESENTER_EMBEDDER_KEY = "presenter_embedder"
 
@@ -332,3 +335,24 @@ def remember_run(slot: str, settings: Any) -> None:
 def ran(slot: str, settings: Any) -> bool:
     """True when ``slot`` was last run with exactly these ``settings``."""
     return st.session_state.get(RUNS_KEY, {}).get(slot) == settings
+
+
+def map_sent(map_id: str) -> bool:
+    """True when this session already sent the browser the figure of map ``map_id``."""
+    return map_id in st.session_state.get(MAP_SENT_KEY, ())
+
+
+def set_map_sent(map_id: str, sent: bool) -> None:
+    held = set(st.session_state.get(MAP_SENT_KEY, ()))
+    (held.add if sent else held.discard)(map_id)
+    st.session_state[MAP_SENT_KEY] = held
+
+
+def map_view(map_id: str):
+    """The zoomed region ((x0, x1), (y0, y1)) of large map ``map_id``, or None (the whole map)."""
+    view = st.session_state.get(MAP_VIEW_KEY)
+    return view[1] if view is not None and view[0] == map_id else None
+
+
+def set_map_view(map_id: str, ranges) -> None:
+    st.session_state[MAP_VIEW_KEY] = None if ranges is None else (map_id, ranges)
