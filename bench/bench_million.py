@@ -59,7 +59,7 @@ def clustered(n: int, d: int, *, clusters: int = 40, seed: int = 0, block: int =
 
 def build(folder: Path, n: int, dim: int) -> None:
     """The shard folder (as ``embed --workers`` writes it) and its PCA map, unless already there."""
-    from explorer.cluster import is_sharded_folder, write_vectors_folder
+    from explorer.cluster.shards import is_sharded_folder, write_vectors_folder
     from explorer.io.store import EmbeddingFile
 
     if is_sharded_folder(folder) and (folder / "map-pca.parquet").is_file():
@@ -93,14 +93,10 @@ import numpy as np
 sys.path.insert(0, sys.argv[2])
 out = {}
 t0 = time.perf_counter()
-try:
-    from explorer.io.load import load_workset  # after issue 16
-except ImportError:
-    from explorer.workset import load_workset
+from explorer.io.load import load_workset
 ws = load_workset(sys.argv[1])
 out["open"] = time.perf_counter() - t0
 from explorer import figures, largemap
-from explorer.cluster import open_sharded
 t = time.perf_counter()
 coords = ws.shard.maps["pca"].coords
 grid = largemap.density_grid(coords)

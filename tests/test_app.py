@@ -18,6 +18,8 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 from ui import paths, sidebar  # noqa: E402
 from ui import compute, state  # noqa: E402
 from ui.safe import md  # noqa: E402
+from ui.map_component import COMPONENT_NAME as MAP_COMPONENT  # noqa: E402
+from map_helpers import map_specs  # noqa: E402
 
 HOSTILE = "<img src=x onerror=alert(1)>$x^2$"
 TIMEOUT = 180
@@ -62,7 +64,9 @@ def no_exceptions(at) -> None:
 
 
 def charts(at) -> list:
-    return [el for el in at.get("plotly_chart")]
+    """The page's charts: st.plotly_chart elements and the map component (ui.map_component)."""
+    return list(at.get("plotly_chart")) + [el for el in at.get("bidi_component")
+                                           if el.proto.component_name == MAP_COMPONENT]
 
 
 def test_first_start_shows_the_hands_demo_mapped():
@@ -352,6 +356,6 @@ def test_images_as_points_draws_every_image_of_a_large_set_as_one_picture():
     assert "All 1,797 images drawn as one picture" in texts(at)
     import json
 
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    spec = map_specs(at)[0]
     (image,) = spec["layout"]["images"]
     assert image["source"].startswith("data:image/webp;base64,") and image["layer"] == "below"

@@ -10,6 +10,7 @@ pytest.importorskip("streamlit.testing.v1")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from ui import paths  # noqa: E402
+from map_helpers import chart_specs  # noqa: E402
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
@@ -35,9 +36,7 @@ def test_projection_box_and_map_agree_after_a_source_change_that_hides_the_map()
 
 
 def _chart_specs(at) -> list[dict]:
-    import json
-
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    return chart_specs(at)  # st.plotly_chart specs and the map component's figure
 
 
 def _swatches(spec: dict) -> dict[str, str]:

@@ -20,6 +20,7 @@ from explorer import figures  # noqa: E402
 from explorer.io import export  # noqa: E402
 from ui import paths  # noqa: E402
 from ui.state import SELECTED_KEY  # noqa: E402
+from map_helpers import map_data  # noqa: E402
 
 TIMEOUT = 180
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -92,8 +93,7 @@ def _selected_then(at, change) -> None:
     assert "90 images selected" in texts(at)
     change(at)
     assert not at.exception, [e.value for e in at.exception]
-    chart = at.get("plotly_chart")[-1].proto.spec
-    still_drawn = '"selectedpoints"' in chart
+    still_drawn = "selected" in map_data(at)[-1]["overlay"]  # the map component draws the selection
     counted = "90 images selected" in texts(at)
     # either the map still shows the selection and the panel counts it, or both forgot it and the page said so
     assert (still_drawn and counted) or (not counted and "selection of 90 images was cleared" in texts(at))

@@ -18,6 +18,7 @@ from explorer.cluster.placement import fit_placer, map_folder, stratified_sample
 from explorer.cluster.shards import PART_PATTERN, ClusterError, open_sharded, read_thumbnail  # noqa: E402
 from explorer.io.sources import load_source  # noqa: E402
 from explorer.io.store import load_embeddings  # noqa: E402
+from map_helpers import map_specs  # noqa: E402
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -234,7 +235,7 @@ def test_the_app_opens_a_sharded_folder_with_its_written_map(photos, tmp_path, m
             return np.frombuffer(base64.b64decode(x["bdata"]), dtype=np.dtype(x["dtype"]))
         return np.asarray([v for v in x if v is not None], dtype=float)
 
-    traces = json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
+    traces = map_specs(at)[0]["data"]
     xs = np.sort(np.concatenate([values(t["x"]) for t in traces if t.get("x") is not None]))
     np.testing.assert_allclose(xs, np.sort(written.coords[:, 0]), rtol=1e-5)  # drawn, not recomputed
     at.session_state[state.FOCUS_KEY] = 5

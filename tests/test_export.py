@@ -17,6 +17,7 @@ from explorer.io import export
 from explorer.cli import main
 from explorer.io.interop import given_projection, load_vectors, parse_projector
 from explorer.io.store import load_embeddings
+from map_helpers import map_specs
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
@@ -478,8 +479,7 @@ def test_map_page_draws_a_manifest_as_given(monkeypatch, manifest):
     assert methods.options[-1] == "as given"
     methods.set_value("given").run()
     assert not at.exception, [e.value for e in at.exception]
-    (chart,) = at.get("plotly_chart")
-    spec = json.loads(chart.proto.spec)
+    (spec,) = map_specs(at)
     xs = sorted(float(x) for trace in spec["data"] for x in _array(trace.get("x")))
     assert xs == [i * 1.5 for i in range(9)]
 

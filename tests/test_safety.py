@@ -26,6 +26,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 from ui import paths  # noqa: E402
 from ui import state  # noqa: E402
 from ui.safe import md  # noqa: E402
+from map_helpers import map_data  # noqa: E402
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TIMEOUT = 120
@@ -120,7 +121,14 @@ def unsafe_plotly_strings(spec: dict) -> list[str]:
 
 
 def plotly_specs(at: AppTest) -> list[dict]:
-    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    """The run's Plotly specs: every st.plotly_chart, the map component's figure when this run sent it, and
+    its overlays (the hover text of the clicked point, its neighbours, a region, the selection)."""
+    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    for data in map_data(at):
+        if "figure" in data:
+            specs.append(json.loads(data["figure"]))
+        specs.append({"data": list(data.get("overlay", {}).values())})
+    return specs
 
 
 # ----------------------------------------------------------------------------------------- the app
