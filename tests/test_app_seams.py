@@ -20,7 +20,7 @@ from explorer import figures  # noqa: E402
 from explorer.io import export  # noqa: E402
 from ui import paths  # noqa: E402
 from ui.state import SELECTED_KEY  # noqa: E402
-from map_helpers import map_data  # noqa: E402
+from map_helpers import map_data, map_specs  # noqa: E402
 
 TIMEOUT = 180
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -78,7 +78,10 @@ def test_the_previous_map_keeps_the_palette_of_every_other_map(monkeypatch):
     at.run()  # the next run shows the previous map first, then the map itself
     assert not at.exception, [e.value for e in at.exception]
     previous = [c for title, c in drawn if title.startswith("Previous map")]
+    # The finished map's figure is built once and kept in the browser (ui.map_component): read what was sent.
     final = [c for title, c in drawn if not title.startswith("Previous map")]
+    final += [{t["name"]: t["marker"]["color"] for t in spec["data"]
+               if isinstance(t.get("marker", {}).get("color"), str) and t.get("name")} for spec in map_specs(at)]
     assert previous and final, [t for t, _ in drawn]
     assert len(previous[0]) >= 10  # demo:hands: one trace per tag
     assert previous[0] == final[-1]  # same tag, same colour: no jump when the new map arrives
