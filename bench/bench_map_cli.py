@@ -8,7 +8,7 @@ through ``explorer.io.store``, then in one run, each in a fresh process:
 - the baseline: ``openTSNE.TSNE().fit(X)`` with every default, timed around ``fit`` only (loading
   the vectors and importing openTSNE are not counted against it).
 
-Target: CLI total <= openTSNE fit. Also prints how long the sampled measures take on their own
+Target (issue 17): CLI total <= 0.8x openTSNE's fit (issue 11: <= 1.0x). Also prints how long the sampled measures take on their own
 (on a PCA map of the same vectors), and the machine's load before and after.
 
     python bench/bench_map_cli.py [--n 50000] [--d 512] [--clusters 20]
@@ -96,7 +96,7 @@ def main() -> None:
         base_s = float(base.stdout.strip().splitlines()[-1])
     print(f"python -m explorer map (t-SNE + measures + load + CSV, whole process): {cli_s:7.1f} s")
     print(f"openTSNE.TSNE().fit(X) defaults, fit only:                           {base_s:7.1f} s")
-    print(f"ratio CLI / openTSNE: {cli_s / base_s:.2f}  (target <= 1.00)")
+    print(f"ratio CLI / openTSNE: {cli_s / base_s:.2f}  (target <= 0.80: {'met' if cli_s / base_s <= 0.8 else 'MISSED'})")
     for line in summary:
         print(f"  {line}")
     print(f"load average after: {load()}")
