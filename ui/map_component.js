@@ -106,12 +106,12 @@ async function draw(component) {
   if (!plotly) { send("need", { what: "plotly", map_id: data.map_id }); return; }
   await plotly;
   let figure = data.figure ? JSON.parse(data.figure) : FIGURES.get(data.map_id);
-  if (data.figure) remember(data.map_id, figure);
+  if (data.figure && data.keep !== false) remember(data.map_id, figure);
   if (!figure) { send("need", { what: "figure", map_id: data.map_id }); return; }
   state.dims = data.dims;
   state.large = !!data.large;
   plot.style.height = (figure.layout && figure.layout.height ? figure.layout.height : 620) + "px";
-  if (state.mapId !== data.map_id) {
+  if (state.mapId !== data.map_id || (data.figure && data.keep === false)) {  // a new map, or a one-off frame
     state.base = figure.data.length;
     await window.Plotly.react(plot, figure.data.concat(overlayTraces(data)), figure.layout, data.config || {});
     if (!state.attached) { attach(state, plot, send); state.attached = true; }

@@ -30,6 +30,7 @@ COMPONENT_NAME = "fse_map"
 HTML = '<div class="fse-map"><div class="fse-plot"></div><div class="fse-error"></div></div>'
 CSS = ".fse-map { width: 100%; } .fse-plot { width: 100%; min-height: 200px; } .fse-error { color: #b00; }"
 EVENTS = ("click", "select", "view", "need")
+PLOTLY_ID = "plotly.js"  # recorded like a map id: whether this session already sent the page plotly.js
 
 
 @functools.lru_cache(maxsize=1)
@@ -118,32 +119,40 @@ def figure_json(fig: go.Figure) -> str:
 
 
 def draw(fig_json: Optional[str], *, map_id: str, dims: int, overlay: Overlay, key: str, large: bool = False,
-         webgl: bool = True, send_figure: bool = True, config: Optional[dict] = None,
+         webgl: bool = True, send_figure: bool = True, keep: bool = True, config: Optional[dict] = None,
          on_event: Optional[Callable[[MapEvent], None]] = None) -> MapEvent:
     """Mount the map. ``fig_json`` (from :func:`figure_json`) is sent only when ``send_figure``; the browser
     keeps the last few figures by ``map_id``. Returns the user's latest action as a :class:`MapEvent`.
 
+    ``keep``: the browser keeps this figure for later runs (False for one-off frames, e.g. t-SNE's animation).
+    plotly.js itself is sent once per session (ui.state.map_sent(PLOTLY_ID)); the page asks again if it lost it.
     ``webgl``: draw the overlays with WebGL (as the map's points are above ``explorer.figures.WEBGL_THRESHOLD``).
     ``on_event(event)`` runs before the rerun a user action causes, so that rerun already draws the answer
     (one rerun per click, not two)."""
     data: dict[str, Any] = {"map_id": str(map_id), "dims": int(dims), "large": bool(large), "webgl": bool(webgl),
-                            "overlay": overlay.to_json(), "config": config or {}}
+                            "overlay": overlay.to_json(), "config": config or {}, "keep": bool(keep)}
     if send_figure:
         if fig_json is None:
             raise ValueError("send_figure needs the figure's JSON")
         data["figure"] = fig_json
+    if not state.map_sent(PLOTLY_ID):
         data["plotly"] = plotly_source()
-    callback = _ignore if on_event is None else functools.partial(_dispatch, key, on_event)
+        state.set_map_sent(PLOTLY_ID, True)
+    callback = functools.partial(_dispatch, key, on_event)
     result = _component()(key=key, data=data, **{f"on_{e}_change": callback for e in EVENTS})
     return _event(result)
 
 
-def _ignore() -> None:
-    """Trigger values need a callback to be recorded; the page reads them from the result instead."""
-
-
-def _dispatch(key: str, on_event: Callable[[MapEvent], None]) -> None:
-    on_event(_event(state.widget_value(key)))
+def _dispatch(key: str, on_event: Optional[Callable[[MapEvent], None]]) -> None:
+    """The component's callback (trigger values are recorded only with one): a browser that lost plotly.js
+    or a figure gets it on the rerun this causes; any other event goes to ``on_event``."""
+    event = _event(state.widget_value(key))
+    if event.need == "plotly":
+        state.set_map_sent(PLOTLY_ID, False)
+    elif event.need == "figure":
+        state.set_map_sent(str((event.raw.get("need") or {}).get("map_id", "")), False)
+    if on_event is not None:
+        on_event(event)
 
 
 def _event(result) -> MapEvent:

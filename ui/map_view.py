@@ -64,7 +64,12 @@ def draw_frame(stage, coords: np.ndarray, tags, sources, tag_name: str, title: s
         rows = largemap.display_rows(coords)
         coords, tags, sources = coords[rows], [tags[i] for i in rows], [sources[i] for i in rows]
     fig = figures.map_figure(coords, tags=tags, sources=sources, tag_name=tag_name, title=title, colors=colors)
-    stage.plotly_chart(fig, config=render.PLOTLY_CONFIG, key=key)
+    # Drawn by the map component too: one plotly.js on the page, already loaded when the finished map arrives
+    # (a first st.plotly_chart would load Streamlit's own copy and leave the stage blank meanwhile).
+    with stage:
+        map_component.draw(map_component.figure_json(fig), map_id=f"frame-{key}", dims=coords.shape[1],
+                           overlay=map_component.Overlay(), key=key, keep=False, config=render.PLOTLY_CONFIG,
+                           webgl=len(coords) > figures.WEBGL_THRESHOLD)
 
 
 def show_previous_map(stage) -> None:
@@ -384,8 +389,8 @@ def selection_rows(coords: np.ndarray, select: dict) -> list[int]:
 def on_map_event(ws: WorkSet, proj, show: str, map_id: str, event: map_component.MapEvent) -> None:
     """Runs before the rerun a click, a selection or a zoom causes: store it, so that rerun draws the answer."""
     if event.need:
-        state.set_map_sent(map_id, False)
-    elif event.click is not None and 0 <= event.click < len(ws.ids):
+        return  # handled by ui.map_component (the figure or plotly.js is sent again)
+    if event.click is not None and 0 <= event.click < len(ws.ids):
         state.set_focus_row(event.click)
         state.set_map_panel("focus")
     elif event.select is not None:
