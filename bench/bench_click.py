@@ -88,12 +88,14 @@ def floor_clicks(p, xy: np.ndarray, clicks: int, tmp: Path) -> tuple[list[float]
         page.wait_for_selector(PLOT, timeout=300_000)
         page.wait_for_function(IDLE_JS, timeout=300_000)
         page.wait_for_timeout(500)
-        for x, y, _row in point_pixels(page, clicks, seed=1):
+        for i in range(clicks):
+            x, y, _row = point_pixels(page, clicks, seed=1)[i]
             before = page.inner_text("body")
             start = click_at(page, x, y)
             page.wait_for_function("b => document.body.innerText.includes('floor echo: 1 point') && "
                                    "document.body.innerText !== b", arg=before, timeout=120_000)
             times.append(time.monotonic() - start)
+            print(f"  floor click {i + 1}: {times[-1]:.2f} s  load {load()}", flush=True)
         if len(xy) >= 50_000:
             box_time = _box(page, "floor echo: ", xy)
     return times, box_time
@@ -143,13 +145,20 @@ def our_clicks(p, url_query: str, clicks: int, tmp: Path, *, box_xy: np.ndarray 
         page.get_by_text("Map faithfulness").first.wait_for(timeout=1_800_000)
         page.wait_for_function(IDLE_JS, timeout=900_000)
         page.wait_for_timeout(1000)
-        for x, y, _row in point_pixels(page, clicks, seed=2):
+        for i in range(clicks):
+            x, y, _row = point_pixels(page, clicks, seed=2)[i]  # where the points are now (layouts can shift)
             before = _answer_state(page)
             start = click_at(page, x, y)
-            page.wait_for_function(ANSWERED_JS, arg=before, timeout=300_000)
+            try:
+                page.wait_for_function(ANSWERED_JS, arg=before, timeout=60_000)
+            except Exception:  # a missed click (no point under the cursor): say so, keep measuring
+                page.screenshot(path=str(tmp / f"click-{i}-unanswered.png"))
+                print(f"  click {i + 1}: no answer within 60 s (screenshot in {tmp})", flush=True)
+                continue
             times.append(time.monotonic() - start)
+            print(f"  ours click {i + 1}: {times[-1]:.2f} s  load {load()}", flush=True)
         if box_xy is not None:
-            box_time = _box(page, "", box_xy) if False else _our_box(page, box_xy)
+            box_time = _our_box(page, box_xy)
     return times, box_time, first
 
 
