@@ -72,7 +72,8 @@ def _floats(values) -> list:
     return [float(v) for v in np.asarray(values, dtype=np.float64)]
 
 
-def layer(coords: np.ndarray, rows: Sequence[int], hover: Sequence[str], colors: Optional[Sequence[str]] = None) -> Layer:
+def layer(coords: np.ndarray, rows: Sequence[int], hover: Sequence[str],
+          colors: Optional[Sequence[str]] = None) -> Layer:
     """A :class:`Layer` of ``rows`` of the map ``coords`` (n, 2|3); ``hover`` is per row of ``rows``, escaped."""
     rows = np.asarray(rows, dtype=np.int64)
     pts = np.asarray(coords)[rows] if len(rows) else np.zeros((0, np.asarray(coords).shape[1]))

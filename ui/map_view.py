@@ -237,8 +237,8 @@ def explain(ws: WorkSet, proj, geo, agree) -> None:
                      "nearest neighbours** in feature space are also among its nearest on the map "
                      "('neighbours kept' view).")
         if largemap.is_large(len(proj.coords)):
-            lines.append(f"*These numbers are estimated on a random sample of {len(largemap.measure_sample(len(proj.coords))):,} "
-                         f"of {len(proj.coords):,} images, neighbours counted within the sample* (exact values: "
+            lines.append(f"*These numbers are estimated on a random sample of {geo.population:,} of "
+                         f"{len(proj.coords):,} images, neighbours counted within the sample* (exact values: "
                          "`python -m explorer map --exact-measures`).")
         elif not geo.exact:
             lines.append(f"*These numbers are estimated on a random sample of {geo.sample_size:,} of "
