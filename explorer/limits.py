@@ -57,7 +57,16 @@ NPZ_MAX_BYTES = 512 * MiB
 # A .npz read by the command line (the operator's own files): only this zip-bomb guard applies.
 NPZ_CLI_MAX_BYTES = 8 * GiB
 
-
+# --- the set store (sets visitors built, kept on disk so their link works; explorer/io/setstore.py) ---------
+# Bytes of all saved sets together: a set that would pass this is refused, never written, and nobody
+# else's set is removed to make room for it.
+SETSTORE_MAX_BYTES = 2 * GiB
+# One saved set (its pictures, or its vectors at the precision they came in, as written).
+SETSTORE_MAX_OBJECT_BYTES = 256 * MiB
+# All sets one browser session saved.
+SETSTORE_MAX_SESSION_BYTES = 512 * MiB
+# Days a saved set is kept after it was last opened (then it goes at the next save).
+SETSTORE_KEEP_DAYS = 30
 
 
 @dataclass(frozen=True)
