@@ -338,12 +338,13 @@ def html_map(rows: ExportRows, coords: np.ndarray, *, title: str = "", tag_colum
     for trace in fig.data:
         trace.hovertemplate = "%{text}" + (f"<br><i>{HTML_CLICK_HINT}</i>" if rows.thumbnails else "") + "<extra></extra>"
     fig.update_layout(dragmode="zoom" if np.asarray(coords).shape[1] == 2 else "orbit")
-    payload = {"names": rows.sources, "tags": [str(t) for t in tags], "ids": rows.ids,
+    payload = {"names": [display_name(s, max_length=1000) for s in rows.sources],
+               "tags": [display_name(str(t), max_length=1000) for t in tags], "ids": rows.ids,
                "thumbs": [thumbnail_data_uri(t) for t in _html_thumbnails(rows.thumbnails)] if rows.thumbnails else None}
     plot = fig.to_html(full_html=False, include_plotlyjs=False, div_id="map",
                        config={"displaylogo": False, "responsive": True, "scrollZoom": True,
                                "showSendToCloud": False})
-    heading = escape_text(title or rows.name or "Feature space map")
+    heading = escape_text(display_name(title or rows.name or "Feature space map", max_length=300))
     about = escape_text(f"{len(rows):,} images" + (f" · embedded with {rows.embedder_name}" if rows.embedder_name else "")
                         + (f" · {method_note}" if method_note else ""))
     page = _HTML.format(title=heading, about=about, plotlyjs=_script_safe(plotly.offline.get_plotlyjs()),
