@@ -39,6 +39,8 @@ class _Flight:
         self.value: Any = None
         self.error: BaseException | None = None
         self.waiters = 0
+        self.progress: Any = None  # the leader's latest published progress (e.g. a t-SNE frame)
+        self.progress_at = 0       # how many times it was published
 
 
 def _always() -> bool:
@@ -69,12 +71,15 @@ class SingleFlight:
     # ----- public API -------------------------------------------------------------------------------
 
     def run(self, key: Hashable, compute: Callable[[], Any], *, alive: Callable[[], bool] | None = None,
-            heavy: bool = True, on_wait: Callable[[], None] | None = None, poll: float = POLL_SECONDS) -> Any:
+            heavy: bool = True, on_wait: Callable[[], None] | None = None,
+            on_progress: Callable[[Any], None] | None = None, poll: float = POLL_SECONDS) -> Any:
         """``compute()``'s value for ``key``, computed once among the callers asking at the same time.
 
         alive : False once this caller's visitor has gone (checked while waiting; Cancelled then).
         heavy : take a slot for the computation (lookups and light steps pass ``False``).
         on_wait : called once when this caller waits for another caller's computation (say so on the page).
+        on_progress : while waiting, called (in this caller's thread) with each value the leader
+            :meth:`publish` es, e.g. intermediate t-SNE layouts, so every waiting visitor sees them too.
         """
         alive = alive or _always
         while True:
@@ -89,15 +94,27 @@ class SingleFlight:
                 return self._lead(key, flight, compute, alive, heavy, poll)
             if on_wait is not None:
                 on_wait()
+            seen = 0
             with self._released():
                 while not flight.done.wait(poll):
                     if not alive():
                         raise Cancelled("the visitor left while waiting for a computation")
+                    if on_progress is not None and flight.progress_at != seen:
+                        seen = flight.progress_at
+                        on_progress(flight.progress)
             if flight.error is None:
                 return flight.value
             if not isinstance(flight.error, self.retry_on):
                 raise flight.error
             # the leader was abandoned: ask again (this caller may become the leader)
+
+    def publish(self, key: Hashable, progress: Any) -> None:
+        """The leader of ``key`` shares intermediate ``progress`` with the callers waiting for it."""
+        with self._lock:
+            flight = self._flights.get(key)
+            if flight is not None:
+                flight.progress = progress
+                flight.progress_at += 1
 
     def in_flight(self, key: Hashable) -> bool:
         """True while a computation of ``key`` runs."""

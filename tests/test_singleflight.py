@@ -130,3 +130,21 @@ def test_a_cancel_scope_stops_a_neighbour_search_deep_inside_a_computation():
         knn(X, 5, max_block_bytes=1 << 20)
     assert len(calls) > 10 and len(passed) == 2  # many blocks, two computed: every later one stopped at once
     knn(X[:50], 5)  # outside the scope nothing is checked
+
+
+def test_waiting_callers_see_the_leaders_progress():
+    flight = SingleFlight()
+    seen = []
+
+    def compute():
+        for frame in range(3):
+            flight.publish("tsne", frame)
+            time.sleep(0.15)
+        return "final"
+
+    leader = threading.Thread(target=lambda: flight.run("tsne", compute))
+    leader.start()
+    assert wait_until(lambda: flight.in_flight("tsne"), 2)
+    assert flight.run("tsne", compute, on_progress=seen.append, poll=0.02) == "final"
+    leader.join(2)
+    assert seen and seen == sorted(seen) and set(seen) <= {0, 1, 2} and flight.computed["tsne"] == 1
