@@ -33,6 +33,10 @@ DECODE_BAND_ROWS = 256
 # Images decoded at the same time in this process, shared by every session and every load (a semaphore):
 # two visitors uploading at once wait for each other instead of doubling the peak memory.
 DECODE_SLOTS = 2
+# Heavy computations (embedding, maps, neighbours, measures) running at once in this process, shared by
+# every session (explorer.singleflight): on 2 cores one visitor's t-SNE leaves a core for the others, and
+# a visitor whose answer is cached (a lookup) never waits for a slot.
+HEAVY_SLOTS = 1
 
 # --- archives (a .zip source or upload), checked from the central directory ------------------------------
 ZIP_MAX_ENTRIES = 50_000
