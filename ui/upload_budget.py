@@ -14,6 +14,7 @@ import threading
 from typing import Any
 
 from explorer import limits
+from explorer.io.names import display_name
 
 _LOCK = threading.Lock()
 _REFUSED: dict[str, str] = {}  # session id -> the last refusal, shown once in that session's sidebar
@@ -94,8 +95,6 @@ def _refuse(reason: str) -> None:
 
 
 def _name(file: Any) -> str:
-    from explorer.io.sources import display_name
-
     return display_name(getattr(file, "name", "") or "a file", max_length=80)
 
 

@@ -22,9 +22,10 @@ from typing import Sequence
 import numpy as np
 
 from explorer.io.bounded import LineTooLong, MemberRefused, chunks_of, iter_lines, open_member
-from explorer.io.sources import display_name
+from explorer.io.names import display_name
 from explorer.io.store import EmbeddingFile, load_embeddings
 from explorer.limits import CLI_VECTORS, VectorLimits
+from explorer.projection import Projection
 
 TENSORS = "tensors.tsv"
 METADATA = "metadata.tsv"
@@ -103,17 +104,6 @@ def _bundle_member_of(source) -> str | None:
     return min(hits, key=len) if hits else None
 
 
-def is_vector_source(spec: str | os.PathLike) -> bool:
-    """True for sources that carry their own vectors: ``.npz``, ``.parquet``, a Projector bundle."""
-    text = str(spec)
-    if text.startswith("demo:"):
-        return False
-    lower = text.lower()
-    if lower.endswith(".parquet"):
-        return parquet_has_vectors(text)
-    return lower.endswith(".npz") or projector_tensors(text) is not None or zipped_bundle_member(text) is not None
-
-
 def parquet_has_vectors(path: str | os.PathLike) -> bool:
     """True for a Parquet with a ``vector`` column (an export), or one that cannot be read (its loader says why);
     False for a table without vectors (a manifest or a map), which loads as images or coordinates."""
@@ -126,7 +116,7 @@ def parquet_has_vectors(path: str | os.PathLike) -> bool:
 
 
 def load_vectors(spec: str | os.PathLike | bytes, *, name: str | None = None,
-                 limits: VectorLimits = CLI_VECTORS, drop_non_finite: bool = False) -> EmbeddingFile:
+                 limits: VectorLimits | None = CLI_VECTORS, drop_non_finite: bool = False) -> EmbeddingFile:
     """Load an ``.npz`` from ``embed``, a Parquet from ``export`` or a Projector bundle (folder, tsv, zip).
 
     spec : a path, or an upload's bytes (then ``name`` says what it is: ``x.npz``, ``x.parquet``,
@@ -137,6 +127,7 @@ def load_vectors(spec: str | os.PathLike | bytes, *, name: str | None = None,
         any matrix is allocated (``explorer.limits.APP_VECTORS`` for visitors).
     drop_non_finite : for an ``.npz``, leave out rows with NaN/inf (reported in ``skipped``).
     """
+    limits = CLI_VECTORS if limits is None else limits
     if isinstance(spec, (bytes, bytearray, memoryview)):
         return _load_vector_bytes(bytes(spec), name or "upload.npz", limits, drop_non_finite)
     text = str(spec)
@@ -703,8 +694,6 @@ def given_coordinates(columns: dict[str, Sequence[str]], *, dims: int = 2, name:
 
 def given_projection(columns: dict[str, Sequence[str]], *, dims: int = 2, name: str = "the table"):
     """An ``explorer.projection.Projection`` (method ``"given"``) of the table's own coordinates."""
-    from explorer.projection import Projection
-
     coords = given_coordinates(columns, dims=dims, name=name)
     missing = np.flatnonzero(~np.isfinite(coords).all(axis=1))
     coords[missing] = np.nan  # a Projection's excluded rows are NaN in every coordinate

@@ -24,9 +24,9 @@ import numpy as np
 from numpy.lib import format as npformat
 
 from explorer import limits as L
-from explorer.io.bounded import MemberRefused, open_member
-from explorer.io.sources import display_name
 from explorer.imageset import SkippedFile
+from explorer.io.bounded import MemberRefused, open_member
+from explorer.io.names import display_name
 
 REQUIRED = ("ids", "sources", "tags", "vectors")
 TAG_PREFIX = "tag__"
@@ -83,7 +83,7 @@ def save_embeddings(path: str | os.PathLike, image_set: Any, vectors: np.ndarray
 
 
 def load_embeddings(path: str | os.PathLike | bytes, *, name: str | None = None,
-                    limits: L.VectorLimits = L.CLI_VECTORS, max_rows: int | None = None,
+                    limits: L.VectorLimits | None = L.CLI_VECTORS, max_rows: int | None = None,
                     max_dims: int | None = None, max_bytes: int | None = None,
                     drop_non_finite: bool = False) -> EmbeddingFile:
     """Read and validate a vectors file; ValueError naming the file and the problem when it is bad.
@@ -97,6 +97,7 @@ def load_embeddings(path: str | os.PathLike | bytes, *, name: str | None = None,
     max_rows, max_dims, max_bytes : override one field of ``limits`` (older callers).
     drop_non_finite : leave out rows whose vector holds NaN or inf, each reported in ``skipped``.
     """
+    limits = L.CLI_VECTORS if limits is None else limits
     shown = name or ("upload.npz" if isinstance(path, (bytes, bytearray)) else str(path))
     path = path if isinstance(path, (bytes, bytearray)) else Path(path)
     arrays = _read_npz(path, shown, max_rows=limits.max_rows if max_rows is None else max_rows,
