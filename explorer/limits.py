@@ -52,7 +52,7 @@ SESSION_MAX_IMAGES = 3000
 SESSION_MAX_UPLOAD_BYTES = 400 * MiB
 # Bytes of files a session holds in its uploaders before "Add to set" (checked as each file arrives; the
 # file that would pass it is refused, and clearing the uploader gives the bytes back).
-SESSION_MAX_PENDING_UPLOAD_BYTES = 400 * MiB
+SESSION_MAX_PENDING_UPLOAD_BYTES = 256 * MiB
 # The same for all sessions of the server together.
 SERVER_MAX_PENDING_UPLOAD_BYTES = 1 * GiB
 # Bytes of decoded pixels and thumbnails a session may hold (128 x 128 x 3 pixels are 48 KiB an image).

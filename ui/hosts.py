@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+import streamlit as st
+
 DEFAULT_PORTS = (80, 443)
 
 
@@ -60,3 +62,17 @@ def host_allowed(host: str | None, allowed: list[str] | tuple[str, ...], server_
         elif port is None or port == server_port or port in DEFAULT_PORTS:
             return True
     return False
+
+
+def stop_unless_allowed() -> None:
+    """Draw one sentence and stop the run when this page's Host is not admitted (nothing without a Host
+    header: AppTest and scripts have no request)."""
+    try:
+        host = st.context.headers.get("Host")
+    except Exception:  # noqa: BLE001 (no request context)
+        return
+    if not host:
+        return
+    if not host_allowed(host, list(st.get_option("server.allowedHosts") or []), int(st.get_option("server.port"))):
+        st.error("This server does not answer under this host name and port.")
+        st.stop()

@@ -179,7 +179,7 @@ def measures(ws: WorkSet, proj, k: int):
     """(geo, agree), or None while they are computed in the background (sets above MEASURES_INLINE_MAX)."""
     key, compute = _measures_job(ws, proj, k)
     if len(ws.ids) <= MEASURES_INLINE_MAX:
-        return memo("other", key, compute)
+        return memo("other", key, compute, heavy=True)
     done, value = background("other", key, compute)
     return value if done else None
 
