@@ -46,6 +46,17 @@ def server_pid(port: int) -> int | None:
     return None
 
 
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds the process has used (from /proc/PID/stat)."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_mb(pid: int | None) -> int | None:
     if pid is None:
         return None
@@ -148,21 +159,23 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp, app_server(Path(tmp)) as (url, _):
             port = int(url.rsplit(":", 1)[1])
             pid = server_pid(port)
-            idle = peak_mb(pid)
+            idle, cpu0, t0 = peak_mb(pid), cpu_seconds(pid), time.monotonic()
             query = f"/?source={args.source}" if args.source else "/"
             result = asyncio.run(one_round(url + query, n, args.clicks))
-            peak = peak_mb(pid)
+            peak, cpu, wall = peak_mb(pid), cpu_seconds(pid) - cpu0, time.monotonic() - t0
             done = computations(Path(tmp) / "server.log")
         first, clicks = result["first_map"], result["clicks"]
         row = {"visitors": n, "first_med": statistics.median(first) if first else float("nan"),
                "first_max": max(first) if first else float("nan"),
                "click_med": statistics.median(clicks) if clicks else float("nan"),
                "click_p95": p95(clicks) if clicks else float("nan"), "errors": result["errors"],
-               "idle": idle, "peak": peak, "computed": done}
+               "idle": idle, "peak": peak, "computed": done, "cpu": cpu, "wall": wall}
         rows.append(row)
         print(f"{n} visitor(s): first map median {row['first_med']:.1f} s, max {row['first_max']:.1f} s; "
               f"click median {row['click_med']:.2f} s, p95 {row['click_p95']:.2f} s ({len(clicks)} clicks); "
-              f"errors {len(row['errors'])}; server memory {idle} MB at start, peak {peak} MB; computations {done}")
+              f"errors {len(row['errors'])}; server memory {idle} MB at start, peak {peak} MB; server CPU {cpu:.0f} s "
+              f"of {wall:.0f} s wall ({os.cpu_count()} cores; the rest went to the browsers and other work); "
+              f"computations {done}")
         for error in row["errors"][:5]:
             print(f"    error: {error}")
     one = next((r for r in rows if r["visitors"] == 1), None)
