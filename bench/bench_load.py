@@ -20,30 +20,49 @@ import asyncio
 import os
 import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from browser_helpers import CHROMIUM, CHROMIUM_ARGS, MAP_POINTS, app_server, browser_missing_reason  # noqa: E402
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS, MAP_POINTS, browser_missing_reason, free_port  # noqa: E402
 
 STATUS = '[data-testid="stStatusWidget"]'
-TIMEOUT_MS = 240_000
+HERE = Path(__file__).resolve().parents[1]
 
 
-def server_pid(port: int) -> int | None:
-    """The pid of the streamlit process serving ``port`` (read from /proc: app_server does not expose it)."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+@contextmanager
+def server(repo: Path, cache: Path):
+    """``streamlit run app.py`` of ``repo`` on a free 127.0.0.1 port with an empty cache; yields (url, pid)."""
+    port = free_port()
+    env = {**os.environ, "EXPLORER_CACHE_DIR": str(cache)}
+    log = open(cache / "server.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                             "--server.port", str(port), "--server.address", "127.0.0.1",
+                             "--browser.gatherUsageStats", "false"], cwd=repo, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.2)
+        yield url, proc.pid
+    finally:
+        proc.terminate()
         try:
-            cmd = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"streamlit" in b" ".join(cmd) and str(port).encode() in cmd:
-            return int(entry.name)
-    return None
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+TIMEOUT_MS = 240_000
 
 
 def cpu_seconds(pid: int | None) -> float | None:
@@ -147,6 +166,8 @@ def main() -> int:
     parser.add_argument("--visitors", default="1,4,8")
     parser.add_argument("--clicks", type=int, default=5)
     parser.add_argument("--source", default="", help="a URL query, e.g. demo:hands (default: the app's demo)")
+    parser.add_argument("--repo", default=str(HERE), help="the checkout whose app is served (an older one for "
+                        "the figures before single-flight)")
     args = parser.parse_args()
     reason = browser_missing_reason()
     if reason:
@@ -156,9 +177,7 @@ def main() -> int:
           f"on {os.cpu_count()} cores")
     rows = []
     for n in [int(v) for v in args.visitors.split(",")]:
-        with tempfile.TemporaryDirectory() as tmp, app_server(Path(tmp)) as (url, _):
-            port = int(url.rsplit(":", 1)[1])
-            pid = server_pid(port)
+        with tempfile.TemporaryDirectory() as tmp, server(Path(args.repo), Path(tmp)) as (url, pid):
             idle, cpu0, t0 = peak_mb(pid), cpu_seconds(pid), time.monotonic()
             query = f"/?source={args.source}" if args.source else "/"
             result = asyncio.run(one_round(url + query, n, args.clicks))
