@@ -57,7 +57,7 @@ def test_concurrent_sessions_asking_the_same_key_compute_it_once(capfd):
 
 
 def test_background_measures_stop_when_their_visitor_leaves(runtime):
-    X = np.random.default_rng(0).normal(size=(20_000, 32)).astype(np.float32)
+    X = np.random.default_rng(0).normal(size=(50_000, 64)).astype(np.float32)
     blocks = []
 
     def measures():
@@ -71,6 +71,7 @@ def test_background_measures_stop_when_their_visitor_leaves(runtime):
     future = running[("other", key)][0]
     assert wait_until(lambda: blocks, 10)
     time.sleep(0.3)
+    assert not future.done()  # tens of seconds of work left
     runtime.active.clear()  # the tab closed
     left = time.monotonic()
     with pytest.raises(Exception) as stopped:
@@ -79,3 +80,25 @@ def test_background_measures_stop_when_their_visitor_leaves(runtime):
     runtime.active.add("s1")  # someone asks again: the job starts over
     done, _ = compute.background("other", key, lambda: "again")
     assert wait_until(lambda: compute.background("other", key, lambda: "again")[0], 10)
+
+
+def test_a_refused_vector_file_is_parsed_once_per_session(monkeypatch):
+    """Issue 20: a failing upload was parsed again on every rerun (two messages, two temporary folders)."""
+    import streamlit as st
+
+    from explorer.io.sources import LoadError
+    from ui import sets
+
+    parsed = []
+
+    def refuse(ref):
+        parsed.append(ref)
+        raise LoadError("bad.parquet: 1,000,000 rows, over the limit of 100,000 rows")
+
+    monkeypatch.setattr(sets, "_load_npz", refuse)
+    st.session_state.clear()
+    ref = f"upload:{time.time()}/bad.parquet"
+    for _ in range(3):  # three reruns of the page
+        with pytest.raises(LoadError, match="over the limit of 100,000 rows"):
+            sets._load_vectors_once(ref)
+    assert parsed == [ref]

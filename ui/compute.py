@@ -198,9 +198,10 @@ def background(kind: str, key: Any, compute: Callable[[], Any]) -> tuple[bool, A
     with lock:
         job = running.get((kind, key))
         if job is None or (job[0].done() and isinstance(job[0].exception(), Cancelled)):
-            askers: dict = {}
+            askers: dict = {_session_id(): _alive()}  # before the job starts: it checks them at once
             job = running[(kind, key)] = (pool.submit(_background_job, kind, key, compute, askers), askers)
-        job[1][_session_id()] = _alive()
+        else:
+            job[1][_session_id()] = _alive()
     future = job[0]
     if not future.done():
         return False, None
