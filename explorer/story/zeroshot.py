@@ -1,0 +1,228 @@
+"""Generalised zero-shot, measured the standard way: seen top-1, unseen top-1 among ALL tags, their harmonic mean.
+
+Xian et al., "Zero-shot learning — the good, the bad and the ugly" (CVPR 2017): some tags are held out
+entirely (images and names), the rest split into training and test images; every test image is classified
+among all tag names; ``seen_top1`` is measured on the seen tags' test images, ``unseen_top1`` on the held-out
+tags' images, and H = 2·s·u / (s + u) rewards a method only when it does both.
+
+Methods (``METHODS``), all on the same split (``explorer.story.textmodel.zero_shot_split``):
+- ``projections``: the trained image-text projections (``explorer.story.textmodel``), today's method;
+- ``conse``: ConSE (``explorer.story.conse``), nothing trained; its settings chosen on the training split;
+- ``combined``: the projections for seen tags, ConSE for unseen ones, and a gate deciding which applies:
+  an image with no near twin among the training images goes to ConSE. The gate's threshold is calibrated
+  on the training images alone (``calibrate_gate``: a quantile of their leave-one-out novelty).
+
+With ``held_out=0`` only ConSE applies: the pure zero-shot case, top-1 over all tags with no tag trained.
+Nothing of a held-out tag (its images or its name) reaches training, settings choice or calibration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from explorer.imageset import tag_order
+from explorer.progress import ProgressCallback
+from explorer.story.conse import ConseModel, ConseSettings, check_probabilities, choose_settings
+from explorer.story.contrastive import normalize_rows
+from explorer.story.textmodel import (TextModelSettings, ZeroShotSplit, classify, train_on_tags, zero_shot,
+                                      zero_shot_split)
+
+METHODS = ("projections", "conse", "combined")
+KEEP_SEEN = 0.9  # share of a trained tag's images the combined method's gate keeps for the projections
+
+
+def harmonic_mean(seen: float | None, unseen: float | None) -> float | None:
+    """2·s·u / (s + u); 0 when both are 0; None when either is missing."""
+    if seen is None or unseen is None:
+        return None
+    return 0.0 if seen + unseen == 0 else 2.0 * seen * unseen / (seen + unseen)
+
+
+@dataclass
+class GzslResult:
+    """One method on one split: top-1 on the seen tags' test images and on the unseen tags' images, both
+    among all tag names, their harmonic mean and chance (1 / number of tags). ``seen_top1`` and
+    ``harmonic_mean`` are None in the pure zero-shot case (no tag held out, nothing trained)."""
+
+    method: str
+    text_model: str
+    seen_top1: float | None
+    unseen_top1: float | None
+    chance: float
+    held_out_tags: list[str]
+    seed: int
+    n_train: int = 0
+    n_seen_test: int = 0
+    n_unseen: int = 0
+    conse_settings: dict | None = None
+    gate: dict | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def harmonic_mean(self) -> float | None:
+        return harmonic_mean(self.seen_top1, self.unseen_top1)
+
+    def to_json(self) -> dict:
+        """The CLI's ``zero_shot`` entry: method, seen_top1, unseen_top1, harmonic_mean, chance, held_out_tags."""
+        return {"method": self.method, "seen_top1": self.seen_top1, "unseen_top1": self.unseen_top1,
+                "harmonic_mean": self.harmonic_mean, "chance": self.chance,
+                "held_out_tags": list(self.held_out_tags)}
+
+
+def _top1(predicted: np.ndarray, tags: np.ndarray, rows: np.ndarray) -> float | None:
+    return float(np.mean(predicted[rows] == tags[rows])) if len(rows) else None
+
+
+def _check_inputs(X, probs, tags: Sequence[str], method: str):
+    if method not in METHODS:
+        raise ValueError(f"unknown zero-shot method {method!r} (choose from: {', '.join(METHODS)})")
+    tags = np.asarray([str(t) for t in tags], dtype=object)
+    X = None if X is None else np.asarray(X, dtype=np.float64)
+    if X is not None and (X.ndim != 2 or len(X) != len(tags)):
+        raise ValueError(f"X must be (n, d) with one row per tag ({len(tags)}), got {X.shape}")
+    P = None if probs is None else check_probabilities(probs)
+    if P is not None and len(P) != len(tags):
+        raise ValueError(f"probs has {len(P)} rows but there are {len(tags)} tags")
+    if method != "projections" and P is None:
+        raise ValueError(f"the {method} method needs the ImageNet probabilities of efficientnet-lite0")
+    if method != "conse" and X is None:
+        raise ValueError(f"the {method} method needs the image vectors")
+    return X, P, tags
+
+
+def evaluate(method: str, *, tags: Sequence[str], held_out: int | Sequence[str], X=None, probs=None,
+             encoder: Any = None, conse: ConseModel | None = None, seed: int = 0,
+             settings: TextModelSettings | None = None, choose: bool = True, keep_seen: float = KEEP_SEEN,
+             progress: ProgressCallback | None = None) -> GzslResult:
+    """Measure ``method`` on the split drawn with ``seed`` (``held_out`` tags: a count or their names).
+
+    X : (n, d) image vectors (projections, combined); probs : (n, 1000) ImageNet probabilities (conse,
+    combined); encoder : the text encoder of the projections; conse : a ``ConseModel`` (built on
+    ``encoder`` when None). ``choose``: pick ConSE's settings on the training split (else ``conse``'s own).
+    keep_seen : the combined method's gate keeps about this share of a trained tag's images (training split).
+    """
+    X, P, tags = _check_inputs(X, probs, tags, method)
+    names = tag_order(tags)
+    if isinstance(held_out, (int, np.integer)) and int(held_out) == 0:
+        if method != "conse":
+            raise ValueError(f"the {method} method trains on some tags: hold out at least 1 (0 is for conse only)")
+        return _pure_conse(P, tags, names, conse or ConseModel.build(encoder), seed)
+    if method == "projections":
+        res = zero_shot(X, tags, held_out=held_out, encoder=encoder, settings=settings, seed=seed, progress=progress)
+        return GzslResult("projections", res.text_model, res.seen_top1, res.unseen_top1, res.chance,
+                          list(res.held_out_tags), seed, len(res.train_index), len(res.seen_test_index),
+                          len(res.unseen_index))
+    split = zero_shot_split(tags, held_out, seed=seed)
+    conse = conse or ConseModel.build(encoder)
+    if choose:
+        conse = conse.with_settings(choose_settings(conse, P[split.train], tags[split.train]).settings)
+    if method == "conse":
+        predicted = np.asarray(names, dtype=object)[conse.classify(P, names)]
+        return _result("conse", conse.text_model, predicted, tags, split, seed, conse)
+    return _combined(X, P, tags, split, conse, encoder, settings, seed, progress, keep_seen)
+
+
+def _result(method: str, text_model: str, predicted: np.ndarray, tags: np.ndarray, split: ZeroShotSplit,
+            seed: int, conse: ConseModel | None, gate: dict | None = None) -> GzslResult:
+    return GzslResult(method, text_model, _top1(predicted, tags, split.seen_test), _top1(predicted, tags, split.unseen),
+                      1.0 / len(split.names), list(split.unseen_tags), seed, len(split.train), len(split.seen_test),
+                      len(split.unseen), conse.settings.to_json() if conse else None, gate)
+
+
+def _pure_conse(P: np.ndarray, tags: np.ndarray, names: list[str], conse: ConseModel, seed: int) -> GzslResult:
+    predicted = np.asarray(names, dtype=object)[conse.classify(P, names)]
+    return GzslResult("conse", conse.text_model, None, float(np.mean(predicted == tags)), 1.0 / len(names), [],
+                      seed, 0, 0, len(tags), conse.settings.to_json(),
+                      notes=["pure zero-shot: no tag trained; every image classified among all tag names"])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Combined: projections for seen tags, ConSE for unseen tags, a calibrated gate between them
+
+
+def novelty(X_train: np.ndarray, X: np.ndarray, *, exclude_self: bool = False) -> np.ndarray:
+    """How unlike the training images each row of X is: 1 − cosine to its most similar training image (n,).
+    An image of a trained tag has near twins among the training images; an unseen tag's usually has not.
+    ``exclude_self`` (X is X_train): each image's own row is skipped (leave-one-out)."""
+    A, B = normalize_rows(np.asarray(X_train, dtype=np.float64)), normalize_rows(np.asarray(X, dtype=np.float64))
+    best = np.empty(len(B))
+    for start in range(0, len(B), 1024):  # bounded memory: 1024 × n_train similarities at a time
+        sims = B[start:start + 1024] @ A.T
+        if exclude_self:
+            sims[np.arange(len(sims)), np.arange(start, start + len(sims))] = -np.inf
+        best[start:start + 1024] = sims.max(axis=1)
+    return 1.0 - best
+
+
+def calibrate_gate(X_train: np.ndarray, *, keep_seen: float = KEEP_SEEN) -> dict:
+    """The gate's novelty threshold from the training images alone: the ``keep_seen`` quantile of their
+    leave-one-out novelty, so about that share of a trained tag's new images stays with the projections."""
+    if not 0.5 <= keep_seen < 1.0:
+        raise ValueError(f"keep_seen must be in [0.5, 1), got {keep_seen}")
+    if len(X_train) < 2:
+        raise ValueError("calibrating the gate needs at least 2 training images")
+    loo = novelty(X_train, X_train, exclude_self=True)
+    return {"threshold": float(np.quantile(loo, keep_seen)), "keep_seen": float(keep_seen),
+            "calibrated_on": int(len(X_train))}
+
+
+def gate_predict(seen_pred: np.ndarray, unseen_pred: np.ndarray, novelty_scores: np.ndarray,
+                 threshold: float) -> np.ndarray:
+    """The seen method's answer where novelty ≤ threshold, the unseen method's above it."""
+    return np.where(novelty_scores > threshold, unseen_pred, seen_pred)
+
+
+def _combined(X, P, tags, split: ZeroShotSplit, conse: ConseModel, encoder, settings, seed: int,
+              progress, keep_seen: float) -> GzslResult:
+    train = split.train
+    gate = calibrate_gate(X[train], keep_seen=keep_seen)
+    model = train_on_tags(X[train], tags[train], encoder=encoder, settings=settings, seed=seed, progress=progress)
+    seen_names, unseen_names = split.seen_tags, list(split.unseen_tags)
+    seen_pred = np.asarray(seen_names, dtype=object)[classify(model, X, seen_names)]
+    unseen_pred = np.asarray(unseen_names, dtype=object)[conse.classify(P, unseen_names)]
+    predicted = gate_predict(seen_pred, unseen_pred, novelty(X[train], X), gate["threshold"])
+    return _result("combined", model.text_model, predicted, tags, split, seed, conse, gate)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Several seeds: the spread
+
+
+@dataclass
+class GzslSummary:
+    """One method over several seeds: the mean and standard deviation of each figure."""
+
+    method: str
+    held_out: int
+    seeds: list[int]
+    runs: list[GzslResult]
+
+    def _stat(self, name: str) -> tuple[float | None, float | None]:
+        values = [getattr(r, name) for r in self.runs]
+        values = [v for v in values if v is not None]
+        if not values:
+            return None, None
+        return float(np.mean(values)), float(np.std(values))
+
+    def to_json(self) -> dict:
+        out: dict[str, Any] = {"method": self.method, "held_out": self.held_out, "seeds": list(self.seeds)}
+        for name in ("seen_top1", "unseen_top1", "harmonic_mean"):
+            mean, std = self._stat(name)
+            out[name] = mean
+            out[f"{name}_std"] = std
+        out["chance"] = self.runs[0].chance if self.runs else None
+        return out
+
+
+def evaluate_seeds(method: str, *, seeds: Sequence[int], **kwargs) -> GzslSummary:
+    """``evaluate`` once per seed (each seed draws its own held-out tags and image split)."""
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds must name at least one seed")
+    runs = [evaluate(method, seed=s, **kwargs) for s in seeds]
+    held = kwargs.get("held_out", 0)
+    return GzslSummary(method, int(held) if isinstance(held, (int, np.integer)) else len(held), seeds, runs)
+
