@@ -226,3 +226,50 @@ def evaluate_seeds(method: str, *, seeds: Sequence[int], **kwargs) -> GzslSummar
     held = kwargs.get("held_out", 0)
     return GzslSummary(method, int(held) if isinstance(held, (int, np.integer)) else len(held), seeds, runs)
 
+
+
+# ---------------------------------------------------------------------------------------------------------
+# One set, as the separation command reports it
+
+
+def image_probabilities(record: Any, *, cache: Any = None) -> np.ndarray:
+    """The ImageNet probabilities (n, 1000) of a loaded set (``explorer.workset.WorkSet``) embedded by
+    efficientnet-lite0: from the cache where they were kept with the vectors, else from the head.
+    ValueError naming the embedder when the vectors are not efficientnet-lite0's."""
+    from explorer.embedders import get_embedder, set_head_probabilities
+
+    embedder = record.embedder
+    if not hasattr(embedder, "head_probabilities"):
+        if record.embedder_name != "efficientnet-lite0":
+            raise ValueError(f"ConSE reads efficientnet-lite0's ImageNet head, but these vectors are "
+                             f"{record.embedder_name or 'of an unknown embedder'}: use --embedder efficientnet-lite0")
+        embedder = get_embedder("efficientnet-lite0")
+    return set_head_probabilities(record.images, record.vectors, embedder, cache=cache)
+
+
+def separation_entry(method: str, record: Any, *, held_out: int, encoder: Any, seed: int = 0, cache: Any = None,
+                     progress: ProgressCallback | None = None) -> tuple[dict, str]:
+    """(the ``zero_shot`` entry of ``separation --zero-shot-method``, a note saying what was measured)."""
+    probs = image_probabilities(record, cache=cache) if method != "projections" else None
+    conse = ConseModel.build(encoder, cache=cache) if probs is not None else None
+    res = evaluate(method, tags=record.tags, held_out=held_out, X=record.vectors, probs=probs, encoder=encoder,
+                   conse=conse, seed=seed, progress=progress)
+    n_tags = len(tag_order(record.tags))
+    if not res.held_out_tags:
+        note = (f"zero-shot ({method}, {res.text_model} text encoder): no tag trained; all {res.n_unseen} images "
+                f"classified among all {n_tags} tag names (ConSE {ConseSettings(**_settings_args(res)).describe()})")
+    else:
+        note = (f"zero-shot ({method}, {res.text_model} text encoder): {len(res.held_out_tags)} of {n_tags} tags held "
+                f"out ({res.n_unseen} images), {res.n_seen_test} held-out images of the other tags, "
+                f"{res.n_train} training images; each classified among all {n_tags} tag names")
+        if res.conse_settings:
+            note += f"; ConSE settings chosen on the training split: {ConseSettings(**_settings_args(res)).describe()}"
+        if res.gate:
+            note += f"; gate keeps {res.gate['keep_seen']:.0%} of training images' nearest-twin novelty"
+    return res.to_json(), note
+
+
+def _settings_args(res: GzslResult) -> dict:
+    s = dict(res.conse_settings or {})
+    return {**s, "class_templates": tuple(s.get("class_templates", ("{}",))),
+            "tag_templates": tuple(s.get("tag_templates", ("a photo of {}",)))}
