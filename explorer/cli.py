@@ -38,8 +38,8 @@ LoadedVectors = WorkSet
 class StderrProgress:
     """A progress callback that writes sparse lines (or one rewritten line on a terminal) to stderr."""
 
-    def __init__(self, stream: TextIO = sys.stderr, quiet: bool = False) -> None:
-        self.stream = stream
+    def __init__(self, stream: TextIO | None = None, quiet: bool = False) -> None:
+        self.stream = stream if stream is not None else sys.stderr  # looked up now: tests swap sys.stderr
         self.quiet = quiet
         self.is_tty = bool(getattr(stream, "isatty", lambda: False)())
         self._last: tuple[str, int] = ("", -1)
