@@ -103,13 +103,17 @@ def test_harmonic_mean_and_the_gate():
     assert Z.harmonic_mean(0.9, 0.3) == pytest.approx(0.45) and Z.harmonic_mean(0, 0) == 0
     assert Z.harmonic_mean(None, 0.5) is None
     rng = np.random.default_rng(0)
-    train = rng.normal(size=(50, 8)) + 4 * np.eye(8)[0]  # trained images: one region of the space
+    train = rng.normal(size=(50, 8)) + 4 * np.eye(8)[[0] * 40 + [2] * 10]  # two trained tags, two regions
     near, far = train[:5] + 0.01 * rng.normal(size=(5, 8)), rng.normal(size=(5, 8)) + 4 * np.eye(8)[1]
     nov = Z.novelty(train, np.vstack([near, far]))
     assert nov[:5].max() < nov[5:].min()
-    gate = Z.calibrate_gate(train, keep_seen=0.9)
+    train_tags = ["a"] * 40 + ["b"] * 10
+    gate = Z.calibrate_gate(train, train_tags, seen_floor=0.72)
     loo = Z.novelty(train, train, exclude_self=True)
-    assert np.mean(loo <= gate["threshold"]) == pytest.approx(0.9, abs=0.03)
+    assert gate["nearest_agreement"] >= 0.8 and gate["keep_seen"] == pytest.approx(0.72 / gate["nearest_agreement"])
+    assert np.mean(loo <= gate["threshold"]) == pytest.approx(gate["keep_seen"], abs=0.03)
+    with pytest.raises(ValueError, match="seen_floor"):
+        Z.calibrate_gate(train, train_tags, seen_floor=1.0)
     picked = Z.gate_predict(np.array(["s"] * 10, dtype=object), np.array(["u"] * 10, dtype=object), nov, gate["threshold"])
     assert list(picked[5:]) == ["u"] * 5
 
@@ -134,9 +138,9 @@ def recorded_run(monkeypatch, method: str, held_out=2, seed: int = 3):
         log.append(("choose-end",))
         return out
 
-    def gate(X_train, **kw):
-        log.append(("gate", np.asarray(X_train).copy()))
-        return real["gate"](X_train, **kw)
+    def gate(X_train, tags_train, **kw):
+        log.append(("gate", np.asarray(X_train).copy(), list(tags_train)))
+        return real["gate"](X_train, tags_train, **kw)
 
     monkeypatch.setattr(Z, "train_on_tags", train)
     monkeypatch.setattr(Z, "choose_settings", choose)
@@ -183,6 +187,7 @@ def test_held_out_tags_never_reach_training_choice_or_calibration(fake_classes, 
             assert not held & set(entry[2]) and not {row.tobytes() for row in entry[1]} & forbidden
         elif kind == "gate":
             assert not {row.tobytes() for row in entry[1]} & forbidden and len(entry[1]) == len(split.train)
+            assert not held & set(entry[2])
     assert set(split.seen_tags) <= chosen_among  # the check above did see the seen tags' names
     assert res.n_train == len(split.train) and res.n_unseen == len(split.unseen)
     assert 0 <= res.unseen_top1 <= 1 and 0 <= res.seen_top1 <= 1 and res.chance == pytest.approx(1 / 6)

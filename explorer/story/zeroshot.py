@@ -10,7 +10,8 @@ Methods (``METHODS``), all on the same split (``explorer.story.textmodel.zero_sh
 - ``conse``: ConSE (``explorer.story.conse``), nothing trained; its settings chosen on the training split;
 - ``combined``: the projections for seen tags, ConSE for unseen ones, and a gate deciding which applies:
   an image with no near twin among the training images goes to ConSE. The gate's threshold is calibrated
-  on the training images alone (``calibrate_gate``: a quantile of their leave-one-out novelty).
+  on the training images alone (``calibrate_gate``: a quantile of their leave-one-out novelty, chosen to
+  keep the seen top-1 near ``seen_floor``).
 
 With ``held_out=0`` only ConSE applies: the pure zero-shot case, top-1 over all tags with no tag trained.
 Nothing of a held-out tag (its images or its name) reaches training, settings choice or calibration.
@@ -31,7 +32,7 @@ from explorer.story.textmodel import (TextModelSettings, ZeroShotSplit, classify
                                       zero_shot_split)
 
 METHODS = ("projections", "conse", "combined")
-KEEP_SEEN = 0.9  # share of a trained tag's images the combined method's gate keeps for the projections
+SEEN_FLOOR = 0.9  # the seen top-1 the combined method's gate aims to keep (estimated on the training split)
 
 
 def harmonic_mean(seen: float | None, unseen: float | None) -> float | None:
@@ -95,14 +96,14 @@ def _check_inputs(X, probs, tags: Sequence[str], method: str):
 
 def evaluate(method: str, *, tags: Sequence[str], held_out: int | Sequence[str], X=None, probs=None,
              encoder: Any = None, conse: ConseModel | None = None, seed: int = 0,
-             settings: TextModelSettings | None = None, choose: bool = True, keep_seen: float = KEEP_SEEN,
+             settings: TextModelSettings | None = None, choose: bool = True, seen_floor: float = SEEN_FLOOR,
              progress: ProgressCallback | None = None) -> GzslResult:
     """Measure ``method`` on the split drawn with ``seed`` (``held_out`` tags: a count or their names).
 
     X : (n, d) image vectors (projections, combined); probs : (n, 1000) ImageNet probabilities (conse,
     combined); encoder : the text encoder of the projections; conse : a ``ConseModel`` (built on
     ``encoder`` when None). ``choose``: pick ConSE's settings on the training split (else ``conse``'s own).
-    keep_seen : the combined method's gate keeps about this share of a trained tag's images (training split).
+    seen_floor : the seen top-1 the combined method's gate aims to keep (``calibrate_gate``).
     """
     X, P, tags = _check_inputs(X, probs, tags, method)
     names = tag_order(tags)
@@ -122,7 +123,7 @@ def evaluate(method: str, *, tags: Sequence[str], held_out: int | Sequence[str],
     if method == "conse":
         predicted = np.asarray(names, dtype=object)[conse.classify(P, names)]
         return _result("conse", conse.text_model, predicted, tags, split, seed, conse)
-    return _combined(X, P, tags, split, conse, encoder, settings, seed, progress, keep_seen)
+    return _combined(X, P, tags, split, conse, encoder, settings, seed, progress, seen_floor)
 
 
 def _result(method: str, text_model: str, predicted: np.ndarray, tags: np.ndarray, split: ZeroShotSplit,
@@ -143,30 +144,46 @@ def _pure_conse(P: np.ndarray, tags: np.ndarray, names: list[str], conse: ConseM
 # Combined: projections for seen tags, ConSE for unseen tags, a calibrated gate between them
 
 
-def novelty(X_train: np.ndarray, X: np.ndarray, *, exclude_self: bool = False) -> np.ndarray:
-    """How unlike the training images each row of X is: 1 − cosine to its most similar training image (n,).
-    An image of a trained tag has near twins among the training images; an unseen tag's usually has not.
-    ``exclude_self`` (X is X_train): each image's own row is skipped (leave-one-out)."""
+def _nearest(X_train: np.ndarray, X: np.ndarray, *, exclude_self: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(1 − cosine to the most similar training image, its row in X_train) for each row of X, in bounded blocks."""
     A, B = normalize_rows(np.asarray(X_train, dtype=np.float64)), normalize_rows(np.asarray(X, dtype=np.float64))
-    best = np.empty(len(B))
+    best, where = np.empty(len(B)), np.empty(len(B), dtype=np.int64)
     for start in range(0, len(B), 1024):  # bounded memory: 1024 × n_train similarities at a time
         sims = B[start:start + 1024] @ A.T
         if exclude_self:
             sims[np.arange(len(sims)), np.arange(start, start + len(sims))] = -np.inf
-        best[start:start + 1024] = sims.max(axis=1)
-    return 1.0 - best
+        where[start:start + 1024] = sims.argmax(axis=1)
+        best[start:start + 1024] = sims[np.arange(len(sims)), where[start:start + 1024]]
+    return 1.0 - best, where
 
 
-def calibrate_gate(X_train: np.ndarray, *, keep_seen: float = KEEP_SEEN) -> dict:
-    """The gate's novelty threshold from the training images alone: the ``keep_seen`` quantile of their
-    leave-one-out novelty, so about that share of a trained tag's new images stays with the projections."""
-    if not 0.5 <= keep_seen < 1.0:
-        raise ValueError(f"keep_seen must be in [0.5, 1), got {keep_seen}")
-    if len(X_train) < 2:
-        raise ValueError("calibrating the gate needs at least 2 training images")
-    loo = novelty(X_train, X_train, exclude_self=True)
-    return {"threshold": float(np.quantile(loo, keep_seen)), "keep_seen": float(keep_seen),
-            "calibrated_on": int(len(X_train))}
+def novelty(X_train: np.ndarray, X: np.ndarray, *, exclude_self: bool = False) -> np.ndarray:
+    """How unlike the training images each row of X is: 1 − cosine to its most similar training image (n,).
+    An image of a trained tag has near twins among the training images; an unseen tag's usually has not.
+    ``exclude_self`` (X is X_train): each image's own row is skipped (leave-one-out)."""
+    return _nearest(X_train, X, exclude_self=exclude_self)[0]
+
+
+def calibrate_gate(X_train: np.ndarray, tags_train: Sequence[str], *, seen_floor: float = SEEN_FLOOR) -> dict:
+    """The gate's novelty threshold, from the training images alone.
+
+    The gate sends an image to ConSE when it has no near twin among the training images; every image of a
+    trained tag it sends there is lost to the projections. So the share of a trained tag's images to keep
+    is ``seen_floor`` divided by how often a training image's nearest other training image has its tag
+    (leave-one-out: what the projections can at best be expected to get right), capped at 0.99; the
+    threshold is that quantile of the training images' leave-one-out novelty.
+    """
+    if not 0.0 < seen_floor < 1.0:
+        raise ValueError(f"seen_floor must be in (0, 1), got {seen_floor}")
+    tags_train = np.asarray([str(t) for t in tags_train], dtype=object)
+    if len(X_train) < 2 or len(tags_train) != len(X_train):
+        raise ValueError(f"calibrating the gate needs at least 2 training images with a tag each, got "
+                         f"{len(X_train)} images and {len(tags_train)} tags")
+    loo, nearest = _nearest(X_train, X_train, exclude_self=True)
+    agreement = float(np.mean(tags_train[nearest] == tags_train))
+    keep = float(np.clip(seen_floor / max(agreement, 1e-9), 0.5, 0.99))
+    return {"threshold": float(np.quantile(loo, keep)), "keep_seen": keep, "seen_floor": float(seen_floor),
+            "nearest_agreement": agreement, "calibrated_on": int(len(X_train))}
 
 
 def gate_predict(seen_pred: np.ndarray, unseen_pred: np.ndarray, novelty_scores: np.ndarray,
@@ -176,9 +193,9 @@ def gate_predict(seen_pred: np.ndarray, unseen_pred: np.ndarray, novelty_scores:
 
 
 def _combined(X, P, tags, split: ZeroShotSplit, conse: ConseModel, encoder, settings, seed: int,
-              progress, keep_seen: float) -> GzslResult:
+              progress, seen_floor: float) -> GzslResult:
     train = split.train
-    gate = calibrate_gate(X[train], keep_seen=keep_seen)
+    gate = calibrate_gate(X[train], tags[train], seen_floor=seen_floor)
     model = train_on_tags(X[train], tags[train], encoder=encoder, settings=settings, seed=seed, progress=progress)
     seen_names, unseen_names = split.seen_tags, list(split.unseen_tags)
     seen_pred = np.asarray(seen_names, dtype=object)[classify(model, X, seen_names)]
@@ -265,7 +282,8 @@ def separation_entry(method: str, record: Any, *, held_out: int, encoder: Any, s
         if res.conse_settings:
             note += f"; ConSE settings chosen on the training split: {ConseSettings(**_settings_args(res)).describe()}"
         if res.gate:
-            note += f"; gate keeps {res.gate['keep_seen']:.0%} of training images' nearest-twin novelty"
+            note += (f"; gate calibrated on the training images to keep {res.gate['keep_seen']:.0%} of a trained "
+                     f"tag's images (seen floor {res.gate['seen_floor']:.2f})")
     return res.to_json(), note
 
 
