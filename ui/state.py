@@ -15,6 +15,8 @@ FOCUS_KEY = "fse_focus_row"
 SELECTED_KEY = "fse_selected_rows"
 BATCHES_KEY = "fse_upload_batches"
 KIND_KEY = "fse_kind"
+MAP_SEARCH_KEY = "fse_map_search"  # the map page's search box (ui/map_search.py)
+MAP_SEARCH_METHOD_KEY = "fse_map_search_method"
 
 DEFAULT_SOURCE = "demo:hands"
 # HOG by default: on the hands demo it is the cheapest embedder that shows the story on the first screen
