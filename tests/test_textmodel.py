@@ -163,7 +163,7 @@ def test_zero_shot_measures_tags_and_images_training_never_saw(real_hands, monke
     fit_at = [i for i, (kind, _) in enumerate(log) if kind == "fit"]
     assert len(fit_at) == 1
     trained_texts = [t for kind, texts in log[:fit_at[0]] if kind == "encode" for t in texts]
-    trained_words = {w for t in trained_texts for w in T._WORD.findall(t)}
+    trained_words = {w for t in trained_texts for w in T.WORD.findall(t)}
     assert trained_texts and not held & trained_words  # no caption of a held-out tag reached training
     X_train = log[fit_at[0]][1]
     unseen_rows = {X[i].tobytes() for i in np.flatnonzero(np.isin(tags, list(held)))}
