@@ -29,7 +29,7 @@ from explorer.io.cache import EmbeddingCache, default_cache_dir  # noqa: E402
 from explorer.story import zeroshot as Z  # noqa: E402
 from explorer.story.conse import ConseModel, ConseSettings, choose_settings  # noqa: E402
 from explorer.story.text_encoders import get_text_encoder  # noqa: E402
-from explorer.workset import load_workset  # noqa: E402
+from explorer.io.load import load_workset  # noqa: E402
 
 SETS = {"grocery": "grocery-subset", "hands": "demo:hands", "digits": "sign-language-digits"}
 METHODS = (("projections", "hashed"), ("projections", "minilm"), ("conse", "minilm"), ("combined", "minilm"))

@@ -11,11 +11,12 @@ import json
 import numpy as np
 import pytest
 
+from explorer.distances import l2_normalize
 from explorer.story import conse as C
 from explorer.story import search as S
 from explorer.story import textmodel as T
 from explorer.story import zeroshot as Z
-from explorer.story.text_encoders import HashedTextEncoder
+from explorer.story.text_encoders import WORD, HashedTextEncoder
 
 WORDS = ["apple", "banana", "carrot", "melon", "grape", "onion", "lemon", "cherry"]
 
@@ -39,14 +40,14 @@ def probs_for(labels: np.ndarray, *, seed: int = 0, sharp: float = 6.0) -> np.nd
 
 def test_conse_vector_is_the_probability_weighted_mean_of_the_top_t_classes():
     rng = np.random.default_rng(0)
-    V = C.normalize_rows(rng.normal(size=(1000, 16)))
+    V = l2_normalize(rng.normal(size=(1000, 16)), dtype=np.float64)
     P = probs_for(np.array([0, 3]))
     got = C.conse_vectors(P, V, top_t=3)
     for i in range(2):
         top = np.argsort(-P[i])[:3]
         want = (P[i, top, None] * V[top]).sum(axis=0)
         np.testing.assert_allclose(got[i], want / np.linalg.norm(want), atol=1e-12)
-    np.testing.assert_allclose(C.conse_vectors(P, V, top_t=1000), C.normalize_rows(P @ V), atol=1e-12)
+    np.testing.assert_allclose(C.conse_vectors(P, V, top_t=1000), l2_normalize(P @ V, dtype=np.float64), atol=1e-12)
     with pytest.raises(ValueError, match="1000 columns"):
         C.conse_vectors(P[:, :10], V)
     with pytest.raises(ValueError, match="probabilities"):
@@ -181,8 +182,8 @@ def test_held_out_tags_never_reach_training_choice_or_calibration(fake_classes, 
             inside_choice = False
         elif kind == "encode" and inside_choice:  # the tag names the settings were chosen among
             tag_texts = [t for t in entry[1] if t not in class_texts]
-            chosen_among.update(w for t in tag_texts for w in T._WORD.findall(t))
-            assert not {w for t in tag_texts for w in T._WORD.findall(t)} & held, tag_texts[:5]
+            chosen_among.update(w for t in tag_texts for w in WORD.findall(t))
+            assert not {w for t in tag_texts for w in WORD.findall(t)} & held, tag_texts[:5]
         elif kind == "train":
             assert not held & set(entry[2]) and not {row.tobytes() for row in entry[1]} & forbidden
         elif kind == "gate":

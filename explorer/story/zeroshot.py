@@ -24,10 +24,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from explorer.distances import l2_normalize
 from explorer.imageset import tag_order
 from explorer.progress import ProgressCallback
 from explorer.story.conse import ConseModel, ConseSettings, check_probabilities, choose_settings
-from explorer.story.contrastive import normalize_rows
 from explorer.story.textmodel import (TextModelSettings, ZeroShotSplit, classify, train_on_tags, zero_shot,
                                       zero_shot_split)
 
@@ -146,7 +146,7 @@ def _pure_conse(P: np.ndarray, tags: np.ndarray, names: list[str], conse: ConseM
 
 def _nearest(X_train: np.ndarray, X: np.ndarray, *, exclude_self: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(1 − cosine to the most similar training image, its row in X_train) for each row of X, in bounded blocks."""
-    A, B = normalize_rows(np.asarray(X_train, dtype=np.float64)), normalize_rows(np.asarray(X, dtype=np.float64))
+    A, B = l2_normalize(X_train, dtype=np.float64), l2_normalize(X, dtype=np.float64)
     best, where = np.empty(len(B)), np.empty(len(B), dtype=np.int64)
     for start in range(0, len(B), 1024):  # bounded memory: 1024 × n_train similarities at a time
         sims = B[start:start + 1024] @ A.T
