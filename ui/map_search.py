@@ -13,8 +13,12 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from explorer.io.cache import EmbeddingCache, default_cache_dir
 from explorer.story import search as S
 from explorer.story import textmodel
+from explorer.story.conse import ConseModel, missing_class_names
+from explorer.story.text_encoders import available_text_encoders, get_text_encoder
+from explorer.story.zeroshot import image_probabilities
 from ui import compute, state
 from ui.safe import md
 
@@ -26,8 +30,6 @@ RESULTS_SHOWN = 10
 def available_methods(ws: Any) -> list[str]:
     """ConSE when the vectors are efficientnet-lite0's and its class names and a text encoder are installed;
     the trained model always."""
-    from explorer.story.conse import missing_class_names
-
     if ws.embedder_name == "efficientnet-lite0" and not missing_class_names():
         return [CONSE, TRAINED]
     return [TRAINED]
@@ -41,11 +43,6 @@ def _trained_model(ws: Any) -> textmodel.ImageTextModel:
 
 
 def _conse(ws: Any) -> tuple[Any, np.ndarray]:
-    from explorer.io.cache import EmbeddingCache, default_cache_dir
-    from explorer.story.conse import ConseModel
-    from explorer.story.text_encoders import available_text_encoders, get_text_encoder
-    from explorer.story.zeroshot import image_probabilities
-
     cache = EmbeddingCache(default_cache_dir())
     text = "minilm" if "minilm" in available_text_encoders() else "hashed"
 

@@ -25,6 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from explorer.distances import l2_normalize
+from explorer.embedders import get_embedder, set_head_probabilities
 from explorer.imageset import tag_order
 from explorer.progress import ProgressCallback
 from explorer.story.conse import ConseModel, ConseSettings, check_probabilities, choose_settings
@@ -253,8 +254,6 @@ def image_probabilities(record: Any, *, cache: Any = None) -> np.ndarray:
     """The ImageNet probabilities (n, 1000) of a loaded set (``explorer.workset.WorkSet``) embedded by
     efficientnet-lite0: from the cache where they were kept with the vectors, else from the head.
     ValueError naming the embedder when the vectors are not efficientnet-lite0's."""
-    from explorer.embedders import get_embedder, set_head_probabilities
-
     embedder = record.embedder
     if not hasattr(embedder, "head_probabilities"):
         if record.embedder_name != "efficientnet-lite0":
