@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
 from explorer.io.cache import EmbeddingCache, default_cache_dir
@@ -25,6 +26,8 @@ from ui.safe import md
 CONSE = "ConSE (nothing trained)"
 TRAINED = "trained on the tags"
 RESULTS_SHOWN = 10
+RING_NAME = "search matches"
+RING_COLOUR = "#d6006f"  # magenta: apart from the black neighbour rings and the gold focus
 
 
 def available_methods(ws: Any) -> list[str]:
@@ -87,3 +90,16 @@ def search_panel(ws: Any) -> list[int]:
     st.dataframe({"image": [ws.sources[i] for i in result.rows], "tag": [tags[i] for i in result.rows],
                   "score": [round(s, 3) for s in result.scores]}, hide_index=True, height=min(400, 38 + 35 * len(result.rows)))
     return list(result.rows)
+
+
+def ring_matches(fig: go.Figure, coords: np.ndarray, rows: list[int]) -> go.Figure:
+    """Add one trace ringing ``rows`` on a map figure (2D or 3D); its ``customdata`` are the rows, so a
+    click on a ring focuses that image like a click on its dot. Rows off the map (NaN) are skipped."""
+    coords = np.asarray(coords)
+    idx = np.array([r for r in rows if 0 <= r < len(coords) and np.isfinite(coords[r]).all()], dtype=np.int64)
+    if idx.size == 0:
+        return fig
+    common = dict(x=coords[idx, 0], y=coords[idx, 1], customdata=idx, mode="markers", name=RING_NAME,
+                  hoverinfo="skip", marker=dict(size=20, color="rgba(0,0,0,0)", line=dict(color=RING_COLOUR, width=3)))
+    fig.add_trace(go.Scatter3d(z=coords[idx, 2], **common) if coords.shape[1] == 3 else go.Scatter(**common))
+    return fig
