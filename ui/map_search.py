@@ -41,8 +41,8 @@ def available_methods(ws: Any) -> list[str]:
 def _trained_model(ws: Any) -> textmodel.ImageTextModel:
     def train():
         with st.spinner("Training the image–text projections on this set's tags (hashed words; once per set)"):
-            return textmodel.train_on_tags(ws.vectors, ws.tags, seed=0)
-    return compute.memo("search_model", (ws.key, tuple(ws.tags)), train)
+            return textmodel.train_on_tags(ws.vectors, state.chosen_tags(ws), seed=0)
+    return compute.memo("search_model", (ws.key, state.tag_column(ws)), train)
 
 
 def _conse(ws: Any) -> tuple[Any, np.ndarray]:
