@@ -46,6 +46,8 @@ TAG_COLUMN_KEY = "fse_tag_column"
 MAP_METHOD_KEY = "map_method"
 PRESENTER_SET_KEY = "presenter_set"
 PRESENTER_EMBEDDER_KEY = "presenter_embedder"
+MAP_SEARCH_KEY = "fse_map_search"  # the map page's search box (ui/map_search.py)
+MAP_SEARCH_METHOD_KEY = "fse_map_search_method"
 
 # Button runs remembered per settings (the result shows until the settings change).
 HEAD_RUN = "head"
