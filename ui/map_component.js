@@ -5,7 +5,7 @@
 
 const FIGURES = (window.__fseMapFigures = window.__fseMapFigures || new Map());
 const KEEP_FIGURES = 4;
-const OVERLAYS = ["selected", "region", "ring", "focus"];
+const OVERLAYS = ["selected", "region", "search", "ring", "focus"];
 
 function loadPlotly(source) {
   if (window.Plotly) return Promise.resolve(window.Plotly);
@@ -44,6 +44,9 @@ function overlayTrace(name, spec, dims, webgl, style) {
 const STYLES = {
   selected: { name: "selected", marker: { size: 9, color: "rgba(0,0,0,0)", line: { color: "#333", width: 1 } } },
   region: { name: "points here", marker: { size: 4, opacity: 0.9 } },
+  // The search box's matches (ui/map_search.py: RING_NAME, RING_COLOUR): magenta, apart from the black
+  // neighbour rings and the gold clicked point.
+  search: { name: "search matches", marker: { size: 20, color: "rgba(0,0,0,0)", line: { color: "#d6006f", width: 3 } } },
   ring: { name: "neighbours", marker: { size: 13, color: "rgba(0,0,0,0)", line: { color: "black", width: 2 } } },
   focus: { name: "clicked image", marker: { size: 17, color: "gold", symbol: "diamond", line: { color: "black", width: 2 } } },
 };
@@ -132,6 +135,7 @@ async function draw(component) {
   plot.dataset.ringRows = o.ring ? o.ring.rows.join(",") : "";
   plot.dataset.regionPoints = o.region ? String(o.region.rows.length) : "0";
   plot.dataset.selectedPoints = o.selected ? String(o.selected.rows.length) : "0";
+  plot.dataset.searchRows = o.search ? o.search.rows.join(",") : "";
   delete plot.dataset.pendingRow;
 }
 

@@ -90,11 +90,12 @@ class Overlay:
     ring: Optional[Layer] = None
     region: Optional[Layer] = None
     selected: Optional[Layer] = None
+    search: Optional[Layer] = None  # the rows the map's search box found (ui.map_search)
 
     def to_json(self) -> dict:
         return {name: value.to_json() for name, value in
-                (("focus", self.focus), ("ring", self.ring), ("region", self.region), ("selected", self.selected))
-                if value is not None}
+                (("focus", self.focus), ("ring", self.ring), ("region", self.region), ("selected", self.selected),
+                 ("search", self.search)) if value is not None}
 
 
 @dataclass(frozen=True)

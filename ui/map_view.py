@@ -209,7 +209,7 @@ def measures(ws: WorkSet, proj, k: int):
     """(geo, agree), or None while they are computed in the background (sets above MEASURES_INLINE_MAX)."""
     key, compute = _measures_job(ws, proj, k)
     if len(ws.ids) <= MEASURES_INLINE_MAX:
-        return memo("other", key, compute)
+        return memo("other", key, compute, heavy=True)
     done, value = background("other", key, compute)
     return value if done else None
 
@@ -330,8 +330,9 @@ def figure(ws: WorkSet, proj, show: str, kept):
 SELECTION_OVERLAY_MAX = 20_000
 
 
-def overlay(ws: WorkSet, proj, drawn: DrawnMap, focus, nb_idx, selected) -> map_component.Overlay:
-    """The clicked point, its neighbours ringed, the selection, and (large maps) the zoomed region's points."""
+def overlay(ws: WorkSet, proj, drawn: DrawnMap, focus, nb_idx, selected, rings=()) -> map_component.Overlay:
+    """The clicked point, its neighbours ringed, the selection, the search box's matches (``rings``) and (large
+    maps) the zoomed region's points."""
     coords, tags, column = proj.coords, chosen_tags(ws), tag_column(ws)
     finite = np.isfinite(coords).all(axis=1)
 
@@ -351,7 +352,8 @@ def overlay(ws: WorkSet, proj, drawn: DrawnMap, focus, nb_idx, selected) -> map_
         shown = shown[sample_rows(len(shown), SELECTION_OVERLAY_MAX)]
     return map_component.Overlay(focus=layer([focus]) if focus is not None else None,
                                  ring=layer(nb_idx) if focus is not None else None, region=region,
-                                 selected=layer(shown) if len(shown) else None)
+                                 selected=layer(shown) if len(shown) else None,
+                                 search=layer(rings) if len(rings) else None)
 
 
 def selection_view(ws: WorkSet, show: str) -> tuple:
@@ -440,9 +442,10 @@ def side_panel(ws: WorkSet, focus, selected: list[int], nb_idx, nb_dist) -> None
 
 
 @st.fragment
-def map_and_panel(ws: WorkSet, proj, show: str, k: int, kept) -> None:
+def map_and_panel(ws: WorkSet, proj, show: str, k: int, kept, rings: tuple[int, ...] = ()) -> None:
     """The chart and the panel beside it; a click or selection reruns only this, and the browser keeps the
-    figure: only the overlays (clicked point, ringed neighbours, a zoomed region's points) travel."""
+    figure: only the overlays (clicked point, ringed neighbours, a zoomed region's points, the rows the
+    search box found (``rings``, ui.map_search)) travel."""
     keep_or_clear_selection(ws, show)
     drawn = drawn_map(ws, proj, show, kept)
     focus = state.focus_row(ws)
@@ -454,7 +457,7 @@ def map_and_panel(ws: WorkSet, proj, show: str, k: int, kept) -> None:
         for note in drawn.notes:
             st.caption(note)
         map_component.draw(drawn.fig_json, map_id=drawn.map_id, dims=drawn.dims, key=state.MAP_CHART_KEY,
-                                   overlay=overlay(ws, proj, drawn, focus, nb_idx, selected), large=drawn.large,
+                                   overlay=overlay(ws, proj, drawn, focus, nb_idx, selected, rings), large=drawn.large,
                                    webgl=drawn.large or len(proj.coords) > figures.WEBGL_THRESHOLD,
                                    send_figure=not state.map_sent(drawn.map_id), config=render.PLOTLY_CONFIG,
                                    on_event=functools.partial(on_map_event, ws, proj, show, drawn.map_id))

@@ -22,8 +22,8 @@ from explorer.embedders import EMBEDDERS, available_embedders
 from explorer.io.demos import DEMOS
 from explorer.io.interop import projector_tensors, zipped_bundle_member
 from explorer.io.sources import AllowanceExceeded, LoadError, Upload, load_uploads
-from ui import sets, state
-from ui.paths import PathRefused, data_roots, list_choices, resolve_in_root
+from ui import sets, state, upload_budget
+from ui.paths import PathRefused, configured_roots, list_choices, resolve_in_root
 from ui.safe import md, plain
 from ui.state import DEFAULT_EMBEDDER, DEFAULT_SOURCE, SourceChoice, upload_batches
 from ui.status import progress_box, show_skipped
@@ -145,6 +145,7 @@ def _uploader() -> None:
     nonce = state.uploader_nonce()
     files = st.file_uploader("Drop images or a ZIP (one folder per tag)", type=UPLOAD_TYPES,
                              accept_multiple_files=True, key=f"fse_uploader_{nonce}")
+    _pending_upload_refusal()
     tag = st.text_input("Tag for these files", key="fse_upload_tag", max_chars=60,
                         placeholder="e.g. open hand (ZIP folders name their own tags)")
     if st.button("Add to set", type="primary", disabled=not files, key="fse_add"):
@@ -164,6 +165,13 @@ def _uploader() -> None:
         if cols[1].button("✕", key=f"fse_remove_{batch['id']}", help="Remove this batch"):
             remove_batch(batch["id"])
             st.rerun()
+
+
+def _pending_upload_refusal() -> None:
+    """Say why a file dropped on an uploader was not kept (ui.upload_budget refused it as it arrived)."""
+    refused = upload_budget.take_refusal(state.session_id() or "")
+    if refused:
+        st.warning(md(refused, max_length=300))
 
 
 def batch_line(batch: dict) -> str:
@@ -229,11 +237,7 @@ def remove_batch(batch_id: str) -> None:
 # ----------------------------------------------------------------------------------------- server / npz
 
 def _roots():
-    try:
-        secrets = dict(st.secrets) if st.secrets else None
-    except Exception:  # no secrets file is the normal case
-        secrets = None
-    return data_roots(secrets=secrets)
+    return configured_roots()
 
 
 def _server_picker() -> tuple[str, str | None]:
@@ -270,6 +274,7 @@ def _npz_picker() -> str:
     up = st.file_uploader("An .npz from `python -m explorer embed`, a Parquet from `export`, or a Projector "
                           "bundle (its tensors.tsv, or a ZIP of the folder); folders from `embed --workers`: "
                           "choose one on the server below", type=VECTOR_TYPES, key="fse_npz_upload")
+    _pending_upload_refusal()
     if up is not None:
         held = state.held_vector_upload()
         if held is None or held[3] != up.file_id:

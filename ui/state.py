@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 # Session keys (one place, so pages and tests agree).
 CHOICE_KEY = "fse_choice"
@@ -22,6 +23,7 @@ ROWS_OF_KEY = "fse_rows_of"
 UPLOAD_JOINED_KEY = "fse_upload_joined"
 UPLOADER_NONCE_KEY = "fse_uploader_nonce"
 LAST_BATCH_KEY = "fse_last_batch"
+FAILED_LOADS_KEY = "fse_failed_loads"  # {(ref, signature): message} vector files that failed to load
 NPZ_UPLOAD_KEY = "fse_npz_held"  # (ref, name, bytes, file_id) of this session's uploaded vector file
 MAP_SETTINGS_KEY = "fse_map_settings"
 LAST_MAP_KEY = "map_last"
@@ -47,6 +49,8 @@ MAP_METHOD_KEY = "map_method"
 MAP_CHART_KEY = "map_chart"  # the map component: its events are read back in a callback
 PRESENTER_SET_KEY = "presenter_set"
 PRESENTER_EMBEDDER_KEY = "presenter_embedder"
+MAP_SEARCH_KEY = "fse_map_search"  # the map page's search box (ui/map_search.py)
+MAP_SEARCH_METHOD_KEY = "fse_map_search_method"
 
 # Button runs remembered per settings (the result shows until the settings change).
 HEAD_RUN = "head"
@@ -335,6 +339,27 @@ def remember_run(slot: str, settings: Any) -> None:
 def ran(slot: str, settings: Any) -> bool:
     """True when ``slot`` was last run with exactly these ``settings``."""
     return st.session_state.get(RUNS_KEY, {}).get(slot) == settings
+
+
+# ----------------------------------------------------------------------------------------- the session itself
+
+def session_id() -> str | None:
+    """This browser session's id (the set store's owner, the upload budget's key); None outside a server."""
+    ctx = get_script_run_ctx(suppress_warning=True)
+    return ctx.session_id if ctx is not None else None
+
+
+def failed_vector_load(ref: str, signature: object) -> str | None:
+    """The message an earlier attempt to read this vector file gave in this session (parsed once), or None."""
+    failed = st.session_state.get(FAILED_LOADS_KEY) or {}
+    return failed.get((ref, signature))
+
+
+def set_failed_vector_load(ref: str, signature: object, message: str) -> None:
+    failed = st.session_state.setdefault(FAILED_LOADS_KEY, {})
+    if len(failed) > 32:  # a session trying many bad files keeps the latest only
+        failed.clear()
+    failed[(ref, signature)] = message
 
 
 def map_sent(map_id: str) -> bool:
