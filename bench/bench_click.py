@@ -56,15 +56,19 @@ def spread(values: list[float]) -> str:
 
 
 def point_pixels(page, how_many: int, seed: int) -> list[tuple[float, float, int]]:
-    """Page coordinates and rows of ``how_many`` points of the first plot's first trace, spread over it."""
+    """Page coordinates and rows of ``how_many`` different points of the first plot's point traces (one
+    trace after the other, spread along each), so that no click repeats the previous one."""
     return page.evaluate("""([count, seed]) => {
-        const gd = document.querySelector('.js-plotly-plot'); const t = gd._fullData[0];
-        const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
-        const n = t.x.length, out = [];
+        const gd = document.querySelector('.js-plotly-plot'), box = gd.getBoundingClientRect();
+        const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+        const traces = gd._fullData.filter(t => (t.type === 'scatter' || t.type === 'scattergl') && t.x &&
+                                           t.x.length > 2 && t.customdata);
+        const out = [];
         for (let i = 0; i < count; i++) {
-            const k = Math.floor(((i + 1) * 7919 * (seed + 1)) % n);
-            const row = Array.isArray(t.customdata) || ArrayBuffer.isView(t.customdata) ? Number(t.customdata[k]) : k;
-            out.push([box.left + xa._offset + xa.l2p(t.x[k]), box.top + ya._offset + ya.l2p(t.y[k]), row]);
+            const t = traces[(i + seed) % traces.length];
+            const k = Math.floor(t.x.length * ((i + 1) / (count + 2) + 0.01 * seed)) % t.x.length;
+            out.push([box.left + xa._offset + xa.l2p(t.x[k]), box.top + ya._offset + ya.l2p(t.y[k]),
+                      Number(t.customdata[k])]);
         }
         return out; }""", [how_many, seed])
 
