@@ -66,7 +66,7 @@ function attach(state, plot, send) {
   plot.on("plotly_click", (ev) => {
     const point = ev && ev.points && ev.points[0];
     const row = point ? rowOf(point) : null;
-    if (row === null) return;
+    if (row === null || String(row) === plot.dataset.focusRow) return;  // already the clicked image
     state.seq += 1;
     // Instant feedback: the clicked point is starred before Python answers with its neighbours.
     const i = state.base + OVERLAYS.indexOf("focus");
