@@ -16,6 +16,7 @@ box of 1,000 points at 100,000 <= floor + 1 s.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -157,6 +158,8 @@ def our_clicks(p, url_query: str, clicks: int, tmp: Path, *, box_xy: np.ndarray 
                 page.wait_for_function(ANSWERED_JS, arg=before, timeout=60_000)
             except Exception:  # a missed click (no point under the cursor): say so, keep measuring
                 page.screenshot(path=str(tmp / f"click-{i}-unanswered.png"))
+                print("  state:", page.evaluate("""() => [...document.querySelectorAll('.fse-plot')].map(
+                    p => JSON.stringify(p.dataset))"""), "before:", before["focus"], flush=True)
                 print(f"  click {i + 1}: no answer within 60 s (screenshot in {tmp})", flush=True)
                 continue
             times.append(time.monotonic() - start)
@@ -166,22 +169,26 @@ def our_clicks(p, url_query: str, clicks: int, tmp: Path, *, box_xy: np.ndarray 
     return times, box_time, first
 
 
+# Text elements of the side panel: Markdown, plain text (a vectors-only set names its image with st.text) and
+# image captions; the neighbours' table is drawn on a canvas and has no text to compare.
+PANEL_SELECTOR = ('[data-testid="stMarkdownContainer"], [data-testid="stText"], '
+                  '[data-testid="stImageCaption"], [data-testid="stCaptionContainer"]')
 # The answer to a click: the component has drawn the new focus with its ringed neighbours (data attributes
 # on the plot), and the side panel lists the neighbours ("nearest neighbours" heading under a new image).
 ANSWERED_JS = """(before) => {
     const plot = document.querySelector('.fse-plot');
-    const panel = [...document.querySelectorAll('[data-testid="stMarkdownContainer"]')].map(e => e.innerText).join('|');
+    const panel = [...document.querySelectorAll(PANEL)].map(e => e.innerText).join('|');
     if (!plot) return false;
     const d = plot.dataset;
     return d.focusRow && d.focusRow !== before.focus && !d.pendingRow && d.ringRows.split(',').length >= 3 &&
-           panel !== before.panel && panel.includes('nearest neighbours'); }"""
+           panel !== before.panel && panel.includes('nearest neighbours'); }""".replace("PANEL", json.dumps(PANEL_SELECTOR))
 
 
 def _answer_state(page) -> dict:
     return page.evaluate("""() => {
         const plot = document.querySelector('.fse-plot');
-        const panel = [...document.querySelectorAll('[data-testid="stMarkdownContainer"]')].map(e => e.innerText).join('|');
-        return {focus: plot ? (plot.dataset.focusRow || '') : '', panel}; }""")
+        const panel = [...document.querySelectorAll(PANEL)].map(e => e.innerText).join('|');
+        return {focus: plot ? (plot.dataset.focusRow || '') : '', panel}; }""".replace("PANEL", json.dumps(PANEL_SELECTOR)))
 
 
 def _our_box(page, xy: np.ndarray) -> float:
