@@ -181,3 +181,14 @@ def test_for_projector_sets_every_text_to_at_least_16_px():
             assert menu["font"]["size"] >= 16
         for slider in layout.get("sliders", []):
             assert slider["font"]["size"] >= 16 and slider["currentvalue"]["font"]["size"] >= 16
+
+
+def test_for_projector_leaves_cell_values_to_hover_once_they_outgrow_their_cells():
+    from explorer.story import figures as F
+
+    tags = [f"tag {i}" for i in range(8)]
+    roomy = F.confusion_figure(np.eye(8), tags, width=900, font_size=18)
+    tight = F.confusion_figure(np.eye(8), tags, width=560)  # built for 14 px text: "100%" fits, at 18 px not
+    assert roomy.data[0].texttemplate and tight.data[0].texttemplate
+    assert F.for_projector(roomy).data[0].texttemplate == "%{text}"
+    assert F.for_projector(tight).data[0].texttemplate is None

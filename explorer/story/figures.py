@@ -12,7 +12,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from explorer.figures import colors_for, escape_text, map_figure, tag_matrix_heatmap
+from explorer.figures import (CELL_PAD_PX, CHART_TEXT_PX, HALF_COLUMN_PX, colors_for, escape_text, map_figure,
+                              tag_matrix_heatmap, text_px)
 
 Colors = Mapping[str, str] | None
 
@@ -173,19 +174,21 @@ def per_tag_bars(per_tag: dict, *, colors: Colors = None, height: int = 380) -> 
 
 
 def confusion_figure(matrix, tag_order: Sequence[str], *, order: Sequence[int] | None = None,
-                     groups: Sequence[str] | None = None, colors: Colors = None, height: int = 480) -> go.Figure:
+                     groups: Sequence[str] | None = None, colors: Colors = None, height: int = 480,
+                     width: int = HALF_COLUMN_PX, font_size: int = CHART_TEXT_PX) -> go.Figure:
     """Row a, column b: share of tag a's nearest neighbours that carry tag b ("which tags smear together").
 
     The colour scale is fixed at 0–100 % (said on the colour bar); ``order``/``groups``/``colors`` as in
-    :func:`explorer.figures.tag_matrix_heatmap` (see :func:`explorer.figures.related_order`).
+    :func:`explorer.figures.tag_matrix_heatmap` (see :func:`explorer.figures.related_order`), and so are
+    ``width`` and ``font_size``, which decide whether the cells can carry their percentages.
     """
     fig = tag_matrix_heatmap(
-        matrix, tag_order, colorbar_title="share of neighbours", zrange=(0, 1), height=height, order=order,
-        groups=groups, colors=colors, cell_format="{:.0%}",
+        matrix, tag_order, colorbar_title="share of neighbours", zrange=(0, 1), height=height,
+        order=order, groups=groups, colors=colors, cell_format="{:.0%}", width=width, font_size=font_size,
         hovertemplate="%{z:.0%} of the neighbours of %{y} images are %{x}<extra></extra>",
         x_title="neighbour's tag", y_title="image's tag")
     fig.update_traces(colorscale="Blues", colorbar=dict(tickformat=".0%", title=dict(
-        text="share of<br>neighbours<br>(fixed 0–100%)")))
+        text="share of neighbours (fixed 0–100%)")))
     return fig
 
 
@@ -239,7 +242,8 @@ BODY_COLOUR = "#31333F"  # Streamlit's body text colour: no light grey on a proj
 def for_projector(fig: go.Figure, *, size: int = 18) -> go.Figure:
     """Every text of ``fig`` at least ``size`` px and in body colour (axes, legend, hover, colour bars,
     subplot titles, numbers, animation buttons and slider), on a white template, for a presenter's screen
-    read from the back of a room. Draw it with ``st.plotly_chart(..., theme=None)``: Streamlit's chart theme
+    read from the back of a room. A matrix whose cell values no longer fit their cells at ``size`` leaves
+    them to hover (build it with ``font_size=size`` and the presenter's ``width`` to keep them). Draw it with ``st.plotly_chart(..., theme=None)``: Streamlit's chart theme
     would set its own, smaller fonts. Returns ``fig``."""
     text = dict(size=size, color=BODY_COLOUR)
     fig.update_layout(template="plotly_white", font=text, hoverlabel=dict(font=dict(size=size)),
@@ -257,6 +261,10 @@ def for_projector(fig: go.Figure, *, size: int = 18) -> go.Figure:
     for trace in fig.data:
         if "textfont" in trace:
             trace.textfont.size = max(trace.textfont.size or 0, size)
+        if isinstance(trace, go.Heatmap) and trace.texttemplate and trace.meta and "cell_px" in trace.meta:
+            widest = max((text_px(x, trace.textfont.size) for row in trace.text for x in row), default=0.0)
+            if widest + CELL_PAD_PX > trace.meta["cell_px"]:  # bigger text no longer fits: hover gives it
+                trace.texttemplate = None
         if "colorbar" in trace:
             trace.colorbar.tickfont = text
             trace.colorbar.title.font = text
