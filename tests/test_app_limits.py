@@ -85,9 +85,9 @@ HELD_OUT_NOTE = "the before/after numbers are not measured"
 
 @pytest.mark.parametrize("n, tags, identical, expect", [
     (2, 2, False, {t: "Only 2 image(s) loaded: a map needs at least 3" for t in PAGES + list(STEPS)}),
-    (3, 2, False, {"ui/pages/contrastive.py": "Only 3 images in 2 tag(s)", 6: "Only 3 images in 2 tag(s)"}),
+    (3, 2, False, {"ui/pages/contrastive.py": "Only 3 images in 2 tags", 6: "Only 3 images in 2 tags"}),
     (5, 1, False, {"ui/pages/contrastive.py": "Training needs at least two tags",
-                   "ui/pages/smear.py": "Separation needs at least two tags", 6: "Only 5 images in 1 tag(s)"}),
+                   "ui/pages/smear.py": "Separation needs at least two tags", 6: "Only 5 images in 1 tag"}),
     (4, 2, True, {"ui/pages/contrastive.py": HELD_OUT_NOTE, 6: HELD_OUT_NOTE}),
 ])
 def test_small_and_degenerate_sets_show_a_message_on_every_page(n, tags, identical, expect):

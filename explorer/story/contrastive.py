@@ -15,6 +15,7 @@ import numpy as np
 from explorer.distances import as_matrix
 from explorer.imageset import tag_codes  # noqa: F401 (the one tag order; story uses contrastive.tag_codes)
 from explorer.progress import ProgressCallback, report
+from explorer.words import plural
 
 EPS = 1e-12
 
@@ -535,7 +536,7 @@ def _trained_on_all(X: np.ndarray, tags: np.ndarray, would_hold: int, *, X_twin,
     """A small set: no held-out measure is possible, so the head trains on every image and says so."""
     twin = None if X_twin is None else _as_matrix(X_twin, "X_twin")
     result = train_head(X, tags, X_twin=twin, settings=settings, seed=seed, progress=progress)
-    note = (f"Only {len(X)} images in {len(set(tags.tolist()))} tag(s): holding some out would leave {would_hold} "
+    note = (f"Only {plural(len(X), 'image')} in {plural(len(set(tags.tolist())), 'tag')}: holding some out would leave {would_hold} "
             f"to measure on, and the held-out measures need at least {MIN_HELD_OUT} (roughly 10 images with "
             "2 or more per tag). The head was trained on all images; the before/after numbers are not measured.")
     return {"knn_before": None, "knn_after": None, "silhouette_before": None, "silhouette_after": None,
