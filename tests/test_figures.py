@@ -311,3 +311,8 @@ def test_a_value_coloured_map_keeps_its_legend_and_colour_bar_apart():
 def test_the_histogram_legend_stands_above_the_peaks():
     fig = figures.distance_histograms(np.array([0.1, 0.2, 0.2]), np.array([0.5, 0.6]))
     assert fig.layout.legend.y >= 1 and fig.layout.legend.yanchor == "bottom"
+
+
+def test_contribution_bar_labels_are_turned_so_twenty_fit_half_a_page():
+    fig = figures.contribution_bars(np.linspace(1, 0, 40), top=20)
+    assert len(fig.data[0].x) == 20 and fig.layout.xaxis.tickangle == -45

@@ -192,3 +192,13 @@ def test_for_projector_leaves_cell_values_to_hover_once_they_outgrow_their_cells
     assert roomy.data[0].texttemplate and tight.data[0].texttemplate
     assert F.for_projector(roomy).data[0].texttemplate == "%{text}"
     assert F.for_projector(tight).data[0].texttemplate is None
+
+
+def test_per_tag_bar_titles_break_onto_two_lines_so_they_never_meet():
+    from explorer.story import figures as F
+
+    fig = F.per_tag_bars({"a": {"silhouette": 0.1, "knn_agreement": 0.5}, "b": {"silhouette": -0.2}})
+    titles = [a.text for a in fig.layout.annotations]
+    assert len(titles) == 2 and all("<br>" in t for t in titles)
+    assert max(len(line) for t in titles for line in t.split("<br>")) <= 20  # each line under ~150 px at 14 px
+    assert fig.layout.margin.t >= 60  # room for the two lines

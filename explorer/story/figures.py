@@ -150,7 +150,8 @@ def per_tag_bars(per_tag: dict, *, colors: Colors = None, height: int = 380) -> 
     """Silhouette and k-NN agreement per tag, the worst (lowest silhouette, most smeared) on top."""
     tags = sorted(per_tag, key=lambda t: (per_tag[t].get("silhouette") is None, per_tag[t].get("silhouette") or 0))
     names = [escape_text(t) for t in tags]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=["silhouette (cosine, −1 to 1)", "k-NN tag agreement (0 to 1)"],
+    # Each title on two lines: on one, the two run into each other in half a 1280-px page.
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["silhouette<br>(cosine, −1 to 1)", "k-NN tag agreement<br>(0 to 1)"],
                         horizontal_spacing=0.06, shared_yaxes=True)
     sil = [per_tag[t].get("silhouette") for t in tags]
     knn = [per_tag[t].get("knn_agreement") for t in tags]
@@ -168,7 +169,7 @@ def per_tag_bars(per_tag: dict, *, colors: Colors = None, height: int = 380) -> 
     fig.update_yaxes(type="category", categoryorder="array", categoryarray=names, autorange="reversed", **ticks)
     fig.update_xaxes(range=[-1, 1], row=1, col=1)
     fig.update_xaxes(range=[0, 1.05], row=1, col=2)
-    fig.update_layout(height=max(height, 30 * len(tags) + 90), showlegend=False, margin=dict(l=10, r=30, t=40, b=10),
+    fig.update_layout(height=max(height, 30 * len(tags) + 110), showlegend=False, margin=dict(l=10, r=30, t=60, b=10),
                       font=dict(size=14))
     return fig
 

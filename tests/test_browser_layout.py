@@ -1,0 +1,169 @@
+"""Every page and presenter step on demo:hands, in Chromium, at the screen sizes people use.
+
+Checks, at 1280x800, 1440x900 and 1920x1080 (and the presenter also at a 1280x720 projector):
+- no two texts of a chart overlap (the SVG text boxes inside each Plotly chart, rotated labels as drawn);
+- no content is wider than its block (text, pictures, charts and tables stay inside their column);
+- no text is smaller than 12 px;
+- a presenter step fits the screen: nothing below the fold.
+
+One server, one browser, one page: each page is opened once (through the sidebar, in one session) and the
+window resized around it, which redraws the charts without rerunning the script. Screenshots go to
+``$LAYOUT_SHOTS`` (default /tmp/fse-layout-shots), never into the repository.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from browser_helpers import app_server, browser_missing_reason, offline_page, wait_for_map
+
+pytestmark = pytest.mark.browser
+
+SIZES = [(1280, 800), (1440, 900), (1920, 1080)]
+PRESENTER_SIZES = SIZES + [(1280, 720)]
+PAGES = ["Distances", "Pair inspector", "Positive & negative pairs", "Contrastive head", "Why hands smear",
+         "Export"]  # and the Map, the first page
+PRESENTER_STEPS = 7
+SHOTS = Path(os.environ.get("LAYOUT_SHOTS", "/tmp/fse-layout-shots"))
+MIN_TEXT_PX = 12
+
+IDLE = "() => !document.querySelector('[data-testid=stStatusWidget]')"
+
+# Returns a list of problems (strings) on the page as drawn now. Text boxes of a chart are compared as
+# the quadrilaterals they are drawn in (getBBox through the screen transform), with a separating-axis
+# test, so two -45 degree tick labels whose bounding rectangles touch but whose letters do not pass.
+PROBLEMS_JS = r"""
+(minPx) => {
+  const problems = [];
+  const visible = el => { const cs = getComputedStyle(el); const r = el.getBoundingClientRect();
+    return cs.display !== 'none' && cs.visibility !== 'hidden' && +cs.opacity > 0 && r.width > 1 && r.height > 1; };
+  const quad = el => { const b = el.getBBox(), m = el.getScreenCTM();
+    if (!m || b.width === 0 || b.height === 0) return null;
+    const p = (x, y) => [m.a * x + m.c * y + m.e, m.b * x + m.d * y + m.f];
+    return [p(b.x, b.y), p(b.x + b.width, b.y), p(b.x + b.width, b.y + b.height), p(b.x, b.y + b.height)]; };
+  const apart = (a, b) => { for (const poly of [a, b]) for (let i = 0; i < 4; i++) {
+      const [x1, y1] = poly[i], [x2, y2] = poly[(i + 1) % 4];
+      const nx = y2 - y1, ny = x1 - x2, len = Math.hypot(nx, ny) || 1;
+      const pa = a.map(([x, y]) => (x * nx + y * ny) / len), pb = b.map(([x, y]) => (x * nx + y * ny) / len);
+      if (Math.max(...pa) <= Math.min(...pb) + 1 || Math.max(...pb) <= Math.min(...pa) + 1) return true; }
+    return false; };
+  const main = document.querySelector('[data-testid=stMain]');
+  // 1. overlapping texts inside each chart
+  main.querySelectorAll('.js-plotly-plot').forEach((plot, k) => {
+    const texts = [];
+    plot.querySelectorAll('.main-svg text').forEach(t => {
+      if (!t.textContent.trim() || !visible(t)) return;
+      const q = quad(t); if (q) texts.push([t.textContent.trim().slice(0, 40), q]);
+    });
+    for (let i = 0; i < texts.length; i++) for (let j = i + 1; j < texts.length; j++)
+      if (!apart(texts[i][1], texts[j][1])) problems.push(`chart ${k}: "${texts[i][0]}" overlaps "${texts[j][0]}"`);
+  });
+  // 2. content wider than its block: text, pictures, canvases and charts end inside the element
+  //    container (the block holding one widget) unless something between scrolls it
+  const content = el => el.tagName === 'IMG' || el.tagName === 'CANVAS' || el.tagName === 'INPUT' ||
+    el.classList.contains('main-svg') || [...el.childNodes].some(c => c.nodeType === 3 && c.textContent.trim());
+  main.querySelectorAll('[data-testid=stElementContainer]').forEach(box => {
+    if (!visible(box) || box.scrollWidth <= box.clientWidth + 1) return;
+    const right = box.getBoundingClientRect().right;
+    box.querySelectorAll('*').forEach(el => {
+      if (el.closest('svg') && !el.classList.contains('main-svg')) return;
+      if (!content(el) || !visible(el) || el.getBoundingClientRect().right <= right + 1) return;
+      for (let a = el.parentElement; a && a !== box; a = a.parentElement)
+        if (['auto', 'scroll'].includes(getComputedStyle(a).overflowX)) return;
+      problems.push(`wider than its block: <${el.tagName.toLowerCase()}> "${(el.textContent || el.src || '').trim().slice(0, 40)}" ` +
+                    `ends at ${Math.round(el.getBoundingClientRect().right)} px, its block at ${Math.round(right)} px`);
+    });
+  });
+  // 3. small text, in the page and in the charts
+  main.querySelectorAll('*').forEach(el => {
+    const own = el.tagName === 'text' || el.tagName === 'tspan' ||
+      [...el.childNodes].some(c => c.nodeType === 3 && c.textContent.trim());
+    if (!own || !el.textContent.trim() || !visible(el)) return;
+    const px = parseFloat(getComputedStyle(el).fontSize);
+    if (px < minPx - 0.01) problems.push(`${px} px text: "${el.textContent.trim().slice(0, 40)}"`);
+  });
+  return [...new Set(problems)];
+}
+"""
+FULL_HEIGHT_JS = "() => document.querySelector('[data-testid=stMain]').scrollHeight"
+# The lowest bottom edge of anything drawn in the main area (scrolled to the top), against the window height.
+FOLD_JS = """() => { const m = document.querySelector('[data-testid=stMain]'); m.scrollTop = 0;
+  let bottom = 0;
+  m.querySelectorAll('[data-testid=stElementContainer]').forEach(el => { const r = el.getBoundingClientRect();
+    if (r.height > 1 && getComputedStyle(el).display !== 'none') bottom = Math.max(bottom, r.bottom); });
+  return [Math.ceil(bottom), window.innerHeight]; }"""
+
+
+@pytest.fixture(scope="module")
+def browser_ok():
+    reason = browser_missing_reason()
+    if reason:
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail(f"REQUIRE_BROWSER=1 but {reason}")
+        pytest.skip(reason)
+
+
+def _settle(page) -> None:
+    """Wait until the script has finished and Plotly has redrawn (charts resize on a timer)."""
+    page.wait_for_timeout(400)
+    page.wait_for_function(IDLE, timeout=180_000)
+    page.wait_for_timeout(600)
+
+
+def _shoot(page, name: str, size: tuple[int, int]) -> None:
+    """What the screen shows, and the whole page when it scrolls (the viewport stretched to its height)."""
+    w, h = size
+    page.screenshot(path=str(SHOTS / f"{name}-{w}x{h}.png"))
+    full = page.evaluate(FULL_HEIGHT_JS)
+    if full > h + 2:
+        page.set_viewport_size({"width": w, "height": full})
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(SHOTS / f"{name}-{w}x{h}-full.png"))
+        page.set_viewport_size({"width": w, "height": h})
+
+
+def _check(page, name: str, sizes, *, fold: bool = False) -> list[str]:
+    problems = []
+    for w, h in sizes:
+        page.set_viewport_size({"width": w, "height": h})
+        page.wait_for_timeout(700)
+        problems += [f"{name} at {w}x{h}: {p}" for p in page.evaluate(PROBLEMS_JS, MIN_TEXT_PX)]
+        if fold:
+            bottom, shown = page.evaluate(FOLD_JS)
+            if bottom > shown:
+                problems.append(f"{name} at {w}x{h}: drawn down to {bottom} px, {bottom - shown} px below the fold")
+        _shoot(page, name, (w, h))
+    return problems
+
+
+def test_every_page_and_presenter_step_is_readable_at_laptop_and_projector_sizes(browser_ok, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    problems: list[str] = []
+    with app_server(tmp_path) as (url, _), sync_playwright() as p, \
+            offline_page(p, width=1440, height=900) as (page, _blocked):
+        page.goto(url)
+        wait_for_map(page, min_points=448)
+        _settle(page)
+        problems += _check(page, "map", SIZES)
+        nav = page.locator('[data-testid=stSidebarNav]')
+        for title in PAGES:
+            nav.get_by_text(title, exact=True).click()
+            page.get_by_role("heading").first.wait_for()
+            _settle(page)
+            problems += _check(page, title.lower().replace(" ", "-").replace("&", "and"), SIZES)
+        page.goto(url + "/presenter?step=1")
+        page.get_by_text("Step 1 of").wait_for(timeout=60_000)
+        for step in range(1, PRESENTER_STEPS + 1):
+            if step > 1:
+                page.get_by_role("button", name="next ▶").click()
+                page.get_by_text(f"Step {step} of").wait_for(timeout=120_000)
+            _settle(page)
+            problems += _check(page, f"presenter-{step}", PRESENTER_SIZES, fold=True)
+    (SHOTS / "problems.txt").write_text("\n".join(problems) + "\n")
+    assert not problems, "\n".join(problems[:60]) + (f"\n… and {len(problems) - 60} more (all in "
+                                                       f"{SHOTS / 'problems.txt'})" if len(problems) > 60 else "")
