@@ -612,9 +612,7 @@ def _upload_entries(upload: Upload, entries: list[_Entry], skipped: list[Skipped
         return
     tag = display_name(upload.tag.strip()) if upload.tag and upload.tag.strip() else UNTAGGED
     if not base.lower().endswith(".zip"):
-        # A file from a chosen folder keeps its path ("photos/rock/1.jpg"): two tags may each hold a 1.jpg.
-        path = display_name(upload.name.replace("\\", "/").strip("/"))
-        entries.append(_Entry(path or shown, tag, bytes(upload.data)))
+        entries.append(_Entry(shown, tag, bytes(upload.data)))
         return
     try:
         archive = _open_zip(upload.data, shown)
