@@ -14,11 +14,12 @@ window resized around it, which redraws the charts without rerunning the script.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
 
-from browser_helpers import app_server, browser_missing_reason, offline_page, wait_for_map
+from browser_helpers import app_server, browser_missing_reason, click_first_point, offline_page, wait_for_map
 
 pytestmark = pytest.mark.browser
 
@@ -29,6 +30,7 @@ PAGES = ["Distances", "Pair inspector", "Positive & negative pairs", "Contrastiv
 PRESENTER_STEPS = 7
 SHOTS = Path(os.environ.get("LAYOUT_SHOTS", "/tmp/fse-layout-shots"))
 MIN_TEXT_PX = 12
+TIMES: list[tuple[str, float, float]] = []  # (page, seconds since the previous page was done, clock)
 
 IDLE = "() => !document.querySelector('[data-testid=stStatusWidget]')"
 
@@ -106,37 +108,68 @@ def browser_ok():
         pytest.skip(reason)
 
 
-def _settle(page) -> None:
-    """Wait until the script has finished and Plotly has redrawn (charts resize on a timer)."""
-    page.wait_for_timeout(400)
-    page.wait_for_function(IDLE, timeout=180_000)
-    page.wait_for_timeout(600)
+# Stable when every chart's drawn width and the main area's height read the same twice, 150 ms apart.
+SHAPE_JS = """() => [...document.querySelectorAll('.js-plotly-plot .main-svg')].map(s => s.getBoundingClientRect().width)
+  .join() + '|' + document.querySelector('[data-testid=stMain]').scrollHeight"""
 
 
-def _shoot(page, name: str, size: tuple[int, int]) -> None:
-    """What the screen shows, and the whole page when it scrolls (the viewport stretched to its height)."""
+def _settle(page, *, script: bool = True) -> None:
+    """Wait until the script has finished (``script``) and the charts have stopped resizing."""
+    if script:
+        page.wait_for_timeout(300)
+        page.wait_for_function(IDLE, timeout=180_000)
+    shape = None
+    for _ in range(20):
+        page.wait_for_timeout(150)
+        now = page.evaluate(SHAPE_JS)
+        if now == shape:
+            return
+        shape = now
+
+
+def _shoot(page, name: str, size: tuple[int, int], *, full: bool) -> None:
+    """What the screen shows; with ``full``, also the whole page (the viewport stretched to its height)."""
     w, h = size
     page.screenshot(path=str(SHOTS / f"{name}-{w}x{h}.png"))
-    full = page.evaluate(FULL_HEIGHT_JS)
-    if full > h + 2:
-        page.set_viewport_size({"width": w, "height": full})
-        page.wait_for_timeout(500)
+    height = page.evaluate(FULL_HEIGHT_JS)
+    if full and height > h + 2:
+        page.set_viewport_size({"width": w, "height": height})
+        _settle(page, script=False)
         page.screenshot(path=str(SHOTS / f"{name}-{w}x{h}-full.png"))
-        page.set_viewport_size({"width": w, "height": h})
 
 
 def _check(page, name: str, sizes, *, fold: bool = False) -> list[str]:
+    """The problems of the page as drawn at each of ``sizes``; screenshots of each (the whole page at 1440x900)."""
     problems = []
     for w, h in sizes:
         page.set_viewport_size({"width": w, "height": h})
-        page.wait_for_timeout(700)
+        _settle(page, script=False)
         problems += [f"{name} at {w}x{h}: {p}" for p in page.evaluate(PROBLEMS_JS, MIN_TEXT_PX)]
         if fold:
             bottom, shown = page.evaluate(FOLD_JS)
             if bottom > shown:
                 problems.append(f"{name} at {w}x{h}: drawn down to {bottom} px, {bottom - shown} px below the fold")
-        _shoot(page, name, (w, h))
+        _shoot(page, name, (w, h), full=(w, h) == (1440, 900))
+    TIMES.append((name, round(time.monotonic() - TIMES[-1][2], 1) if TIMES else 0.0, time.monotonic()))
     return problems
+
+
+def _map_panels(page) -> list[str]:
+    """The map's side panel after a click (the neighbours) and after a box selection (the picture grid),
+    at the two laptop sizes, where the panel is narrowest."""
+    click_first_point(page)
+    page.get_by_text("nearest neighbours").first.wait_for(timeout=60_000)
+    _settle(page)
+    problems = _check(page, "map-clicked", SIZES[:2])
+    page.locator('.modebar-btn[data-title="Box Select"]').first.click()
+    area = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+    page.mouse.move(area["x"] + 0.2 * area["width"], area["y"] + 0.2 * area["height"])
+    page.mouse.down()
+    page.mouse.move(area["x"] + 0.7 * area["width"], area["y"] + 0.7 * area["height"], steps=8)
+    page.mouse.up()
+    page.get_by_text("images selected").first.wait_for(timeout=60_000)
+    _settle(page)
+    return problems + _check(page, "map-selected", SIZES[:2])
 
 
 def test_every_page_and_presenter_step_is_readable_at_laptop_and_projector_sizes(browser_ok, tmp_path):
@@ -149,7 +182,9 @@ def test_every_page_and_presenter_step_is_readable_at_laptop_and_projector_sizes
         page.goto(url)
         wait_for_map(page, min_points=448)
         _settle(page)
+        TIMES.append(("start", 0.0, time.monotonic()))
         problems += _check(page, "map", SIZES)
+        problems += _map_panels(page)
         nav = page.locator('[data-testid=stSidebarNav]')
         for title in PAGES:
             nav.get_by_text(title, exact=True).click()
@@ -165,5 +200,6 @@ def test_every_page_and_presenter_step_is_readable_at_laptop_and_projector_sizes
             _settle(page)
             problems += _check(page, f"presenter-{step}", PRESENTER_SIZES, fold=True)
     (SHOTS / "problems.txt").write_text("\n".join(problems) + "\n")
+    (SHOTS / "seconds.txt").write_text("".join(f"{name} {seconds}\n" for name, seconds, _ in TIMES))
     assert not problems, "\n".join(problems[:60]) + (f"\n… and {len(problems) - 60} more (all in "
                                                        f"{SHOTS / 'problems.txt'})" if len(problems) > 60 else "")
