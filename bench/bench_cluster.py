@@ -27,7 +27,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from explorer.cluster import embed_to_folder, map_folder, open_client, open_sharded, write_vectors_folder  # noqa: E402
+from explorer.cluster.client import open_client  # noqa: E402
+from explorer.cluster.embed import embed_to_folder, worker_embedder  # noqa: E402
+from explorer.cluster.placement import map_folder  # noqa: E402
+from explorer.cluster.shards import open_sharded, write_vectors_folder  # noqa: E402
 from explorer.io.store import EmbeddingFile  # noqa: E402
 
 
@@ -94,10 +97,9 @@ def bench_embed(args, work: Path) -> dict:
 def warm_worker(name: str) -> None:
     import pyarrow.parquet  # noqa: F401  (first use costs a second under load)
 
-    from explorer.cluster import _worker_embedder
-    from explorer.io.sources import _build  # noqa: F401
+    from explorer.io.sources import build_image_set  # noqa: F401
 
-    _worker_embedder(name).embed(np.zeros((1, 128, 128, 3), np.uint8))
+    worker_embedder(name).embed(np.zeros((1, 128, 128, 3), np.uint8))
 
 
 def clustered_vectors(n: int, d: int = 64, clusters: int = 40, seed: int = 0):

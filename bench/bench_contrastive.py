@@ -138,9 +138,9 @@ def print_separation(loaded, vectors, args) -> None:
         _print_groups(emb_name, story.compare_groups(groups, embedder=emb_name, seed=args.seed))
 
 
-def _print_groups(emb_name: str, out: dict) -> None:
-    for name, g in out["groups"].items():
-        print(f"{emb_name:<19} {name:<22} {g['n_tags']:>4} {out['per_tag']:>7} {fmt(g['silhouette']):>10}"
+def _print_groups(emb_name: str, out) -> None:
+    for name, g in out.groups.items():
+        print(f"{emb_name:<19} {name:<22} {g['n_tags']:>4} {out.per_tag:>7} {fmt(g['silhouette']):>10}"
               f" {fmt(g['knn_agreement']):>6} {fmt(g['chance']):>6}", flush=True)
 
 

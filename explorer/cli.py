@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -18,7 +19,25 @@ from typing import Optional, Sequence, TextIO
 
 import numpy as np
 
-from explorer.workset import WorkSet, columns_of, content_key, embed_workset, is_npz, load_workset
+from explorer.cluster.client import open_client
+from explorer.cluster.embed import embed_to_folder
+from explorer.cluster.placement import DEFAULT_FIT_SAMPLE, map_folder
+from explorer.cluster.shards import ClusterError
+from explorer.embedders import get_embedder
+from explorer.io import export
+from explorer.io.cache import EmbeddingCache, default_cache_dir
+from explorer.io.export import ExportRows, map_frame, write_map_table
+from explorer.io.interop import (COORDINATE_COLUMNS, bundle_thumbnails, coordinate_columns, given_projection,
+                                 read_points_table)
+from explorer.io.load import SourceKind, classify_source, embed_workset, load_workset, workset_from_table
+from explorer.io.names import csv_cell
+from explorer.io.sources import MANIFEST_PATH_COLUMNS, LoadError
+from explorer.io.store import save_embeddings
+from explorer.measures import map_measures, sample_note
+from explorer.projection import project
+from explorer.story.smear import separation_report
+from explorer.story.text_encoders import get_text_encoder
+from explorer.workset import WorkSet, columns_of
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -29,17 +48,11 @@ class CliError(Exception):
     """A failure to report to the user as one line."""
 
 
-# What every command works on: rows of an image set, or of a precomputed ``.npz`` (explorer.workset).
-# ``LoadedVectors`` is the old name; the record has ids, sources, tags, vectors, image_set (alias of
-# images), embedder, embedder_name and skipped.
-LoadedVectors = WorkSet
-
-
 class StderrProgress:
     """A progress callback that writes sparse lines (or one rewritten line on a terminal) to stderr."""
 
-    def __init__(self, stream: TextIO = sys.stderr, quiet: bool = False) -> None:
-        self.stream = stream
+    def __init__(self, stream: TextIO | None = None, quiet: bool = False) -> None:
+        self.stream = stream if stream is not None else sys.stderr  # at call time: tests swap sys.stderr
         self.quiet = quiet
         self.is_tty = bool(getattr(stream, "isatty", lambda: False)())
         self._last: tuple[str, int] = ("", -1)
@@ -70,9 +83,7 @@ def say(message: str) -> None:
 
 
 def load_set(args: argparse.Namespace, progress) -> WorkSet:
-    """``args.source`` as a WorkSet (``explorer.workset.load_workset``), not yet embedded (an .npz has its vectors)."""
-    from explorer.io.sources import LoadError
-
+    """``args.source`` as a WorkSet (``explorer.io.load.load_workset``), not yet embedded (an .npz has its vectors)."""
     try:
         return load_workset(args.source, embedder=None, tag_column=getattr(args, "tag_column", None),
                             cache=make_cache(args), progress=progress)
@@ -88,13 +99,7 @@ def load_images(source: str, args: argparse.Namespace, progress) -> WorkSet:
     return load_set(argparse.Namespace(**{**vars(args), "source": source}), progress)
 
 
-def load_npz(source: str) -> WorkSet:
-    return load_images(source, argparse.Namespace(), None)
-
-
 def make_embedder(name: str):
-    from explorer.embedders import get_embedder
-
     try:
         return get_embedder(name)
     except ValueError as exc:  # includes EmbedderUnavailable
@@ -102,8 +107,6 @@ def make_embedder(name: str):
 
 
 def make_text_encoder(name: Optional[str]):
-    from explorer.story.text_encoders import get_text_encoder
-
     try:
         return get_text_encoder(name or "hashed")
     except ValueError as exc:  # includes TextEncoderUnavailable with the install command
@@ -113,15 +116,26 @@ def make_text_encoder(name: Optional[str]):
 def make_cache(args: argparse.Namespace):
     if getattr(args, "no_cache", False):
         return None
-    from explorer.io.cache import EmbeddingCache, default_cache_dir
-
     root = Path(args.cache_dir) if getattr(args, "cache_dir", None) else default_cache_dir()
     return EmbeddingCache(root)
 
 
+def source_kind(source: str) -> SourceKind | None:
+    """``classify_source`` of SOURCE, or None when it cannot be classified (loading then says why)."""
+    try:
+        return classify_source(source)
+    except LoadError:
+        return None
+
+
+def brings_vectors(source: str) -> bool:
+    kind = source_kind(source)
+    return kind is not None and kind.brings_vectors
+
+
 def load_with_vectors(args: argparse.Namespace, progress) -> WorkSet:
     """Load SOURCE and make sure it has vectors: embed images, or take an ``.npz`` as it is."""
-    if is_npz(args.source):
+    if brings_vectors(args.source):
         loaded = load_set(args, progress)
         if args.embedder and loaded.embedder_name and args.embedder != loaded.embedder_name:
             say(f"note: {args.source} holds {loaded.embedder_name} vectors; --embedder {args.embedder} is ignored")
@@ -129,8 +143,7 @@ def load_with_vectors(args: argparse.Namespace, progress) -> WorkSet:
     embedder = make_embedder(args.embedder or "pixels")  # fail on a bad name before decoding anything
     loaded = load_set(args, progress)
     report_skips(loaded.skipped)
-    embed_workset(loaded, embedder, cache=make_cache(args), progress=progress)
-    return loaded
+    return embed_workset(loaded, embedder, cache=make_cache(args), progress=progress)
 
 
 def report_skips(skipped: Sequence) -> None:
@@ -174,19 +187,18 @@ def default_npz_name(source: str, embedder: str) -> str:
 def run_embed(args: argparse.Namespace) -> int:
     if args.workers is not None or args.scheduler is not None:
         return run_embed_cluster(args)
-    if is_npz(args.source):
+    if brings_vectors(args.source):
         raise CliError(f"{args.source}: already holds embeddings; give a folder, .zip, .csv or demo:NAME")
-    from explorer.io.store import save_embeddings
-
     progress = StderrProgress()
     embedder = make_embedder(args.embedder)  # fail on a bad name before decoding anything
     loaded = load_set(args, progress)
     report_skips(loaded.skipped)
     start = time.perf_counter()
-    vectors = embed_workset(loaded, embedder, cache=make_cache(args), progress=progress).vectors
+    loaded = embed_workset(loaded, embedder, cache=make_cache(args), progress=progress)
+    vectors = loaded.vectors
     out = Path(args.out or default_npz_name(args.source, embedder.name))
     try:
-        save_embeddings(out, loaded.image_set, vectors, embedder)
+        save_embeddings(out, loaded.images, vectors, embedder)
     except OSError as exc:
         raise CliError(f"cannot write {out}: {exc.strerror or exc}") from None
     say(f"wrote {out}: {vectors.shape[0]} vectors of {vectors.shape[1]} dims ({embedder.name}) "
@@ -195,16 +207,11 @@ def run_embed(args: argparse.Namespace) -> int:
 
 
 def run_map(args: argparse.Namespace) -> int:
-    from explorer.cluster import is_sharded_folder
-
-    if is_sharded_folder(args.source):
+    if source_kind(args.source) is SourceKind.SHARD_FOLDER:
         return run_map_sharded(args)
     if args.fit_sample is not None or args.workers is not None or args.scheduler is not None:
         raise CliError(f"{args.source}: --fit-sample, --workers and --scheduler apply to a folder written by "
                        "embed --workers/--scheduler")
-    from explorer.measures import map_measures, sample_note
-    from explorer.projection import project
-
     progress = StderrProgress()
     loaded = load_for_map(args, progress)
     callback = None
@@ -212,9 +219,11 @@ def run_map(args: argparse.Namespace) -> int:
         def callback(iteration, _coords):
             say(f"t-SNE iteration {iteration}")
     try:
-        projection = (given_map_projection(args, loaded) if args.method == "given" else
-                      project(loaded.vectors, method=args.method, n_components=args.dims, random_state=args.seed,
-                              perplexity=args.perplexity, callback=callback))
+        if args.method == "given":
+            projection, loaded = given_map_projection(args, loaded)
+        else:
+            projection = project(loaded.vectors, method=args.method, n_components=args.dims, random_state=args.seed,
+                                 perplexity=args.perplexity, callback=callback)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     for note in projection.notes:
@@ -250,15 +259,13 @@ def format_number(value) -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
 
 
-def write_map_csv(out: Optional[str], loaded: LoadedVectors, coords: np.ndarray, kept: np.ndarray, dims: int) -> None:
+def write_map_csv(out: Optional[str], loaded: WorkSet, coords: np.ndarray, kept: np.ndarray, dims: int) -> None:
     header = ["id", "source", "tag", "x", "y"] + (["z"] if dims == 3 else []) + ["neighbours_kept"]
 
     def cell(value: float) -> str:
         return "" if np.isnan(value) else f"{value:.6g}"
 
     def write(stream: TextIO) -> None:
-        from explorer.io.sources import csv_cell  # no "=..." formula cells from names and tags
-
         writer = csv.writer(stream)
         writer.writerow(header)
         for i, row_id in enumerate(loaded.ids):
@@ -277,17 +284,12 @@ def write_map_csv(out: Optional[str], loaded: LoadedVectors, coords: np.ndarray,
 
 
 def cluster_client(args: argparse.Namespace):
-    from explorer.cluster import open_client
-
     if args.workers is not None and args.scheduler is not None:
         raise CliError("give --workers N (a cluster on this machine) or --scheduler ADDRESS, not both")
     return open_client(workers=args.workers, scheduler=args.scheduler, say=say)
 
 
 def run_embed_cluster(args: argparse.Namespace) -> int:
-    from explorer.cluster import ClusterError, embed_to_folder
-    from explorer.io.sources import LoadError
-
     make_embedder(args.embedder)  # a bad name fails before a cluster starts
     out = args.out or default_npz_name(args.source, args.embedder)[: -len(".npz")]
     if out.lower().endswith(".npz"):
@@ -311,8 +313,6 @@ def run_embed_cluster(args: argparse.Namespace) -> int:
 
 
 def run_map_sharded(args: argparse.Namespace) -> int:
-    from explorer.cluster import DEFAULT_FIT_SAMPLE, ClusterError, map_folder
-
     if args.method == "umap":
         raise CliError(f"{args.source}: a folder written by embed maps with --method tsne or pca (fit on a "
                        "sample, the rest placed), not umap")
@@ -339,8 +339,6 @@ def add_cluster_args(parser: argparse.ArgumentParser) -> None:
 
 
 def run_separation(args: argparse.Namespace) -> int:
-    from explorer.story.smear import separation_report
-
     progress = StderrProgress()
     text_encoder = make_text_encoder(args.text_model) if args.text_model or args.zero_shot_holdout else None
     if args.zero_shot_holdout is not None and args.zero_shot_holdout < 1:
@@ -350,11 +348,12 @@ def run_separation(args: argparse.Namespace) -> int:
         raise CliError(f"{args.source}: --zero-shot-holdout {args.zero_shot_holdout} leaves fewer than 2 of its "
                        f"{len(set(loaded.tags))} tags to train on")
     try:
-        report = separation_report(loaded.image_set, loaded.vectors, loaded.embedder, tags=loaded.tags,
+        report = separation_report(loaded.images, loaded.vectors, loaded.embedder, tags=loaded.tags,
                                    train_contrastive=args.train_contrastive, seed=args.seed, progress=progress,
                                    text_encoder=text_encoder, zero_shot_holdout=args.zero_shot_holdout)
     except ValueError as exc:
         raise CliError(f"{args.source}: {exc}") from None
+    report = report.to_json()
     if args.json:
         print(json.dumps(report, ensure_ascii=False, allow_nan=False))
     else:
@@ -370,19 +369,15 @@ def run_separation(args: argparse.Namespace) -> int:
 EXPORT_FORMATS = {"projector": "DIR", "parquet": "FILE.parquet", "html": "FILE.html"}
 
 
-def tag_columns(loaded: LoadedVectors) -> dict[str, list[str]]:
+def tag_columns(loaded: WorkSet) -> dict[str, list[str]]:
     """Every tag column of the loaded rows, ``"tag"`` first."""
     return {name: list(values) for name, values in loaded.columns.items()}
 
 
-def export_rows(loaded: LoadedVectors, source: str):
-    from explorer.io.export import ExportRows
-
-    if loaded.image_set is not None:
-        thumbs = list(loaded.image_set.thumbnails)
+def export_rows(loaded: WorkSet, source: str):
+    if loaded.images is not None:
+        thumbs = list(loaded.images.thumbnails)
     else:  # a Projector bundle brings its pictures in its sprite
-        from explorer.io.interop import bundle_thumbnails
-
         try:
             thumbs = bundle_thumbnails(source, len(loaded.ids)) if Path(source).exists() else None
         except ValueError as exc:
@@ -394,13 +389,7 @@ def export_rows(loaded: LoadedVectors, source: str):
 
 def is_points_table(source: str) -> bool:
     """A .csv/.parquet of coordinates without image paths or vectors: drawn as given, nothing to embed."""
-    from explorer.io.interop import is_vector_source
-
-    lower = source.lower()
-    if lower.endswith((".csv", ".tsv", ".parquet")) and not is_vector_source(source):
-        from explorer.io.interop import read_points_table
-        from explorer.io.sources import MANIFEST_PATH_COLUMNS
-
+    if source_kind(source) is SourceKind.MANIFEST:  # a table, not a vector file
         try:
             header = list(read_points_table(source))
         except ValueError:
@@ -409,9 +398,7 @@ def is_points_table(source: str) -> bool:
     return False
 
 
-def load_points_table(source: str, tag_column: Optional[str]) -> LoadedVectors:
-    from explorer.io.interop import coordinate_columns, read_points_table
-
+def load_points_table(source: str, tag_column: Optional[str]) -> WorkSet:
     try:
         columns = read_points_table(source)
     except ValueError as exc:
@@ -430,34 +417,26 @@ def load_points_table(source: str, tag_column: Optional[str]) -> LoadedVectors:
     tags = [t or "untagged" for t in columns[tag_name]] if tag_name else ["untagged"] * n
     extra = {c: columns[c] for c in rest if c not in (tag_name, "tag")}
     extra.update({c: columns[c] for c in columns if c in drop})  # kept for given_map_projection
-    return LoadedVectors(name=source, key=content_key(source, ids), images=None, ids=list(ids),
-                         sources=list(columns.get("source") or ids), columns=columns_of(tags, extra))
+    return workset_from_table(source, list(ids), list(columns.get("source") or ids), columns_of(tags, extra))
 
 
-def load_for_map(args: argparse.Namespace, progress) -> LoadedVectors:
+def load_for_map(args: argparse.Namespace, progress) -> WorkSet:
     """``load_with_vectors``, except that ``--method given`` draws a coordinates-only table without embedding."""
     if args.method == "given" and is_points_table(args.source):
         return load_points_table(args.source, getattr(args, "tag_column", None))
     return load_with_vectors(args, progress)
 
 
-def given_map_projection(args: argparse.Namespace, loaded: LoadedVectors):
-    from explorer.io.interop import COORDINATE_COLUMNS, given_projection
-
-    columns = tag_columns(loaded)
-    projection = given_projection(columns, dims=args.dims, name=args.source)
+def given_map_projection(args: argparse.Namespace, loaded: WorkSet):
+    """(the source's own coordinates as a Projection, the record without them among its tag columns)."""
+    projection = given_projection(tag_columns(loaded), dims=args.dims, name=args.source)
     # the coordinates are the map now, not tags: keep them out of the extra tag columns written beside x, y
-    loaded.columns = {k: v for k, v in loaded.columns.items()
-                      if k == "tag" or k.strip().lower() not in COORDINATE_COLUMNS + ("neighbours_kept",)}
-    if loaded.image_set is not None:
-        loaded.image_set.extra_tags = {k: v for k, v in loaded.image_set.extra_tags.items()
-                                       if k.strip().lower() not in COORDINATE_COLUMNS}
-    return projection
+    columns = {k: v for k, v in loaded.columns.items()
+               if k == "tag" or k.strip().lower() not in COORDINATE_COLUMNS + ("neighbours_kept",)}
+    return projection, dataclasses.replace(loaded, columns=columns)
 
 
-def write_map_parquet(out: str, loaded: LoadedVectors, coords: np.ndarray, kept: np.ndarray) -> None:
-    from explorer.io.export import map_frame, write_map_table
-
+def write_map_parquet(out: str, loaded: WorkSet, coords: np.ndarray, kept: np.ndarray) -> None:
     try:
         write_map_table(out, map_frame(export_rows(loaded, out), coords, kept))
     except OSError as exc:
@@ -466,8 +445,6 @@ def write_map_parquet(out: str, loaded: LoadedVectors, coords: np.ndarray, kept:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from explorer.io import export
-
     progress = StderrProgress()
     out = Path(args.out)
     if args.format == "projector" and out.exists() and not out.is_dir():
@@ -499,12 +476,10 @@ def run_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def export_projection(args: argparse.Namespace, loaded: LoadedVectors):
-    from explorer.projection import project
-
+def export_projection(args: argparse.Namespace, loaded: WorkSet):
     try:
         if args.method == "given":
-            return given_map_projection(args, loaded)
+            return given_map_projection(args, loaded)[0]
         projection = project(loaded.vectors, method=args.method, n_components=args.dims, random_state=args.seed,
                              perplexity=args.perplexity)
     except ValueError as exc:

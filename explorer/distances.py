@@ -128,14 +128,18 @@ def _mark_identical(rows: np.ndarray, index: np.ndarray, out: np.ndarray) -> Non
     out[index[dup]] = first_of[dup]
 
 
-def l2_normalize(X) -> np.ndarray:
-    """Rows of X (n, d) scaled to unit L2 norm, float32; zero and non-finite rows become zero rows."""
-    A = as_matrix(X).copy()
+def l2_normalize(X, *, dtype=np.float32) -> np.ndarray:
+    """Rows of X (n, d) scaled to unit L2 norm; zero and non-finite rows become zero rows.
+
+    The one row normaliser of ``explorer``: ``dtype`` float32 (the default) for distances and maps, None to
+    keep float32/float64 as given (the story's float64 training and its gradient checks).
+    """
+    A = as_matrix(X, dtype=dtype).copy()
     A[~_finite_rows(A)] = 0.0
     # Scaling by the row's largest magnitude first keeps the squared norm from over/underflowing.
     peak = np.abs(A).max(axis=1, keepdims=True) if A.size else np.zeros((len(A), 1), np.float32)
     np.divide(A, peak, out=A, where=peak > 0)
-    norm = np.sqrt(np.einsum("ij,ij->i", A, A, dtype=np.float64)).astype(np.float32)[:, None]
+    norm = np.sqrt(np.einsum("ij,ij->i", A, A, dtype=np.float64)).astype(A.dtype)[:, None]
     np.divide(A, norm, out=A, where=norm > 0)
     return A
 

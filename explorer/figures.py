@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 
 from explorer import palette
 from explorer.imageset import tag_order
+from explorer.thumbs import data_uri
 
 # Above this many points a 2D map uses WebGL (Scattergl): SVG makes one DOM node per point.
 WEBGL_THRESHOLD = 1000
@@ -38,20 +39,13 @@ def escape_text(value: object) -> str:
 
 def thumbnail_data_uri(jpeg: bytes) -> str:
     """A ``data:`` URI for JPEG bytes, so images travel inside the figure (no URL, works offline)."""
-    from explorer.thumbs import data_uri
-
     return data_uri(jpeg, "image/jpeg")
-
-
-def tag_colors(tags: Sequence[str], groups: Sequence[str] | None = None) -> dict[str, str]:
-    """A stable colour per distinct tag, in first-seen order (see :func:`explorer.palette.tag_colors`)."""
-    return palette.tag_colors(tags, groups)
 
 
 def colors_for(tags: Sequence[str], colors: Mapping[str, str] | None) -> dict[str, str]:
     """``colors`` (computed once for a whole set, so pages agree) restricted to ``tags``, else the default."""
     if colors is None:
-        return tag_colors(tags)
+        return palette.tag_colors(tags)
     distinct = tag_order(tags)
     spare = [c for c in PALETTE if c not in set(colors.values())] or list(PALETTE)
     missing = [t for t in distinct if t not in colors]
@@ -127,7 +121,7 @@ def map_figure(
 ) -> go.Figure:
     """The map: one point per image at ``coords`` (n, 2|3), coloured by tag or by ``values``.
 
-    ``colors`` (tag -> colour, from :func:`tag_colors` over the whole set) keeps a tag's colour the
+    ``colors`` (tag -> colour, from :func:`explorer.palette.tag_colors` over the whole set) keeps a tag's colour the
     same on every page; by default colours follow the first-seen order of ``tags``.
 
     ``values`` (n,) floats in [0, 1] (e.g. neighbours kept) switch to a continuous colour scale; so do

@@ -52,6 +52,9 @@ SMALL_BLAS_FLOPS = 50_000_000
 FFT_INTS_IN_INTERVAL = 2
 EARLY_EXAGGERATION = 12.0
 MOMENTUM = 0.8
+# Iterations of a t-SNE map: exaggerated first, then normal (project() and the cluster's fit alike).
+TSNE_EXAGGERATION_ITERATIONS = 250
+TSNE_ITERATIONS = 500
 # A final layout narrower than this is degenerate (e.g. three equidistant points: every triangle size
 # has zero KL divergence, so the optimiser drifts to a point); real t-SNE/UMAP maps span several units.
 COLLAPSED_SPREAD = 1e-3
@@ -173,8 +176,8 @@ def project(
     callback: Optional[LayoutCallback] = None,
     callback_every: int = 25,
     metric: str = "cosine",
-    n_iter: int = 500,
-    early_exaggeration_iter: int = 250,
+    n_iter: int = TSNE_ITERATIONS,
+    early_exaggeration_iter: int = TSNE_EXAGGERATION_ITERATIONS,
     gradient: str = "auto",
     n_neighbors: int = 15,
     n_jobs: int = 2,
@@ -516,10 +519,7 @@ def _run_tsne(Z: np.ndarray, k: int, *, perplexity, random_state, callback, call
     m = len(Z)
     notes: list[str] = []
     Z, reduced_dims = _reduce_for_tsne(Z, k, random_state)
-    used_perplexity = min(float(perplexity), (m - 1) / 3)
-    if used_perplexity < perplexity:
-        notes.append(f"Perplexity lowered from {perplexity:g} to {used_perplexity:.3g} "
-                     f"for {m} distinct points (t-SNE needs at least 3 x perplexity neighbours).")
+    used_perplexity = tsne_perplexity(perplexity, m, notes)
     method = _gradient_method(gradient, m, k, notes)
     neighbours = "exact" if m < EXACT_NEIGHBOURS_BELOW else "annoy"
     n_jobs = n_jobs if m >= PARALLEL_MIN_POINTS else 1
@@ -557,6 +557,48 @@ def _run_tsne(Z: np.ndarray, k: int, *, perplexity, random_state, callback, call
         raise ProjectionError(f"t-SNE failed on {m} points (perplexity {used_perplexity:.3g}, "
                               f"{method}): {exc}") from exc
     return np.asarray(embedding, dtype=np.float64), used, notes
+
+
+def tsne_perplexity(perplexity: float, m: int, notes: list[str]) -> float:
+    """The perplexity t-SNE can use on ``m`` distinct points (at most (m - 1) / 3); a note when lowered."""
+    used = min(float(perplexity), (m - 1) / 3)
+    if used < perplexity:
+        notes.append(f"Perplexity lowered from {perplexity:g} to {used:.3g} "
+                     f"for {m} distinct points (t-SNE needs at least 3 x perplexity neighbours).")
+    return used
+
+
+def fit_tsne_embedding(Z: np.ndarray, k: int, *, perplexity: float = 30.0, random_state: int = 0,
+                       n_jobs: int = 2, gradient: str = "auto") -> tuple[Any, list[str]]:
+    """(openTSNE ``TSNEEmbedding``, notes) of distinct rows Z (m, d), fitted with ``project()``'s t-SNE setup
+    (perplexity clamp, gradient method, neighbours, iterations): the embedding can place further points
+    with its ``transform`` (``explorer.cluster.placement``)."""
+    import openTSNE
+
+    Z = np.ascontiguousarray(Z, dtype=np.float64)
+    m = len(Z)
+    notes: list[str] = []
+    used_perplexity = tsne_perplexity(perplexity, m, notes)
+    method = _gradient_method(gradient, m, k, notes)
+    tsne = openTSNE.TSNE(n_components=k, perplexity=used_perplexity, metric="euclidean", initialization="pca",
+                         neighbors="exact" if m < EXACT_NEIGHBOURS_BELOW else "annoy",
+                         negative_gradient_method=method, ints_in_interval=FFT_INTS_IN_INTERVAL,
+                         n_jobs=n_jobs if m >= PARALLEL_MIN_POINTS else 1, random_state=random_state, verbose=False)
+    embedding = tsne.prepare_initial(Z)
+    embedding.optimize(n_iter=TSNE_EXAGGERATION_ITERATIONS, exaggeration=EARLY_EXAGGERATION, momentum=MOMENTUM,
+                       inplace=True)
+    embedding.optimize(n_iter=TSNE_ITERATIONS, momentum=MOMENTUM, inplace=True)
+    return embedding, notes
+
+
+def usable_rows(X: np.ndarray, *, metric: str = "cosine") -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+    """(usable rows (m, d) float64, their input indices, excluded {index: reason}): the row checks of ``project``."""
+    return _clean_rows(X, metric=metric)
+
+
+def distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct rows, inverse index) as ``project`` deduplicates before a layout."""
+    return _unique_rows(rows)
 
 
 def _reduce_for_tsne(Z: np.ndarray, k: int, random_state: int) -> tuple[np.ndarray, int]:

@@ -16,7 +16,7 @@ pytest.importorskip("streamlit.testing.v1")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from ui import paths, sidebar  # noqa: E402
-from ui import workspace as wsp  # noqa: E402
+from ui import compute, state  # noqa: E402
 from ui.safe import md  # noqa: E402
 
 HOSTILE = "<img src=x onerror=alert(1)>$x^2$"
@@ -72,26 +72,26 @@ def test_first_start_shows_the_hands_demo_mapped():
     assert "448 images" in body and md("demo:hands") in body
     assert len(charts(at)) == 1
     assert "trustworthiness" in body and "Tag agreement" in body
-    assert at.session_state[wsp.CHOICE_KEY].ref == "demo:hands"
+    assert at.session_state[state.CHOICE_KEY].ref == "demo:hands"
 
 
 def test_click_focus_shows_neighbours_with_distances():
     at = app()
-    at.session_state[wsp.FOCUS_KEY] = 5
+    at.session_state[state.FOCUS_KEY] = 5
     at.run()
     no_exceptions(at)
     assert "Its 10 nearest neighbours" in texts(at)
     shown = [int(b.key.split("_")[1]) for b in at.button if b.key and b.key.startswith("nb_")]
     from explorer.distances import knn
 
-    from explorer.workset import load_workset
+    from explorer.io.load import load_workset
 
     # the page's own set, built independently (the process-wide cache may hold other tests' sets too)
-    vectors = load_workset(wsp.DEFAULT_SOURCE, embedder=wsp.DEFAULT_EMBEDDER, cache=None).vectors
+    vectors = load_workset(state.DEFAULT_SOURCE, embedder=state.DEFAULT_EMBEDDER, cache=None).vectors
     assert shown == [int(i) for i in knn(vectors, 10)[0][5]]
     # pressing "look closer" on a neighbour makes it the selected image
     at.button(key=f"nb_{shown[0]}").click().run()
-    assert at.session_state[wsp.FOCUS_KEY] == shown[0]
+    assert at.session_state[state.FOCUS_KEY] == shown[0]
 
 
 def test_tag_column_recolours_without_reembedding(monkeypatch):
@@ -160,7 +160,7 @@ def test_uploads_build_one_set_over_batches_and_can_be_removed():
     body = texts(at)
     assert "8 images · 2 tags" in body
     assert len(charts(at)) == 1
-    batches = at.session_state[wsp.BATCHES_KEY]
+    batches = at.session_state[state.BATCHES_KEY]
     assert [b["tag"] for b in batches] == ["cats", "dogs"]
     # a parameter change keeps the uploaded set
     at.radio(key="map_dims").set_value(3).run()
@@ -200,14 +200,14 @@ def test_hostile_uploads_are_skipped_by_name_and_escaped():
     names = " ".join(" ".join(map(str, t["file"])) for t in skipped_tables)
     assert "truncated.jpg" in names
     # user strings reach Markdown only escaped: no raw tag, no live math
-    at.session_state[wsp.FOCUS_KEY] = 0
+    at.session_state[state.FOCUS_KEY] = 0
     at.run()
     no_exceptions(at)
     assert "Its 2 nearest neighbours" in texts(at)
     for md_el in list(at.markdown) + list(at.caption):
         # every '<' and '$' that reaches Markdown is backslash-escaped (rendered as text, never HTML/math)
         assert re.search(r"(?<!\\)[<$]", md_el.value) is None, md_el.value
-    assert at.session_state[wsp.BATCHES_KEY][0]["images"].tags[0] == HOSTILE
+    assert at.session_state[state.BATCHES_KEY][0]["images"].tags[0] == HOSTILE
 
 
 def test_upload_caps_refuse_the_batch_with_a_message(monkeypatch):
@@ -215,7 +215,7 @@ def test_upload_caps_refuse_the_batch_with_a_message(monkeypatch):
     at = _to_uploads(app())
     _add(at, batch(4, 4), "too many")
     assert any("Too many images" in e.value for e in at.error)
-    assert at.session_state[wsp.BATCHES_KEY] == []
+    assert at.session_state[state.BATCHES_KEY] == []
     monkeypatch.setattr(sidebar, "MAX_IMAGES", 100)
     monkeypatch.setattr(sidebar, "MAX_UPLOAD_BYTES", 10)
     _add(at, batch(5, 2), "too big")
@@ -278,7 +278,7 @@ def test_npz_on_server_maps_without_pictures(tmp_path, monkeypatch):
     no_exceptions(at)
     body = texts(at)
     assert "**56 images**" in body and "color\\-histogram" in body
-    at.session_state[wsp.FOCUS_KEY] = 0
+    at.session_state[state.FOCUS_KEY] = 0
     at.run()
     no_exceptions(at)
     assert "without pictures" in texts(at)
@@ -319,7 +319,7 @@ def test_a_url_naming_something_unknown_falls_back_to_the_defaults():
     at.run()
     no_exceptions(at)
     assert at.selectbox(key="fse_demo").value == "hands"
-    assert at.selectbox(key="fse_embedder").value == wsp.DEFAULT_EMBEDDER
+    assert at.selectbox(key="fse_embedder").value == state.DEFAULT_EMBEDDER
 
 
 def test_tsne_shows_the_linear_view_first_then_its_iterations():
@@ -331,13 +331,13 @@ def test_tsne_shows_the_linear_view_first_then_its_iterations():
     vectors = np.vstack([rng.normal(0, 1, (15, 6)) + 4, rng.normal(0, 1, (15, 6)) - 4]).astype(np.float32)
     ws = SimpleNamespace(key=f"preview-test-{rng.integers(1 << 30)}", vectors=vectors)
     frames = []
-    proj = wsp.get_projection(ws, method="tsne", perplexity=5, on_layout=lambda i, c: frames.append((i, c.copy())))
+    proj = compute.get_projection(ws, method="tsne", perplexity=5, on_layout=lambda i, c: frames.append((i, c.copy())))
     iterations = [i for i, _ in frames]
     assert iterations[0] == 0 and iterations[1:] == sorted(iterations[1:]) and len(iterations) > 2
     np.testing.assert_array_equal(frames[0][1], pca_preview(vectors))
     assert proj.coords.shape == (30, 2)
     frames.clear()
-    wsp.get_projection(ws, method="tsne", perplexity=5, on_layout=lambda i, c: frames.append(i))
+    compute.get_projection(ws, method="tsne", perplexity=5, on_layout=lambda i, c: frames.append(i))
     assert frames == []  # cached: no preview, no animation
 
 

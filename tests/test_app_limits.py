@@ -17,7 +17,7 @@ import amplifiers  # noqa: E402
 from explorer import limits  # noqa: E402
 from explorer.io.sources import Upload, load_uploads  # noqa: E402
 from ui import paths  # noqa: E402
-from ui import workspace as wsp  # noqa: E402
+from ui import state  # noqa: E402
 from ui.safe import md  # noqa: E402
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -58,7 +58,7 @@ def image_set(n: int, tags: int, *, identical: bool = False):
 def app_with_images(images) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=180)
     at.session_state["fse_kind"] = "upload"
-    at.session_state[wsp.BATCHES_KEY] = [{"id": "b1", "tag": "", "images": images, "files": len(images),
+    at.session_state[state.BATCHES_KEY] = [{"id": "b1", "tag": "", "images": images, "files": len(images),
                                           "bytes": 1, "decoded": 1}]
     at.run()
     return at
@@ -157,7 +157,7 @@ def test_a_zip_of_49000_images_is_refused_by_count_before_decoding(tmp_path, mon
                  max_length=300)
     assert errors == [f"Too many images: {refusal} (this session may hold {limits.SESSION_MAX_IMAGES:,} images, "
                       "0 already added)."]
-    assert decoded == [] and at.session_state[wsp.BATCHES_KEY] == []
+    assert decoded == [] and at.session_state[state.BATCHES_KEY] == []
 
 
 def test_an_npz_declaring_a_huge_matrix_is_refused_from_its_header(tmp_path):

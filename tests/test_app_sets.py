@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from test_app import APP, TIMEOUT, _add, _server_root, _to_uploads, app, batch, charts, no_exceptions, texts  # noqa: E402
 from ui import paths  # noqa: E402
-from ui import workspace as wsp  # noqa: E402
+from ui import compute, state  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -37,12 +37,12 @@ def test_an_uploaded_set_comes_back_from_its_link_with_the_same_view():
     _add(at, batch(1), "cats")
     _add(at, batch(2), "dogs")
     at.selectbox(key="map_method").set_value("pca").run()
-    at.session_state[wsp.FOCUS_KEY] = 6
+    at.session_state[state.FOCUS_KEY] = 6
     at.run()
     url = dict(at.query_params)
     token = url["set"]
     assert len(token) >= 32 and "source" not in url
-    assert url["method"] == "pca" and url["embedder"] == wsp.DEFAULT_EMBEDDER
+    assert url["method"] == "pca" and url["embedder"] == state.DEFAULT_EMBEDDER
     focus_id = url["focus"]
     ids = at.session_state["fse_upload_joined"][1].ids
     assert focus_id == ids[6]
@@ -50,9 +50,9 @@ def test_an_uploaded_set_comes_back_from_its_link_with_the_same_view():
     again = opened(**url)  # another session: nothing of the first one's state, only the URL
     assert "8 images · 2 tags" in texts(again)
     assert again.radio(key="fse_kind").value == "upload"
-    assert [b["tag"] for b in again.session_state[wsp.BATCHES_KEY]] == ["cats", "dogs"]
+    assert [b["tag"] for b in again.session_state[state.BATCHES_KEY]] == ["cats", "dogs"]
     assert again.selectbox(key="map_method").value == "pca"
-    assert again.session_state[wsp.FOCUS_KEY] == 6
+    assert again.session_state[state.FOCUS_KEY] == 6
     assert "Its 7 nearest neighbours" in texts(again)
     assert dict(again.query_params)["set"] == token  # the same set keeps its token: no new save
     # more images can be added to the restored set; it becomes a new set with a new link
@@ -69,7 +69,7 @@ def test_forget_deletes_the_set_and_its_link_then_opens_the_demo():
     no_exceptions(at)
     assert at.radio(key="fse_kind").value == "demo"
     assert any("forgotten" in w.value for w in at.warning)
-    assert "set" not in at.query_params and at.session_state[wsp.BATCHES_KEY] == []
+    assert "set" not in at.query_params and at.session_state[state.BATCHES_KEY] == []
     later = opened(set=token)
     assert any("could not be opened" in w.value for w in later.warning)
     assert "448 images" in texts(later) and len(charts(later)) == 1
@@ -103,7 +103,7 @@ def test_a_box_selection_shows_counts_grid_and_csv_beside_the_map():
     at = _to_uploads(app())
     _add(at, batch(5), "cats")
     _add(at, batch(6), "=dogs")
-    at.session_state[wsp.SELECTED_KEY] = [0, 1, 5]
+    at.session_state[state.SELECTED_KEY] = [0, 1, 5]
     at.session_state["map_panel"] = "selection"
     at.run()
     no_exceptions(at)
@@ -112,7 +112,7 @@ def test_a_box_selection_shows_counts_grid_and_csv_beside_the_map():
     assert dict(zip(table["tag"], table["images"])) == {"cats": 2, "=dogs": 1}
     (download,) = [d for d in at.get("download_button")]
     at.button(key="map_clear").click().run()
-    assert at.session_state[wsp.SELECTED_KEY] == []
+    assert at.session_state[state.SELECTED_KEY] == []
     assert download.proto.label == "Download names (CSV)"
 
 
@@ -121,12 +121,12 @@ def test_selection_csv_names_every_row_and_defuses_formulas():
     import io
     from types import SimpleNamespace
 
-    from ui.render import selection_csv
+    from ui.current import selection_csv  # the one selection CSV (explorer.io.export.selection_csv)
 
-    ws = SimpleNamespace(tag_columns=["tag"], sources=["a.png", "=cmd|x.png"], ids=["i0", "i1"],
-                         column=lambda c: ["+1+cmd", "-0.5"])
-    rows = list(csv.reader(io.StringIO(selection_csv(ws, [0, 1]))))
-    assert rows == [["row", "image", "id", "tag"], ["0", "a.png", "i0", "'+1+cmd"], ["1", "'=cmd|x.png", "i1", "-0.5"]]
+    ws = SimpleNamespace(sources=["a.png", "=cmd|x.png"], ids=["i0", "i1"], columns={"tag": ["+1+cmd", "-0.5"]},
+                         vectors=None, images=None, embedder_name="", name="t")
+    rows = list(csv.reader(io.StringIO(selection_csv(ws, [0, 1]).decode("utf-8"))))
+    assert rows == [["id", "source", "tag"], ["i0", "a.png", "'+1+cmd"], ["i1", "'=cmd|x.png", "-0.5"]]
 
 
 def test_process_caches_are_bounded_in_bytes_as_well_as_entries():
@@ -145,12 +145,12 @@ def test_an_added_batch_starts_from_the_map_on_screen_with_new_images_placed():
     at = _to_uploads(app())
     _add(at, batch(7, 6), "cats")
     _add(at, batch(8, 6), "dogs")  # the default t-SNE map of 12 images is on screen
-    before = at.session_state["map_last"]
-    assert before["method"] == "tsne" and len(before["ids"]) == 12
+    before = at.session_state[state.LAST_MAP_KEY]
+    assert before.method == "tsne" and len(before.ids) == 12
     _add(at, batch(9, 6), "birds")
-    after = at.session_state["map_last"]
-    assert len(after["ids"]) == 18 and after["key"] != before["key"]
-    ws_key = after["key"]
-    proj = next(v for (kind, key), v in wsp._stores()["projection"].data.items() if key[0] == ws_key)
+    after = at.session_state[state.LAST_MAP_KEY]
+    assert len(after.ids) == 18 and after.key != before.key
+    ws_key = after.key
+    proj = next(v for (kind, key), v in compute._stores()["projection"].data.items() if key[0] == ws_key)
     assert proj.params["initialization"] == "given"  # refined from the placed layout, not from PCA
     assert np.isfinite(proj.coords).all()

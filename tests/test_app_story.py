@@ -120,20 +120,20 @@ def test_presenter_keys_for_a_clicker_and_the_arrows():
 @pytest.fixture(scope="module", autouse=True)
 def _leave_no_cached_sets():
     """Tests elsewhere read the first cached vectors: leave the process-wide caches as this module found them."""
-    from ui import workspace as wsp
+    from ui import compute
 
     yield
-    wsp._stores.clear()
+    compute._stores.clear()
 
 
 @pytest.fixture
 def fresh_caches():
-    """Empty process-wide workspace caches before and after (other tests read the first cached vectors)."""
-    from ui import workspace as wsp
+    """Empty process-wide caches before and after (other tests read the first cached vectors)."""
+    from ui import compute
 
-    wsp._stores.clear()
+    compute._stores.clear()
     yield
-    wsp._stores.clear()
+    compute._stores.clear()
 
 
 def test_presenter_title_step_picks_the_set_and_embedder_for_every_page(fresh_caches):

@@ -13,8 +13,9 @@ import pytest
 pytest.importorskip("distributed")
 
 from explorer import cli  # noqa: E402
-from explorer.cluster import (PART_PATTERN, ClusterError, embed_to_folder, map_folder, open_sharded,  # noqa: E402
-                              read_thumbnail, stratified_sample)
+from explorer.cluster.embed import embed_to_folder  # noqa: E402
+from explorer.cluster.placement import fit_placer, map_folder, stratified_sample  # noqa: E402
+from explorer.cluster.shards import PART_PATTERN, ClusterError, open_sharded, read_thumbnail  # noqa: E402
 from explorer.io.sources import load_source  # noqa: E402
 from explorer.io.store import load_embeddings  # noqa: E402
 
@@ -188,8 +189,6 @@ def test_placed_points_land_next_to_their_fitted_neighbours(shared_data, client,
     scrambled[placed] = shuffled  # the same check fails for points dropped anywhere on the map
     assert _same_tag_share(scrambled, tags, fitted, placed) < on_fitted - 0.2
     if method == "pca":  # the sample's axes place a fitted point exactly where the fit put it
-        from explorer.cluster import fit_placer
-
         placer, sample_coords, _ = fit_placer(shard.data.vectors[fitted], method="pca")
         np.testing.assert_allclose(placer.place(shard.data.vectors[fitted]), sample_coords, atol=1e-4)
         np.testing.assert_allclose(mapped.coords[fitted], sample_coords, atol=1e-4)
@@ -209,7 +208,7 @@ def test_the_app_opens_a_sharded_folder_with_its_written_map(photos, tmp_path, m
     from streamlit.testing.v1 import AppTest
 
     from ui import paths
-    from ui import workspace as wsp
+    from ui import state
 
     root = tmp_path / "root"
     embed_to_folder(str(photos), root / "grocery-run", "color-histogram", partition_size=10)  # in-process
@@ -238,7 +237,7 @@ def test_the_app_opens_a_sharded_folder_with_its_written_map(photos, tmp_path, m
     traces = json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
     xs = np.sort(np.concatenate([values(t["x"]) for t in traces if t.get("x") is not None]))
     np.testing.assert_allclose(xs, np.sort(written.coords[:, 0]), rtol=1e-5)  # drawn, not recomputed
-    at.session_state[wsp.FOCUS_KEY] = 5
+    at.session_state[state.FOCUS_KEY] = 5
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert len(at.get("image")) >= 2  # the clicked picture and its neighbours, read from the shards

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from explorer.distances import l2_normalize
 from explorer.story import contrastive as C
 
 
@@ -22,7 +23,7 @@ def numeric_grad(f, X, eps=1e-6):
 
 
 def unit_rows(rng, n, d):
-    return C.normalize_rows(rng.normal(size=(n, d)))
+    return l2_normalize(rng.normal(size=(n, d)), dtype=None)
 
 
 def test_supcon_gradient_matches_finite_differences():
@@ -31,9 +32,9 @@ def test_supcon_gradient_matches_finite_differences():
     H = rng.normal(size=(7, 4))
 
     def loss_of(H_):
-        return C.supcon_loss(C.normalize_rows(H_), labels, 0.5)[0]
+        return C.supcon_loss(l2_normalize(H_, dtype=None), labels, 0.5)[0]
 
-    _, dZ = C.supcon_loss(C.normalize_rows(H), labels, 0.5)
+    _, dZ = C.supcon_loss(l2_normalize(H, dtype=None), labels, 0.5)
     _, dH = C.normalize_backward(H, dZ)
     np.testing.assert_allclose(dH, numeric_grad(loss_of, H.copy()), rtol=1e-5, atol=1e-8)
 
@@ -138,7 +139,7 @@ def test_split_is_stratified_seeded_and_disjoint():
 def test_alignment_and_uniformity_match_direct_formulas():
     rng = np.random.default_rng(6)
     X, Y = rng.normal(size=(6, 3)) * 5, rng.normal(size=(6, 3))
-    A, B = C.normalize_rows(X), C.normalize_rows(Y)
+    A, B = l2_normalize(X, dtype=None), l2_normalize(Y, dtype=None)
     direct_align = np.mean([np.sum((A[i] - B[i]) ** 2) for i in range(6)])
     assert C.alignment(X, Y) == pytest.approx(direct_align)
     pairs = [np.exp(-2 * np.sum((A[i] - A[j]) ** 2)) for i in range(6) for j in range(i + 1, 6)]
@@ -191,10 +192,10 @@ def test_uniformity_memory_is_bounded_and_value_unchanged():
     import sys
     from pathlib import Path
 
-    from explorer.story.contrastive import _pair_indices, normalize_rows, uniformity
+    from explorer.story.contrastive import _pair_indices, uniformity
 
     X = np.random.default_rng(1).standard_normal((300, 64)).astype(np.float32)
-    Z = normalize_rows(X)
+    Z = l2_normalize(X, dtype=None)
     i, j = _pair_indices(len(Z), 200_000, 0)
     direct = np.log(np.mean(np.exp(-2.0 * np.maximum(2 - 2 * np.sum(Z[i] * Z[j], axis=1), 0))))
     assert uniformity(X) == pytest.approx(direct, abs=1e-5)

@@ -423,7 +423,7 @@ def _texts(at) -> str:
 
 
 def test_export_page_offers_every_download_and_the_selection(monkeypatch):
-    from ui import workspace as wsp
+    from ui import state
 
     at = _app(monkeypatch, map_method="pca", map_dims=3)
     at.switch_page("ui/pages/export.py").run()
@@ -434,7 +434,7 @@ def test_export_page_offers_every_download_and_the_selection(monkeypatch):
     assert labels == ["Map (CSV)", "Map (Parquet)", "Standalone HTML map", "Embeddings (.npz)",
                       "Embeddings (Parquet)", "Projector bundle (ZIP)"]
     assert "Nothing selected" in _texts(at)
-    at.session_state[wsp.SELECTED_KEY] = [3, 40, 41]
+    at.session_state[state.SELECTED_KEY] = [3, 40, 41]
     at.run()
     labels = [b.label for b in at.get("download_button")]
     assert labels[-2:] == ["Selection (CSV)", "Selected images (ZIP)"] and "3 images selected" in _texts(at)
@@ -456,9 +456,9 @@ def test_bundle_and_parquet_on_the_server_load_in_the_app(monkeypatch, tmp_path)
         assert not at.exception, [e.value for e in at.exception]
         assert "**12 images**" in _texts(at)
     assert at.selectbox(key="fse_tag_column").options == ["tag", "kind"]
-    from ui import workspace as wsp
+    from ui import state
 
-    at.session_state[wsp.SELECTED_KEY] = [0, 5]
+    at.session_state[state.SELECTED_KEY] = [0, 5]
     at.session_state["export_method"] = "pca"
     at.switch_page("ui/pages/export.py").run()
     assert not at.exception, [e.value for e in at.exception]

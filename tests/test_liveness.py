@@ -8,7 +8,8 @@ from streamlit.runtime.scriptrunner import StopException
 
 from explorer.distances import knn
 from ui import liveness
-from ui import workspace as wsp
+from ui import status
+from ui.compute import memo
 
 
 class FakeRuntime:
@@ -60,7 +61,7 @@ def test_knn_is_abandoned_between_blocks(runtime):
 
 def test_progress_box_stops_embedding_and_memo_keeps_nothing(runtime):
     def compute():
-        with wsp.progress_box("Embedding") as progress:
+        with status.progress_box("Embedding") as progress:
             for i in range(10):
                 if i == 4:
                     runtime.active.clear()
@@ -68,6 +69,6 @@ def test_progress_box_stops_embedding_and_memo_keeps_nothing(runtime):
         return "finished"
 
     with pytest.raises(StopException):
-        wsp.memo("other", ("liveness-test",), compute)
+        memo("other", ("liveness-test",), compute)
     runtime.active.add("s1")
-    assert wsp.memo("other", ("liveness-test",), lambda: "recomputed") == "recomputed"
+    assert memo("other", ("liveness-test",), lambda: "recomputed") == "recomputed"

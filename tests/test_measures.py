@@ -206,7 +206,7 @@ def test_separation_confusion_counts_neighbour_tags():
 
 
 def test_tag_charts_and_map_colours_share_one_first_seen_order():
-    from explorer.figures import tag_colors
+    from explorer.palette import tag_colors
     from explorer.imageset import tag_codes
 
     tags = ["zebra", "ant", "zebra", "moth", "ant", "moth"] * 5

@@ -76,7 +76,7 @@ def test_colours_stay_with_their_tag_in_a_subset_of_rows():
     fig = figures.map_figure(np.zeros((2, 2)), tags=subset, sources=["x", "y"], colors=colours)
     assert {t.name: t.marker.color for t in fig.data} == {"d": colours["d"], "b": colours["b"]}
     # without the set's colours, a subset would recolour by its own order: the reason pages pass them
-    assert figures.tag_colors(subset)["d"] != colours["d"]
+    assert palette.tag_colors(subset)["d"] != colours["d"]
 
 
 def test_grouping_column_finds_a_coarser_partition_only():

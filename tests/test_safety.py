@@ -24,7 +24,7 @@ pytest.importorskip("streamlit.testing.v1")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from ui import paths  # noqa: E402
-from ui import workspace as wsp  # noqa: E402
+from ui import state  # noqa: E402
 from ui.safe import md  # noqa: E402
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -183,8 +183,8 @@ def hostile_session():
             seen.run(f"upload {tag}")
         _add(at, [(NAME_IMAGE, b"\x89PNG\r\n\x1a\n broken", "image/png")], TAG_IMAGE)  # refused batch
         seen.run("refused upload")
-        at.session_state[wsp.FOCUS_KEY] = 0
-        at.session_state[wsp.SELECTED_KEY] = list(range(9))
+        at.session_state[state.FOCUS_KEY] = 0
+        at.session_state[state.SELECTED_KEY] = list(range(9))
         at.run()
         seen.run("map with focus and selection")
         for page in ("distances", "pair", "pairs", "smear"):
@@ -207,7 +207,7 @@ def hostile_session():
 
 
 def test_hostile_set_was_loaded_and_every_page_ran(hostile_session):
-    batches = hostile_session.at.session_state[wsp.BATCHES_KEY]
+    batches = hostile_session.at.session_state[state.BATCHES_KEY]
     tags = [t for b in batches for t in b["images"].tags]
     sources = [s for b in batches for s in b["images"].sources]
     assert sorted(set(tags)) == sorted({TAG_HTML, TAG_IMAGE, TAG_MATH}) and len(tags) == 9

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -11,7 +12,8 @@ import pytest
 
 from explorer.imageset import ImageSet, SkippedFile
 from explorer.io.setstore import SetNotFound, SetStore, is_token
-from explorer.workset import WorkSet, load_workset, vectors_set_key
+from explorer.io.load import load_workset
+from explorer.workset import WorkSet, vectors_set_key
 
 
 def image_set(n: int = 5, seed: int = 0, size: int = 8) -> ImageSet:
@@ -114,7 +116,7 @@ def test_a_damaged_object_is_a_clear_error_and_is_removed(tmp_path):
 
 
 def test_mismatched_columns_are_refused(tmp_path):
-    bad = saved_images()
-    bad.sources = bad.sources[:-1]
+    good = saved_images()
+    bad = dataclasses.replace(good, sources=good.sources[:-1])
     with pytest.raises(ValueError, match="disagree"):
         SetStore(tmp_path).save(bad)

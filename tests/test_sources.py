@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import sys
-import types
 import zipfile
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import numpy as np
 import pytest
 
 import hostile_corpus as hc
+from explorer.io import sources
 from explorer.imageset import UNTAGGED, ImageSet
 from explorer.io.sources import (LoadError, Upload, ZipLimits, display_name, load_folder, load_manifest,
                               load_source, load_uploads, load_zip)
@@ -223,17 +222,15 @@ def test_load_source_dispatch(tmp_path, hostile_folder, monkeypatch):
             load_source(spec, **kwargs)
 
 
-def test_load_source_demo_calls_demos_lazily(monkeypatch):
+def test_load_source_demo_calls_load_demo_and_names_the_spec(monkeypatch):
     calls = []
-    fake = types.ModuleType("explorer.io.demos")
 
     def load_demo(name, *, seed=0, image_size=128):
         calls.append((name, seed, image_size))
         if name != "hands":
             raise ValueError(f"unknown demo {name!r}; available: hands")
         return "the set"
-    fake.load_demo = load_demo
-    monkeypatch.setitem(sys.modules, "explorer.io.demos", fake)
+    monkeypatch.setattr(sources, "load_demo", load_demo)  # imported at the top of explorer.io.sources
     assert load_source("demo:hands", image_size=48) == "the set"
     assert calls == [("hands", 0, 48)]
     with pytest.raises(LoadError, match="demo:nope: unknown demo 'nope'"):

@@ -26,7 +26,7 @@ def demo():
 
 def test_report_is_json_ready_with_the_promised_keys(demo):
     s, emb, X = demo
-    r = story.separation_report(s, X, emb, seed=0)
+    r = story.separation_report(s, X, emb, seed=0).to_json()
     text = json.dumps(r, allow_nan=False)  # raises on NaN or numpy types
     assert json.loads(text)["n_images"] == len(s)
     for key in ("knn_agreement", "silhouette", "alignment", "uniformity", "per_tag", "notes"):
@@ -42,15 +42,15 @@ def test_report_is_json_ready_with_the_promised_keys(demo):
 def test_vectors_only_report_has_null_alignment_and_says_why(demo):
     s, _, X = demo
     r = story.separation_report(None, X, None, tags=s.tags)
-    assert r["alignment"] is None and any("alignment" in note for note in r["notes"])
-    assert r["knn_agreement"] == story.separation_report(s, X, None)["knn_agreement"]
+    assert r.alignment is None and any("alignment" in note for note in r.notes)
+    assert r.measures.knn_agreement == story.separation_report(s, X, None).measures.knn_agreement
     with pytest.raises(ValueError, match="tags"):
         story.separation_report(None, X, None)
 
 
 def test_training_raises_held_out_agreement_on_the_hands_demo(demo):
     s, emb, X = demo
-    r = story.separation_report(None, X, None, tags=s.tags, train_contrastive=True, seed=0)
+    r = story.separation_report(None, X, None, tags=s.tags, train_contrastive=True, seed=0).to_json()
     held = r["held_out_knn_agreement"]
     assert held["after"] > held["before"] + 0.05, held
     assert r["contrastive"]["n_train"] + r["contrastive"]["n_held_out"] == len(s)
@@ -60,9 +60,9 @@ def test_training_raises_held_out_agreement_on_the_hands_demo(demo):
 def test_restricting_to_fewer_tags_reports_chance_and_a_random_baseline(demo):
     s, _, X = demo
     out = story.restrict_configurations(X, s.tags, ["fist", "ball", "star"], draws=5)
-    assert out["subset"]["n_tags"] == 3 and out["all"]["n_tags"] == len(set(s.tags))
-    assert out["subset"]["chance"] == pytest.approx(1 / 3)
-    assert out["random_subsets"]["draws"] == 5 and out["random_subsets"]["knn_agreement_mean"] is not None
+    assert out.subset["n_tags"] == 3 and out.all_tags["n_tags"] == len(set(s.tags))
+    assert out.subset["chance"] == pytest.approx(1 / 3)
+    assert out.random_subsets["draws"] == 5 and out.random_subsets["knn_agreement_mean"] is not None
     with pytest.raises(ValueError, match="subset"):
         story.restrict_configurations(X, s.tags, ["fist", "no such tag"])
 
@@ -71,10 +71,10 @@ def test_compare_groups_equalises_images_and_tags(demo):
     s, _, X = demo
     groups = {k: (X[rows], [s.tags[i] for i in rows]) for k, rows in story.group_rows(s.extra_tags["kind"]).items()}
     out = story.compare_groups(groups, embedder="pixels", seed=0)
-    hand, obj = out["groups"]["hand"], out["groups"]["object"]
+    hand, obj = out.groups["hand"], out.groups["object"]
     assert hand["n_tags"] == obj["n_tags"] == 6  # 8 gestures cut to the 6 object kinds
     assert hand["n_images"] == obj["n_images"] == 6 * 32
-    assert any("embedder" in c for c in out["controlled"]) and out["not_controlled"]
+    assert any("embedder" in c for c in out.controlled) and out.not_controlled
 
 
 def test_smear_pairs_rank_the_most_confused_pair_first():
@@ -102,7 +102,7 @@ def test_pretrained_head_raises_held_out_agreement_on_sign_digits(tmp_path):
             shutil.copy(f, tmp_path / tag_dir.name / f.name)
     s = load_folder(tmp_path)
     X = emb.embed(s.pixels)
-    r = story.separation_report(None, X, None, tags=s.tags, train_contrastive=True, seed=0)
+    r = story.separation_report(None, X, None, tags=s.tags, train_contrastive=True, seed=0).to_json()
     held = r["held_out_knn_agreement"]
     print(held)
     assert held["after"] > held["before"], held

@@ -101,36 +101,6 @@ def test_vocabulary_knows_tag_words_and_close_spellings_only():
     assert not vocab.knows("banana") and not vocab.knows("asdfgh") and not vocab.knows("o")
 
 
-def test_ties_share_a_rank():
-    assert T.tie_ranks([0.5, 0.4, 0.4, 0.1]) == ["1", "2=", "2=", "4"]
-    assert T.tie_ranks([0.3, 0.3, 0.3]) == ["1=", "1=", "1="]
-    assert T.tie_ranks([0.9, 0.5]) == ["1", "2"]
-    assert T.tie_ranks([0.5, 0.4996]) == ["1=", "1="]  # equal at the 3 decimals shown
-    with pytest.raises(ValueError, match="sorted"):
-        T.tie_ranks([0.1, 0.2])
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Captions from tags, training on a real set, zero-shot on tags never seen
-
-
-@pytest.fixture(scope="module")
-def real_hands(shared_data, tmp_path_factory):
-    """12 photos of each of 6 signed digits (a copy of ../shared/data), embedded with hog."""
-    import shutil
-
-    from explorer.embedders import get_embedder
-    from explorer.io.sources import load_source
-
-    root = tmp_path_factory.mktemp("hands")
-    for tag in "012345":
-        (root / tag).mkdir()
-        for path in sorted((shared_data / "sign-language-digits" / tag).glob("*"))[:12]:
-            shutil.copy(path, root / tag / path.name)
-    image_set = load_source(root)
-    return np.asarray(get_embedder("hog").embed(image_set.pixels)), list(image_set.tags)
-
-
 def test_training_on_tag_captions_lowers_the_loss_on_real_photos(real_hands):
     X, tags = real_hands
     model = T.train_on_tags(X, tags, settings=T.TextModelSettings(steps=60, batch_size=64), seed=0)
@@ -163,7 +133,7 @@ def test_zero_shot_measures_tags_and_images_training_never_saw(real_hands, monke
     fit_at = [i for i, (kind, _) in enumerate(log) if kind == "fit"]
     assert len(fit_at) == 1
     trained_texts = [t for kind, texts in log[:fit_at[0]] if kind == "encode" for t in texts]
-    trained_words = {w for t in trained_texts for w in T._WORD.findall(t)}
+    trained_words = {w for t in trained_texts for w in T.WORD.findall(t)}
     assert trained_texts and not held & trained_words  # no caption of a held-out tag reached training
     X_train = log[fit_at[0]][1]
     unseen_rows = {X[i].tobytes() for i in np.flatnonzero(np.isin(tags, list(held)))}

@@ -1,1 +1,1 @@
-"""The Streamlit layer: the shared sidebar, the cached workspace, and one file per page in ui/pages/."""
+"""The Streamlit layer: the shared sidebar, the current set (ui.current), and one file per page in ui/pages/."""

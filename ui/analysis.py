@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 
 
-def sample_rows(tags: Sequence[str], limit: int, *, seed: int = 0) -> np.ndarray:
+def sample_rows_per_tag(tags: Sequence[str], limit: int, *, seed: int = 0) -> np.ndarray:
     """At most ``limit`` row indices, drawn per tag in proportion (every tag keeps ≥ 1 row), sorted."""
     n = len(tags)
     if n <= limit:

@@ -18,7 +18,17 @@ from typing import Any, Callable
 import numpy as np
 import streamlit as st
 
-from explorer.workset import content_key  # noqa: F401 (re-exported: the page API's content_key)
+from explorer.cluster.shards import read_thumbnail
+from explorer.distances import knn, l2_normalize, row_neighbours
+from explorer.embedders import get_embedder
+from explorer.io.cache import EmbeddingCache, default_cache_dir
+from explorer.io.interop import given_projection
+from explorer.mosaic import compose_mosaic
+from explorer.projection import Projection, pca_preview, project
+from explorer.thumbs import mosaic_uri, sprite_uris
+from explorer.io.load import embed_workset
+from explorer.workset import WorkSet
+from ui.liveness import abandon_check
 from ui.status import progress_box
 
 # The most these caches hold in one server process, split between the kinds below.
@@ -43,6 +53,10 @@ def estimate_bytes(value: Any, _depth: int = 0) -> int:
         if len(value) > 2000 and all(isinstance(v, (str, bytes)) for v in value[:50]):
             return sum(map(len, value)) + 8 * len(value)
         return sum(estimate_bytes(v, _depth + 1) for v in value) + 8 * len(value)
+    if isinstance(value, WorkSet) and value.vectors is not None and value.images is not None:
+        # an embedded record (the "vectors" store) shares its pictures with the loaded one the "set" store
+        # already counts: count what embedding added
+        return estimate_bytes(value.vectors) + estimate_bytes(value.ids) + estimate_bytes(value.sources) + 64
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return sum(estimate_bytes(getattr(value, f.name), _depth + 1) for f in dataclasses.fields(value))
     return 64
@@ -133,19 +147,18 @@ PREVIEW_FIT_ROWS = 4_000
 
 # ----------------------------------------------------------------------------------------- embedding
 
-def embed(images, set_key: str, embedder_name: str):
-    """(vectors (n, d) float32, Embedder) of ``images`` (cached; the disk cache embeds only new images)."""
-    from explorer.embedders import get_embedder
-
+def embed(record: WorkSet, embedder_name: str) -> WorkSet:
+    """``record`` (loaded, not embedded) embedded with ``embedder_name``: a new record from the core, cached by
+    content (set key + embedder identity); the disk cache embeds only images it has not seen."""
     embedder = memo("other", ("embedder", embedder_name), lambda: get_embedder(embedder_name))
 
-    def compute() -> np.ndarray:
-        from explorer.workset import load_workset
+    def compute() -> WorkSet:
+        with progress_box(f"Embedding {len(record.ids):,} images with {embedder_name}") as progress:
+            # replace(): today's embed_workset fills the record it is given; 16-core's returns a new one
+            return embed_workset(dataclasses.replace(record), embedder,
+                                 cache=EmbeddingCache(default_cache_dir()), progress=progress)
 
-        with progress_box(f"Embedding {len(images):,} images with {embedder_name}") as progress:
-            return load_workset(images, embedder=embedder, progress=progress).vectors
-
-    return memo("vectors", (set_key, embedder.cache_key), compute), embedder
+    return memo("vectors", (record.set_key, embedder.cache_key), compute)
 
 
 # ----------------------------------------------------------------------------------------- geometry
@@ -158,21 +171,15 @@ def get_projection(ws, *, method: str = "pca", dims: int = 2, perplexity: float 
     On a cache miss ``on_layout(iteration, coords)`` sees intermediate t-SNE layouts, and t-SNE starts
     from ``initialization`` when given (an earlier map with new points placed), else from PCA.
     """
-    from explorer.projection import pca_preview, project
-
     params = (method, int(dims), float(perplexity) if method == "tsne" else None, int(seed))
     if method != "tsne":
         initialization = None
-    shard = getattr(ws, "shard", None)  # duck-typed workspaces (tests, story pages) may not have one
+    shard = getattr(ws, "shard", None)  # duck-typed records (tests) may not have one
     written = shard.maps.get(method) if shard is not None else None
     if written is not None and written.coords.shape[1] == int(dims):
         return _written_projection(written)
     if method == "given":  # the set's own x, y (, z) columns, drawn as they are
-        from explorer.io.interop import given_projection
-
         return memo("projection", (ws.key, params), lambda: given_projection(ws.columns, dims=int(dims), name=ws.name))
-    from ui.liveness import abandon_check
-
     still_wanted = abandon_check()
 
     def layout(iteration: int, coords: np.ndarray) -> None:
@@ -198,8 +205,6 @@ def get_projection(ws, *, method: str = "pca", dims: int = 2, perplexity: float 
 
 def _written_projection(written):
     """The map ``python -m explorer map DIR --fit-sample`` wrote, as a Projection (drawn, never recomputed)."""
-    from explorer.projection import Projection
-
     coords = np.asarray(written.coords, dtype=np.float32)
     off = np.flatnonzero(~np.isfinite(coords).all(axis=1))
     return Projection(coords=coords, method=written.method,
@@ -218,10 +223,6 @@ def cached_projection(ws, *, method: str, dims: int, perplexity: float, seed: in
 
 def get_neighbours(ws, k: int) -> tuple[np.ndarray, np.ndarray]:
     """(indices (n, k) int64, cosine distances (n, k)) of every row's k nearest neighbours, itself excluded."""
-    from explorer.distances import knn
-
-    from ui.liveness import abandon_check
-
     k = int(max(1, min(k, len(ws) - 1)))
     return memo("neighbours", (ws.key, k), lambda: knn(ws.vectors, k, metric="cosine", exclude_self=True,
                                                        should_stop=abandon_check()))
@@ -229,8 +230,6 @@ def get_neighbours(ws, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 def neighbours_of(ws, row: int, k: int) -> tuple[np.ndarray, np.ndarray]:
     """(indices (k,), cosine distances (k,)) of one row: a matrix-vector product, fast on 100k rows."""
-    from explorer.distances import l2_normalize, row_neighbours
-
     k = int(max(1, min(k, len(ws) - 1)))  # a small set has fewer neighbours than the k asked for
     unit = memo("vectors", ("unit", ws.key), lambda: l2_normalize(ws.vectors))
     return memo("other", ("row-neighbours", ws.key, int(row), int(k)), lambda: row_neighbours(unit, int(row), int(k)))
@@ -242,8 +241,6 @@ def thumbnail(ws, i: int) -> bytes | None:
     if ws.images is not None:
         return ws.images.thumbnails[i]
     if getattr(ws, "shard", None) is not None:  # read per clicked point from its partition file
-        from explorer.cluster import read_thumbnail
-
         return memo("other", ("shard-thumb", ws.key, int(i)), lambda: read_thumbnail(ws.shard, int(i)))
     return None
 
@@ -254,8 +251,6 @@ def thumbnail_uris(ws, side: int = 48) -> list[str]:
         return []
 
     def compute() -> list[str]:
-        from explorer.thumbs import sprite_uris
-
         with progress_box(f"Preparing {len(ws):,} pictures for the map") as progress:
             return sprite_uris(ws.images.thumbnails, side, progress=progress)
 
@@ -268,9 +263,6 @@ def mosaic_for(ws, proj, *, canvas_px: int = 2000):
         return None
 
     def compute():
-        from explorer.mosaic import compose_mosaic
-        from explorer.thumbs import mosaic_uri
-
         with progress_box(f"Drawing {len(ws):,} images on the map") as progress:
             mosaic = compose_mosaic(proj.coords, ws.images.pixels, canvas_px=canvas_px, progress=progress)
         return mosaic_uri(mosaic), mosaic.x_range, mosaic.y_range, mosaic.drawn

@@ -5,7 +5,7 @@ Streamlit stops a run at its next UI call once the browser disconnects, but k-NN
 can run for minutes without one. :func:`abandon_check` captures the current session on the script thread
 and returns a function safe to call from any thread (worker threads included): it raises Streamlit's own
 ``StopException`` once the session is no longer active, so the run ends quietly, nothing half-computed is
-cached (``ui.workspace.memo`` stores only finished results) and the memory is freed. Outside a running
+cached (``ui.compute.memo`` stores only finished results) and the memory is freed. Outside a running
 server (AppTest, scripts, the CLI) the check does nothing.
 """
 

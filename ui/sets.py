@@ -13,32 +13,30 @@ from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 
 import streamlit as st
 
 from explorer.imageset import ImageSet
-from explorer.workset import WorkSet, load_workset
+from explorer.io.cache import default_cache_dir
+from explorer.io.setstore import DEFAULT_MAX_BYTES, SetStore, SetStoreError
+from explorer.io.sources import LoadError
+from explorer import limits
+from explorer.io.load import SourceKind, classify_source, load_workset
+from explorer.workset import WorkSet
+from ui import state
 from ui.compute import memo
 from ui.safe import md
-from ui.state import BATCHES_KEY, KIND_KEY, SourceChoice, upload_batches
+from ui.state import SourceChoice, upload_batches
 from ui.status import progress_box, show_skipped
+from ui.vectorfile import vector_source
 
 SET_PARAM = "set"
-# {set_key: token} of the sets this session saved or opened, the set opened from a link (kind "saved"),
-# a message for the next run, and the once-per-session "URL read" flag.
-TOKENS_KEY = "fse_set_tokens"
-OPENED_KEY = "fse_opened_set"
-MESSAGE_KEY = "fse_set_message"
-URL_READ_KEY = "fse_url_read"
-URL_FOCUS_KEY = "fse_url_focus"
 STORE_MB_ENV = "EXPLORER_SET_STORE_MB"
 
 
 def set_store():
     """The store of saved sets under the cache directory; ``$EXPLORER_SET_STORE_MB`` caps its size."""
-    from explorer.io.cache import default_cache_dir
-    from explorer.io.setstore import DEFAULT_MAX_BYTES, SetStore
-
     try:
         max_bytes = int(float(os.environ.get(STORE_MB_ENV, "")) * 2**20) or DEFAULT_MAX_BYTES
     except ValueError:
@@ -80,19 +78,16 @@ def sync_url(**values: object) -> None:
 
 def restore_from_url() -> None:
     """Once per browser session: open the set named by ``?set=`` (or say why it cannot be opened)."""
-    if st.session_state.get(URL_READ_KEY):
+    if not state.first_url_read():
         return
-    st.session_state[URL_READ_KEY] = True
-    st.session_state[URL_FOCUS_KEY] = st.query_params.get("focus")
+    state.set_url_focus(st.query_params.get("focus"))
     token = st.query_params.get(SET_PARAM)
     if not token:
         return
-    from explorer.io.setstore import SetStoreError
-
     try:
         record, info = set_store().load(token)
     except SetStoreError as exc:
-        st.session_state[MESSAGE_KEY] = f"The set in this link could not be opened: {exc}. Showing the demo instead."
+        state.set_message(f"The set in this link could not be opened: {exc}. Showing the demo instead.")
         return
     open_saved(record, info, token)
 
@@ -107,16 +102,12 @@ def open_saved(record: WorkSet, info: dict, token: str) -> None:
             restored.append({"id": uuid.uuid4().hex[:12], "tag": str(b.get("tag", "")), "files": int(b.get("files", count)),
                              "bytes": int(b.get("bytes", 0)), "images": record.images.subset(range(start, start + count))})
             start += count
-        st.session_state[BATCHES_KEY] = restored
-        st.session_state[KIND_KEY] = "upload"
+        state.set_upload_batches(restored)
+        state.set_source_kind("upload")
     else:
-        st.session_state[OPENED_KEY] = (token, record)
-        st.session_state[KIND_KEY] = "saved"
-    st.session_state.setdefault(TOKENS_KEY, {})[record.set_key] = token
-
-
-def take_message() -> str | None:
-    return st.session_state.pop(MESSAGE_KEY, None)
+        state.set_opened_set((token, record))
+        state.set_source_kind("saved")
+    state.set_tokens()[record.set_key] = token
 
 
 # ----------------------------------------------------------------------------------------- saving
@@ -125,10 +116,9 @@ def token_for(loaded: WorkSet, choice: SourceChoice) -> str | None:
     """The token of the current set, saving it the first time this session shows it (None for demos)."""
     if choice.kind == "demo" or loaded.shard is not None:  # a cluster folder stays where it is (too big to copy)
         return None
-    tokens = st.session_state.setdefault(TOKENS_KEY, {})
+    tokens = state.set_tokens()
     if loaded.set_key in tokens:
         return tokens[loaded.set_key]
-    from explorer.io.setstore import SetStoreError
 
     info: dict = {"origin": choice.kind}
     if choice.kind == "upload":
@@ -148,15 +138,14 @@ def token_for(loaded: WorkSet, choice: SourceChoice) -> str | None:
 def forget(token: str) -> None:
     """Button callback: delete the set behind ``token`` from the store and go back to the demo."""
     set_store().forget(token)
-    tokens = st.session_state.setdefault(TOKENS_KEY, {})
+    tokens = state.set_tokens()
     for key in [k for k, t in tokens.items() if t == token]:
         del tokens[key]
-    kind = st.session_state.get(KIND_KEY)
-    if kind == "upload":
-        st.session_state[BATCHES_KEY] = []
-    st.session_state.pop(OPENED_KEY, None)
-    st.session_state[KIND_KEY] = "demo"
-    st.session_state[MESSAGE_KEY] = "The set was forgotten: it is deleted from this server and its link now opens the demo."
+    if state.source_kind() == "upload":
+        state.set_upload_batches([])
+    state.set_opened_set(None)
+    state.set_source_kind("demo")
+    state.set_message("The set was forgotten: it is deleted from this server and its link now opens the demo.")
 
 
 # ----------------------------------------------------------------------------------------- loading
@@ -164,7 +153,6 @@ def forget(token: str) -> None:
 def load_choice(choice: SourceChoice) -> WorkSet | None:
     """The loaded (not yet embedded) set for ``choice`` (cached); draws an error and returns None if it
     cannot load. An .npz comes with its own vectors."""
-    from explorer.io.sources import LoadError
 
     if choice.kind not in ("demo", "upload", "server", "npz", "saved") or not choice.ref:
         return None
@@ -172,12 +160,14 @@ def load_choice(choice: SourceChoice) -> WorkSet | None:
         if choice.kind == "upload":
             return _load_uploads()
         if choice.kind == "saved":
-            opened = st.session_state.get(OPENED_KEY)
+            opened = state.opened_set()
             return opened[1] if opened is not None else None
-        if choice.kind in ("npz", "server") and _is_sharded(choice.ref):
+        on_disk = choice.kind in ("npz", "server") and os.path.exists(choice.ref)  # not an upload held in memory
+        kind = classify_source(choice.ref) if on_disk else None  # asked once
+        if kind is SourceKind.SHARD_FOLDER:
             return memo("set", ("sharded", choice.ref, _sharded_mtime(choice.ref)),
                         lambda: _load_sharded(choice.ref))
-        if choice.kind == "npz" or (choice.kind == "server" and _brings_vectors(choice.ref)):
+        if choice.kind == "npz" or (kind is not None and kind.brings_vectors):
             return memo("set", ("npz", choice.ref, _mtime(choice.ref)), lambda: _load_npz(choice.ref))
         spec = choice.ref
         key = ("src", spec, choice.manifest_tag_column, _mtime(spec))
@@ -199,15 +189,7 @@ def _mtime(path: str) -> float:
         return 0.0
 
 
-def _is_sharded(path: str) -> bool:
-    from explorer.cluster import is_sharded_folder
-
-    return is_sharded_folder(path)
-
-
 def _sharded_mtime(path: str) -> tuple:
-    from pathlib import Path
-
     return tuple(_mtime(str(p)) for p in sorted(Path(path).glob("[_m]*.*")))  # _meta.json and map-*.parquet
 
 
@@ -218,20 +200,9 @@ def _load_sharded(path: str) -> WorkSet:
         return load_workset(path)
 
 
-def _brings_vectors(path: str) -> bool:
-    """A Projector bundle or a Parquet from ``export`` picked on the server loads like an .npz."""
-    from explorer.io.interop import is_vector_source
-
-    return is_vector_source(path)
-
-
 def _load_npz(ref: str) -> WorkSet:
-    from pathlib import PurePosixPath
-
-    from explorer.workset import workset_from_vectors
-    from ui.sidebar import read_npz  # app limits, NaN/inf rows dropped, uploads read from memory
-
-    return workset_from_vectors(read_npz(ref), name=PurePosixPath(ref).name)
+    # the app's limits: shapes checked first, NaN/inf rows dropped and reported, bare file names in messages
+    return load_workset(vector_source(ref), limits=limits.APP_VECTORS)
 
 
 def _load_source(spec: str, manifest_tag_column: str | None) -> WorkSet:
@@ -244,10 +215,10 @@ def _load_uploads() -> WorkSet | None:
     if not batches:
         return None
     signature = tuple(b["id"] for b in batches)
-    cached = st.session_state.get("fse_upload_joined")
-    if cached is not None and cached[0] == signature:
-        return cached[1]
+    cached = state.joined_uploads(signature)
+    if cached is not None:
+        return cached
     images = ImageSet.concatenate([b["images"] for b in batches], name="your images")
     loaded = load_workset(images, embedder=None)
-    st.session_state["fse_upload_joined"] = (signature, loaded)
+    state.set_joined_uploads(signature, loaded)
     return loaded

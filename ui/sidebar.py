@@ -1,10 +1,10 @@
 """The shared sidebar: where the images come from, which embedder, which tag column colours the map.
 
-``draw() -> SourceChoice`` draws every widget, stores the choice in ``st.session_state`` for
-``ui.workspace.current_workspace()`` and returns it. Uploads are decoded once, when the user presses
-"Add to set", and kept per session as batches (``ui.workspace.upload_batches()``), within the session
+``draw() -> SourceChoice`` draws every widget, stores the choice (``ui.state.set_choice``) for
+``ui.current.current_set()`` and returns it. Uploads are decoded once, when the user presses
+"Add to set", and kept per session as batches (``ui.state.upload_batches()``), within the session
 caps of ``explorer.limits`` (every ZIP member counts, checked before decoding). An uploaded ``.npz``
-stays in memory (never written to disk) and is read through :func:`read_npz`.
+stays in memory (never written to disk) and is read by ``explorer.io.load.load_workset`` (``ui.vectorfile.vector_source``).
 """
 
 from __future__ import annotations
@@ -17,10 +17,17 @@ from pathlib import PurePosixPath
 import streamlit as st
 
 from explorer import limits
-from ui import sets
-from ui import workspace as wsp
+from explorer.cluster.shards import is_sharded_folder
+from explorer.embedders import EMBEDDERS, available_embedders
+from explorer.io.demos import DEMOS
+from explorer.io.interop import projector_tensors, zipped_bundle_member
+from explorer.io.sources import AllowanceExceeded, LoadError, Upload, load_uploads
+from ui import sets, state
 from ui.paths import PathRefused, data_roots, list_choices, resolve_in_root
 from ui.safe import md, plain
+from ui.state import DEFAULT_EMBEDDER, DEFAULT_SOURCE, SourceChoice, upload_batches
+from ui.status import progress_box, show_skipped
+from ui.vectorfile import NPZ_UPLOAD_PREFIX
 
 IMAGE_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
 UPLOAD_TYPES = IMAGE_TYPES + ["zip"]
@@ -29,8 +36,6 @@ UPLOAD_TYPES = IMAGE_TYPES + ["zip"]
 MAX_IMAGES = limits.SESSION_MAX_IMAGES
 MAX_UPLOAD_BYTES = limits.SESSION_MAX_UPLOAD_BYTES
 MAX_DECODED_BYTES = limits.SESSION_MAX_DECODED_BYTES
-NPZ_UPLOAD_KEY = "fse_npz_held"  # (ref, name, bytes) of this session's uploaded .npz
-NPZ_UPLOAD_PREFIX = "upload:"
 KINDS = {"demo": "Built-in demo", "upload": "Your images (drag & drop)", "server": "A folder on this server",
          "npz": "Precomputed embeddings (.npz, Parquet, Projector)", "saved": "A saved set (from its link)"}
 # What the precomputed picker takes: .npz from embed, Parquet from export, a Projector tensors.tsv or its ZIP.
@@ -49,22 +54,22 @@ class BatchResult:
     refused: str = ""
 
 
-def draw() -> wsp.SourceChoice:
+def draw() -> SourceChoice:
     """Draw the sidebar; returns (and stores in session state) the current source choice.
 
     The first run of a browser session opens the set named in the URL (``?set=TOKEN``); every run writes
     the current set's token (or the demo's name) and the embedder back into the URL.
     """
     sets.restore_from_url()
-    message = sets.take_message()
+    message = state.take_message()
     if message:
         st.warning(md(message, max_length=400))
     with st.sidebar:
         st.markdown("### Images")
         kinds = list(KINDS)
-        kind = st.radio("Images from", kinds, format_func=KINDS.get, key=wsp.KIND_KEY,
+        kind = st.radio("Images from", kinds, format_func=KINDS.get, key=state.KIND_KEY,
                         label_visibility="collapsed")
-        ref, manifest_col = wsp.DEFAULT_SOURCE, None
+        ref, manifest_col = DEFAULT_SOURCE, None
         if kind == "demo":
             ref = _demo_picker()
         elif kind == "upload":
@@ -76,22 +81,22 @@ def draw() -> wsp.SourceChoice:
             ref = _npz_picker()
         else:
             ref = "saved"
-        opened = st.session_state.get(sets.OPENED_KEY)
+        opened = state.opened_set()
         own_vectors = kind == "npz" or (kind == "saved" and opened is not None and opened[1].images is None)
         embedder = _embedder_picker(disabled=own_vectors)
-        choice = wsp.SourceChoice(kind=kind, ref=ref or "", embedder=embedder, manifest_tag_column=manifest_col)
-        st.session_state[wsp.CHOICE_KEY] = choice
-        loaded = wsp.load_choice(choice)
+        choice = SourceChoice(kind=kind, ref=ref or "", embedder=embedder, manifest_tag_column=manifest_col)
+        state.set_choice(choice)
+        loaded = sets.load_choice(choice)
         columns = list(loaded.columns) if loaded is not None else ["tag"]
-        tag_column = st.selectbox("Colour by tag column", columns, key="fse_tag_column",
+        tag_column = st.selectbox("Colour by tag column", columns, key=state.TAG_COLUMN_KEY,
                                   help="Which tag colours the map and groups the distances.")
-        choice = wsp.SourceChoice(kind=choice.kind, ref=choice.ref, embedder=embedder, tag_column=tag_column,
+        choice = SourceChoice(kind=choice.kind, ref=choice.ref, embedder=embedder, tag_column=tag_column,
                                   manifest_tag_column=manifest_col)
-        st.session_state[wsp.CHOICE_KEY] = choice
+        state.set_choice(choice)
         token = None
         if loaded is not None:
             st.caption(f"{len(loaded.ids):,} images · {len(set(loaded.columns[tag_column])):,} tags")
-            wsp.show_skipped(loaded.skipped)
+            show_skipped(loaded.skipped)
             token = sets.token_for(loaded, choice)
         if token:
             st.caption("Saved on this server: the page's link brings this set back (bookmark it or share it).")
@@ -108,32 +113,26 @@ _from_url = sets.from_url  # a bookmarked value (``?source=demo:digits&embedder=
 
 
 def _demo_specs() -> list[str]:
-    from explorer.io.demos import DEMOS
-
     return [f"demo:{n}" for n in DEMOS]
 
 
 def _demo_picker() -> str:
-    from explorer.io.demos import DEMOS
-
     names = list(DEMOS)
     default = names.index("hands") if "hands" in names else 0
     wanted = _from_url("source", [f"demo:{n}" for n in names])
     default = names.index(wanted.removeprefix("demo:")) if wanted else default
-    name = st.selectbox("Demo", names, index=default, key="fse_demo", format_func=lambda n: f"demo:{n}")
+    name = st.selectbox("Demo", names, index=default, key=state.DEMO_KEY, format_func=lambda n: f"demo:{n}")
     st.caption(md(DEMOS[name], max_length=300))
     return f"demo:{name}"
 
 
 def _embedder_picker(*, disabled: bool) -> str:
-    from explorer.embedders import EMBEDDERS, available_embedders
-
     st.markdown("### Embedder")
     names = available_embedders() or list(EMBEDDERS)
-    index = names.index(wsp.DEFAULT_EMBEDDER) if wsp.DEFAULT_EMBEDDER in names else 0
+    index = names.index(DEFAULT_EMBEDDER) if DEFAULT_EMBEDDER in names else 0
     wanted = _from_url("embedder", names)
     index = names.index(wanted) if wanted else index
-    name = st.selectbox("Turns each image into a vector", names, index=index, key="fse_embedder",
+    name = st.selectbox("Turns each image into a vector", names, index=index, key=state.EMBEDDER_KEY,
                         disabled=disabled, help="\n\n".join(f"**{n}**: {EMBEDDERS.get(n, '')}" for n in names))
     st.caption("The .npz file brings its own vectors." if disabled else EMBEDDERS.get(name, ""))
     return name
@@ -142,8 +141,8 @@ def _embedder_picker(*, disabled: bool) -> str:
 # ----------------------------------------------------------------------------------------- uploads
 
 def _uploader() -> None:
-    batches = wsp.upload_batches()
-    nonce = st.session_state.setdefault("fse_uploader_nonce", 0)
+    batches = upload_batches()
+    nonce = state.uploader_nonce()
     files = st.file_uploader("Drop images or a ZIP (one folder per tag)", type=UPLOAD_TYPES,
                              accept_multiple_files=True, key=f"fse_uploader_{nonce}")
     tag = st.text_input("Tag for these files", key="fse_upload_tag", max_chars=60,
@@ -153,23 +152,31 @@ def _uploader() -> None:
         if result.refused:
             st.error(result.refused)  # already escaped by add_batch
         else:
-            st.session_state["fse_uploader_nonce"] = nonce + 1
-            st.session_state["fse_last_batch"] = result
+            state.bump_uploader()
+            state.set_last_batch(result)
             st.rerun()
-    last = st.session_state.pop("fse_last_batch", None)
+    last = state.take_last_batch()
     if last is not None:
         st.success(f"Added {last.added:,} image(s)" + (f"; {last.skipped:,} skipped" if last.skipped else ""))
     for batch in list(batches):
         cols = st.columns([4, 1])
-        cols[0].text(f"{plain(batch['tag'] or 'untagged', max_length=60)}: {len(batch['images']):,} image(s)")
+        cols[0].text(batch_line(batch))
         if cols[1].button("✕", key=f"fse_remove_{batch['id']}", help="Remove this batch"):
             remove_batch(batch["id"])
             st.rerun()
 
 
+def batch_line(batch: dict) -> str:
+    """One batch in the list: its tags as the set holds them (a ZIP's folders name their own tags)."""
+    tags = list(dict.fromkeys(batch["images"].tags)) or [batch["tag"]]
+    shown = ", ".join(plain(t or "untagged", max_length=40) for t in tags[:4])
+    more = f" +{len(tags) - 4} more" if len(tags) > 4 else ""
+    return f"{shown}{more}: {len(batch['images']):,} image(s)"
+
+
 def session_usage() -> tuple[int, int, int]:
     """(images, uploaded bytes, decoded bytes) already added in this session."""
-    batches = wsp.upload_batches()
+    batches = upload_batches()
     return (sum(len(b["images"]) for b in batches), sum(b["bytes"] for b in batches),
             sum(b.get("decoded", 0) for b in batches))
 
@@ -186,8 +193,6 @@ def add_batch(files: list[tuple[str, bytes]], tag: str) -> BatchResult:
     member counted from the archive's directory before decoding; uploaded and decoded bytes) or nothing
     in it is an image; otherwise unreadable files are skipped and listed with their reasons.
     """
-    from explorer.io.sources import AllowanceExceeded, LoadError, Upload, load_uploads
-
     used_images, used_bytes, used_decoded = session_usage()
     size = sum(len(data) for _, data in files)
     if used_bytes + size > MAX_UPLOAD_BYTES:
@@ -195,14 +200,14 @@ def add_batch(files: list[tuple[str, bytes]], tag: str) -> BatchResult:
                                  f"({used_bytes / 2**20:,.1f} MB already, {size / 2**20:,.1f} MB in this batch).")
     uploads = [Upload(name=name, data=data, tag=(tag or "").strip()) for name, data in files]
     try:
-        with wsp.progress_box(f"Reading {len(files):,} file(s)") as progress:
+        with progress_box(f"Reading {len(files):,} file(s)") as progress:
             images = load_uploads(uploads, progress=progress, max_images=MAX_IMAGES - used_images,
                                   max_decoded_bytes=MAX_DECODED_BYTES - used_decoded)
     except AllowanceExceeded as exc:
         return BatchResult(0, 0, f"Too many images: {md(exc, max_length=300)} (this session may hold "
                                  f"{MAX_IMAGES:,} images, {used_images:,} already added).")
     except LoadError as exc:
-        wsp.show_skipped(exc.skipped)
+        show_skipped(exc.skipped)
         # the message quotes the upload's name; BatchResult.refused is shown as Markdown
         return BatchResult(0, len(exc.skipped), f"Nothing could be added: {md(exc, max_length=300)}")
     decoded = decoded_bytes(images)
@@ -210,17 +215,15 @@ def add_batch(files: list[tuple[str, bytes]], tag: str) -> BatchResult:
         return BatchResult(0, 0, f"Too much decoded data: this batch is {decoded / 2**20:,.1f} MB decoded and this "
                                  f"session may hold {MAX_DECODED_BYTES // 2**20:,} MB ({used_decoded / 2**20:,.1f} MB "
                                  "already).")
-    wsp.upload_batches().append({"id": uuid.uuid4().hex[:12], "tag": (tag or "").strip(), "images": images,
+    upload_batches().append({"id": uuid.uuid4().hex[:12], "tag": (tag or "").strip(), "images": images,
                                  "files": len(files), "bytes": size, "decoded": decoded})
     return BatchResult(len(images), len(images.skipped))
 
 
 def remove_batch(batch_id: str) -> None:
-    batches = wsp.upload_batches()
+    batches = upload_batches()
     batches[:] = [b for b in batches if b["id"] != batch_id]
-    if wsp.FOCUS_KEY in st.session_state:
-        st.session_state[wsp.FOCUS_KEY] = None
-    st.session_state[wsp.SELECTED_KEY] = []
+    state.forget_rows()
 
 
 # ----------------------------------------------------------------------------------------- server / npz
@@ -259,8 +262,6 @@ def _server_picker() -> tuple[str, str | None]:
 
 
 def _is_bundle(root, rel: str) -> bool:
-    from explorer.io.interop import projector_tensors, zipped_bundle_member
-
     path = root / rel
     return projector_tensors(path) is not None or zipped_bundle_member(path) is not None
 
@@ -270,18 +271,17 @@ def _npz_picker() -> str:
                           "bundle (its tensors.tsv, or a ZIP of the folder); folders from `embed --workers`: "
                           "choose one on the server below", type=VECTOR_TYPES, key="fse_npz_upload")
     if up is not None:
-        held = st.session_state.get(NPZ_UPLOAD_KEY)
+        held = state.held_vector_upload()
         if held is None or held[3] != up.file_id:
             data = up.getvalue()
             name = PurePosixPath(up.name.replace("\\", "/")).name or "upload.npz"
             # content-keyed: the same bytes are the same set for every visitor; nothing touches the disk
             ref = f"{NPZ_UPLOAD_PREFIX}{hashlib.sha256(data).hexdigest()[:24]}/{name}"
-            st.session_state[NPZ_UPLOAD_KEY] = held = (ref, name, data, up.file_id)
+            held = (ref, name, data, up.file_id)
+            state.set_held_vector_upload(held)
         return held[0]
-    st.session_state.pop(NPZ_UPLOAD_KEY, None)  # removed from the uploader: drop its bytes
+    state.set_held_vector_upload(None)  # removed from the uploader: drop its bytes
     roots = _roots()
-    from explorer.cluster import is_sharded_folder
-
     options = [""] + [c for r in roots for c in list_choices(r)
                       if c.endswith((".npz", ".parquet")) or _is_bundle(r, c) or is_sharded_folder(r / c)]
     if len(options) == 1:
@@ -293,46 +293,3 @@ def _npz_picker() -> str:
         except PathRefused:
             continue
     return ""
-
-
-def read_npz(ref: str):
-    """The EmbeddingFile for the sidebar's ``.npz`` choice, within the app's limits (explorer.limits.NPZ_*):
-    shapes checked from the headers before reading, NaN/inf rows left out and reported in ``skipped``.
-    Messages name the file by its bare name, never a server path. ValueError when it cannot be used.
-    """
-    from explorer.io.store import load_embeddings
-
-    held = st.session_state.get(NPZ_UPLOAD_KEY)
-    if ref.startswith(NPZ_UPLOAD_PREFIX):
-        if held is None or held[0] != ref:
-            raise ValueError("the uploaded .npz is no longer in this session; upload it again")
-        source, name = held[2], held[1]
-    else:
-        source, name = ref, PurePosixPath(ref).name
-    if not name.lower().endswith(".npz"):
-        return _read_vector_file(source, name)
-    return load_embeddings(source, name=name, max_rows=limits.NPZ_MAX_ROWS, max_dims=limits.NPZ_MAX_DIMS,
-                           max_bytes=limits.NPZ_MAX_BYTES, drop_non_finite=True)
-
-
-def _read_vector_file(source: str | bytes, name: str):
-    """A Parquet from ``export`` or a Projector bundle (tensors.tsv, or a ZIP of the folder), from a server path
-    or an upload's bytes, held to the same row and dimension caps as an .npz (after reading: these formats
-    have no header to check first; the upload size cap bounds what is read)."""
-    import tempfile
-    from pathlib import Path
-
-    from explorer.io.interop import load_vectors
-
-    if isinstance(source, bytes):  # written to a private folder only for the reader, removed at once
-        with tempfile.TemporaryDirectory(prefix="fse-") as folder:
-            path = Path(folder) / ("tensors.tsv" if name.lower().endswith(".tsv") else name)
-            path.write_bytes(source)
-            data = load_vectors(path)
-    else:
-        data = load_vectors(source)
-    rows, dims = (data.vectors.shape + (0,))[:2]
-    if rows > limits.NPZ_MAX_ROWS or dims > limits.NPZ_MAX_DIMS:
-        raise ValueError(f"{name}: {rows:,} x {dims:,} vectors is more than this server takes "
-                         f"({limits.NPZ_MAX_ROWS:,} rows, {limits.NPZ_MAX_DIMS:,} dimensions)")
-    return data

@@ -1,20 +1,54 @@
 """Per-browser-session state shared by the pages: what the sidebar chose, the clicked image, the selection.
 
-Every session key lives here so pages, the sidebar and tests agree on the names.
+Every session key lives here, behind a typed accessor, so pages, the sidebar and tests agree on the names
+and on what each key holds. Widget keys that code reads back (or sets for another page) are named here too.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import streamlit as st
 
 # Session keys (one place, so pages and tests agree).
 CHOICE_KEY = "fse_choice"
 FOCUS_KEY = "fse_focus_row"
 SELECTED_KEY = "fse_selected_rows"
+SELECTION_VIEW_KEY = "fse_selection_view"
 BATCHES_KEY = "fse_upload_batches"
+ROWS_OF_KEY = "fse_rows_of"
+UPLOAD_JOINED_KEY = "fse_upload_joined"
+UPLOADER_NONCE_KEY = "fse_uploader_nonce"
+LAST_BATCH_KEY = "fse_last_batch"
+NPZ_UPLOAD_KEY = "fse_npz_held"  # (ref, name, bytes, file_id) of this session's uploaded vector file
+MAP_SETTINGS_KEY = "fse_map_settings"
+LAST_MAP_KEY = "map_last"
+METHOD_KEPT_KEY = "map_method_kept"
+LAST_SELECTION_KEY = "map_last_selection"
+PANEL_KEY = "map_panel"
+RUNS_KEY = "fse_runs"
+# saved sets (ui.sets): {set_key: token}, the set opened from a link, a message for the next run, URL flags
+TOKENS_KEY = "fse_set_tokens"
+OPENED_KEY = "fse_opened_set"
+MESSAGE_KEY = "fse_set_message"
+URL_READ_KEY = "fse_url_read"
+URL_FOCUS_KEY = "fse_url_focus"
+
+# Widget keys read back by code or set for another widget (the presenter drives the sidebar).
 KIND_KEY = "fse_kind"
+DEMO_KEY = "fse_demo"
+EMBEDDER_KEY = "fse_embedder"
+TAG_COLUMN_KEY = "fse_tag_column"
+MAP_METHOD_KEY = "map_method"
+PRESENTER_SET_KEY = "presenter_set"
+PRESENTER_EMBEDDER_KEY = "presenter_embedder"
+
+# Button runs remembered per settings (the result shows until the settings change).
+HEAD_RUN = "head"
+ZERO_SHOT_RUN = "zero_shot"
+SMEAR_RUN = "smear_real"
 
 DEFAULT_SOURCE = "demo:hands"
 # HOG by default: on the hands demo it is the cheapest embedder that shows the story on the first screen
@@ -36,19 +70,83 @@ class SourceChoice:
     manifest_tag_column: str | None = None
 
 
+@dataclass(frozen=True)
+class MapSettings:
+    """The projection the Map page shows; the Export page exports the same map."""
+
+    method: str = "tsne"
+    dims: int = 2
+    perplexity: float = 30.0
+
+
+@dataclass(frozen=True)
+class LastMap:
+    """The last finished map, kept to show while the next one is computed and to place added images."""
+
+    key: str
+    ids: list[str]
+    coords: np.ndarray
+    tags: list[str]
+    sources: list[str]
+    tag_column: str
+    method: str
+    colors: dict[str, str]
+
+
+# ----------------------------------------------------------------------------------------- the choice
+
 def current_choice() -> SourceChoice:
     return st.session_state.get(CHOICE_KEY) or SourceChoice()
 
 
-def upload_batches() -> list[dict]:
-    """This session's upload batches: dicts with ``id``, ``tag``, ``images`` (ImageSet), ``files``, ``bytes``."""
-    return st.session_state.setdefault(BATCHES_KEY, [])
+def set_choice(choice: SourceChoice) -> None:
+    st.session_state[CHOICE_KEY] = choice
 
+
+def tag_column(ws) -> str:
+    """The tag column chosen in the sidebar, if ``ws`` (a WorkSet) has it, else its primary "tag"."""
+    column = current_choice().tag_column
+    return column if column in ws.columns else "tag"
+
+
+def chosen_tags(ws) -> list[str]:
+    """Each row's tag in the chosen column."""
+    return ws.columns[tag_column(ws)]
+
+
+def source_kind() -> str | None:
+    return st.session_state.get(KIND_KEY)
+
+
+def set_source_kind(kind: str) -> None:
+    st.session_state[KIND_KEY] = kind
+
+
+def choose_demo(name: str) -> None:
+    """Point the sidebar at ``demo:NAME`` (its widgets read these keys on the next run)."""
+    st.session_state[KIND_KEY] = "demo"
+    st.session_state[DEMO_KEY] = name
+
+
+def choose_embedder(name: str) -> None:
+    st.session_state[EMBEDDER_KEY] = name
+
+
+def widget_value(key: str, default: Any = None) -> Any:
+    """A widget's current value by its key (one of the ``*_KEY`` widget constants above)."""
+    return st.session_state.get(key, default)
+
+
+def set_widget_value(key: str, value: Any) -> None:
+    st.session_state[key] = value
+
+
+# ----------------------------------------------------------------------------------------- rows
 
 def focus_row(ws=None) -> int | None:
     """The image the user clicked last (row index), if it is a row of ``ws``."""
     row = st.session_state.get(FOCUS_KEY)
-    if row is None or (ws is not None and not 0 <= int(row) < len(ws)):
+    if row is None or (ws is not None and not 0 <= int(row) < len(ws.ids)):
         return None
     return int(row)
 
@@ -59,8 +157,178 @@ def set_focus_row(row: int | None) -> None:
 
 def selected_rows(ws=None) -> list[int]:
     rows = st.session_state.get(SELECTED_KEY) or []
-    return [int(r) for r in rows if ws is None or 0 <= int(r) < len(ws)]
+    return [int(r) for r in rows if ws is None or 0 <= int(r) < len(ws.ids)]
 
 
-def set_selected_rows(rows) -> None:
+def set_selected_rows(rows, view: tuple | None = None) -> None:
+    """The box/lasso selection, with the map view (colour column, points as) it was made on."""
     st.session_state[SELECTED_KEY] = [int(r) for r in rows]
+    st.session_state[SELECTION_VIEW_KEY] = view
+
+
+def selection_view() -> tuple | None:
+    return st.session_state.get(SELECTION_VIEW_KEY)
+
+
+def forget_rows() -> None:
+    """Row indices mean nothing in another set: forget the clicked image and the selection."""
+    if FOCUS_KEY in st.session_state:
+        st.session_state[FOCUS_KEY] = None
+    set_selected_rows([])
+
+
+def rows_belong_to(set_key: str) -> None:
+    """Forget focus and selection when the set changed since the last run."""
+    if st.session_state.get(ROWS_OF_KEY) not in (None, set_key):
+        forget_rows()
+    st.session_state[ROWS_OF_KEY] = set_key
+
+
+# ----------------------------------------------------------------------------------------- uploads
+
+def upload_batches() -> list[dict]:
+    """This session's upload batches: dicts with ``id``, ``tag``, ``images`` (ImageSet), ``files``, ``bytes``."""
+    return st.session_state.setdefault(BATCHES_KEY, [])
+
+
+def set_upload_batches(batches: list[dict]) -> None:
+    st.session_state[BATCHES_KEY] = batches
+
+
+def joined_uploads(signature: tuple):
+    """The record of the joined batches if it was built for ``signature`` (their ids), else None."""
+    cached = st.session_state.get(UPLOAD_JOINED_KEY)
+    return cached[1] if cached is not None and cached[0] == signature else None
+
+
+def set_joined_uploads(signature: tuple, record) -> None:
+    st.session_state[UPLOAD_JOINED_KEY] = (signature, record)
+
+
+def uploader_nonce() -> int:
+    """Part of the uploader's widget key: bumped after a batch is added, which empties the uploader."""
+    return st.session_state.setdefault(UPLOADER_NONCE_KEY, 0)
+
+
+def bump_uploader() -> None:
+    st.session_state[UPLOADER_NONCE_KEY] = uploader_nonce() + 1
+
+
+def set_last_batch(result) -> None:
+    st.session_state[LAST_BATCH_KEY] = result
+
+
+def take_last_batch():
+    return st.session_state.pop(LAST_BATCH_KEY, None)
+
+
+def held_vector_upload() -> tuple | None:
+    """(ref, name, bytes, file_id) of the vector file uploaded in this session, or None."""
+    return st.session_state.get(NPZ_UPLOAD_KEY)
+
+
+def set_held_vector_upload(held: tuple | None) -> None:
+    if held is None:
+        st.session_state.pop(NPZ_UPLOAD_KEY, None)
+    else:
+        st.session_state[NPZ_UPLOAD_KEY] = held
+
+
+# ----------------------------------------------------------------------------------------- saved sets
+
+def set_tokens() -> dict:
+    """{set_key: token} of the sets this session saved or opened."""
+    return st.session_state.setdefault(TOKENS_KEY, {})
+
+
+def opened_set() -> tuple | None:
+    """(token, WorkSet) of the set opened from a link (kind "saved"), or None."""
+    return st.session_state.get(OPENED_KEY)
+
+
+def set_opened_set(opened: tuple | None) -> None:
+    if opened is None:
+        st.session_state.pop(OPENED_KEY, None)
+    else:
+        st.session_state[OPENED_KEY] = opened
+
+
+def set_message(message: str) -> None:
+    st.session_state[MESSAGE_KEY] = message
+
+
+def take_message() -> str | None:
+    return st.session_state.pop(MESSAGE_KEY, None)
+
+
+def first_url_read() -> bool:
+    """True once per browser session (the run that reads the URL)."""
+    if st.session_state.get(URL_READ_KEY):
+        return False
+    st.session_state[URL_READ_KEY] = True
+    return True
+
+
+def set_url_focus(image_id: str | None) -> None:
+    st.session_state[URL_FOCUS_KEY] = image_id
+
+
+def take_url_focus() -> str | None:
+    return st.session_state.pop(URL_FOCUS_KEY, None)
+
+
+# ----------------------------------------------------------------------------------------- map page
+
+def map_settings() -> MapSettings:
+    return st.session_state.get(MAP_SETTINGS_KEY) or MapSettings()
+
+
+def set_map_settings(settings: MapSettings) -> None:
+    st.session_state[MAP_SETTINGS_KEY] = settings
+
+
+def last_map() -> LastMap | None:
+    return st.session_state.get(LAST_MAP_KEY)
+
+
+def set_last_map(last: LastMap) -> None:
+    st.session_state[LAST_MAP_KEY] = last
+
+
+def kept_method(default: str) -> str:
+    """The projection last chosen (kept outside the widget, whose state Streamlit drops on a run without it)."""
+    return st.session_state.get(METHOD_KEPT_KEY, default)
+
+
+def keep_method() -> None:
+    """Widget callback of the projection box."""
+    st.session_state[METHOD_KEPT_KEY] = st.session_state[MAP_METHOD_KEY]
+
+
+def last_selection_event() -> tuple | None:
+    return st.session_state.get(LAST_SELECTION_KEY)
+
+
+def set_last_selection_event(signature: tuple) -> None:
+    st.session_state[LAST_SELECTION_KEY] = signature
+
+
+def map_panel() -> str:
+    """What the panel beside the map shows: "focus" (clicked image) or "selection"."""
+    return st.session_state.get(PANEL_KEY, "focus")
+
+
+def set_map_panel(panel: str) -> None:
+    st.session_state[PANEL_KEY] = panel
+
+
+# ----------------------------------------------------------------------------------------- button runs
+
+def remember_run(slot: str, settings: Any) -> None:
+    """A button asked for ``slot``'s result with these ``settings`` (HEAD_RUN, ZERO_SHOT_RUN, SMEAR_RUN)."""
+    st.session_state.setdefault(RUNS_KEY, {})[slot] = settings
+
+
+def ran(slot: str, settings: Any) -> bool:
+    """True when ``slot`` was last run with exactly these ``settings``."""
+    return st.session_state.get(RUNS_KEY, {}).get(slot) == settings

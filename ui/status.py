@@ -8,6 +8,7 @@ from typing import Callable, Iterator
 import streamlit as st
 
 from explorer.imageset import SkippedFile
+from ui.liveness import abandon_check
 from ui.safe import md
 
 
@@ -18,8 +19,6 @@ def progress_box(label: str, where=None) -> Iterator[Callable[[int, int, str], N
     ``label`` and the callback's messages are text (a label may quote a server path) and are escaped here:
     status labels and progress texts render Markdown. ``where`` is a container (default: the page).
     """
-    from ui.liveness import abandon_check
-
     still_wanted = abandon_check()  # raises (stopping the work) once this browser has gone away
     holder = (where or st).empty()
     with holder.status(md(label, max_length=200), expanded=True) as status:

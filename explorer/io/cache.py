@@ -144,7 +144,7 @@ class PackStore:
                 _write_blob_pack(folder, list(first), [rows[i] for i in picked])
             label_path = folder / "key.json"  # human-readable, so people can tell the folders apart
             if not label_path.exists():
-                _atomic_write(label_path, json.dumps(label).encode())
+                atomic_write(label_path, json.dumps(label).encode())
         except OSError as exc:
             self._disable(exc)
             return 0
@@ -386,7 +386,7 @@ def _write_pack(folder: Path, keys: list[bytes], vectors: np.ndarray) -> Path:
     body = b"".join(keys) + _crc_rows(keys, vectors).tobytes() + vectors.tobytes()
     name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:12]}{PACK_SUFFIX}"
     path = folder / name
-    _atomic_write(path, head + body)
+    atomic_write(path, head + body)
     return path
 
 
@@ -399,11 +399,11 @@ def _write_blob_pack(folder: Path, keys: list[bytes], blobs: list[bytes]) -> Pat
     crcs = np.array([zlib.crc32(b, zlib.crc32(k)) for k, b in zip(keys, blobs)], dtype="<u4")
     body = b"".join(keys) + crcs.tobytes() + offsets.tobytes() + b"".join(blobs)
     path = folder / f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:12]}{PACK_SUFFIX}"
-    _atomic_write(path, head + body)
+    atomic_write(path, head + body)
     return path
 
 
-def _atomic_write(path: Path, data) -> None:
+def atomic_write(path: Path, data) -> None:
     """Write ``data`` (bytes, or a function writing into the open file) to a temporary file in the same
     folder, fsync, then rename over ``path``."""
     tmp = path.parent / f".tmp-{os.getpid()}-{uuid.uuid4().hex}"

@@ -29,7 +29,9 @@ from typing import Sequence
 
 import numpy as np
 
+from explorer.figures import escape_text, map_figure, thumbnail_data_uri
 from explorer.io.interop import CONFIG, METADATA, TENSORS
+from explorer.io.store import save_embeddings
 from explorer.io.sources import csv_cell
 
 SPRITE_MAX_SIDE = 8192  # the Projector (WebGL textures) reads sprites up to 8,192 px a side
@@ -171,8 +173,6 @@ def write_embeddings_parquet(path: str | os.PathLike, rows: ExportRows) -> Path:
 
 def npz_bytes(rows: ExportRows) -> bytes:
     """The ``.npz`` that ``python -m explorer embed`` writes, for these rows."""
-    from explorer.io.store import save_embeddings
-
     record = SimpleNamespace(ids=rows.ids, sources=rows.sources, tags=rows.tags,
                              extra_tags={k: v for k, v in rows.columns.items() if k != "tag"})
     with tempfile.TemporaryDirectory(prefix="fse-npz-") as folder:
@@ -315,8 +315,6 @@ def html_map(rows: ExportRows, coords: np.ndarray, *, title: str = "", tag_colum
     opens from disk, offline, without a single request.
     """
     import plotly.offline
-
-    from explorer.figures import escape_text, map_figure, thumbnail_data_uri
 
     tags = rows.columns[tag_column]
     fig = map_figure(coords, tags=tags, sources=rows.sources, tag_name=tag_column, height=760)

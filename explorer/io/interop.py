@@ -21,7 +21,9 @@ from typing import Sequence
 
 import numpy as np
 
+from explorer.limits import VectorLimits
 from explorer.io.store import EmbeddingFile, load_embeddings
+from explorer.projection import Projection
 
 TENSORS = "tensors.tsv"
 METADATA = "metadata.tsv"
@@ -90,17 +92,6 @@ def zipped_bundle_member(spec: str | os.PathLike) -> str | None:
     return min(hits, key=len) if hits else None
 
 
-def is_vector_source(spec: str | os.PathLike) -> bool:
-    """True for sources that carry their own vectors: ``.npz``, ``.parquet``, a Projector bundle."""
-    text = str(spec)
-    if text.startswith("demo:"):
-        return False
-    lower = text.lower()
-    if lower.endswith(".parquet"):
-        return parquet_has_vectors(text)
-    return lower.endswith(".npz") or projector_tensors(text) is not None or zipped_bundle_member(text) is not None
-
-
 def parquet_has_vectors(path: str | os.PathLike) -> bool:
     """True for a Parquet with a ``vector`` column (an export), or one that cannot be read (its loader says why);
     False for a table without vectors (a manifest or a map), which loads as images or coordinates."""
@@ -112,8 +103,12 @@ def parquet_has_vectors(path: str | os.PathLike) -> bool:
         return True
 
 
-def load_vectors(spec: str | os.PathLike) -> EmbeddingFile:
-    """Load an ``.npz`` from ``embed``, a Parquet from ``export`` or a Projector bundle (folder, tsv, zip)."""
+def load_vectors(spec: str | os.PathLike, *, limits: VectorLimits | None = None) -> EmbeddingFile:
+    """Load an ``.npz`` from ``embed``, a Parquet from ``export`` or a Projector bundle (folder, tsv, zip).
+
+    ``limits`` (``explorer.limits.VectorLimits``) are checked from the ``.npz`` headers; Parquet and Projector
+    text are checked by the caller after reading (``explorer.io.load``) until their readers check first.
+    """
     text = str(spec)
     lower = text.lower()
     if lower.endswith(".parquet"):
@@ -124,7 +119,7 @@ def load_vectors(spec: str | os.PathLike) -> EmbeddingFile:
     member = zipped_bundle_member(text)
     if member is not None:
         return load_projector_zip(text, member)
-    return load_embeddings(text)
+    return load_embeddings(text, limits=limits)
 
 
 # ----------------------------------------------------------------------------------------- projector
@@ -441,8 +436,6 @@ def given_coordinates(columns: dict[str, Sequence[str]], *, dims: int = 2, name:
 
 def given_projection(columns: dict[str, Sequence[str]], *, dims: int = 2, name: str = "the table"):
     """An ``explorer.projection.Projection`` (method ``"given"``) of the table's own coordinates."""
-    from explorer.projection import Projection
-
     coords = given_coordinates(columns, dims=dims, name=name)
     missing = np.flatnonzero(~np.isfinite(coords).all(axis=1))
     coords[missing] = np.nan  # a Projection's excluded rows are NaN in every coordinate

@@ -1,6 +1,6 @@
 """Sets users built (uploads, ZIPs, server folders, .npz), kept on disk so a link can bring them back.
 
-The record is the core's ``explorer.workset.WorkSet``; ``info`` is JSON the caller keeps beside it.
+The record is the core's ``explorer.workset.WorkSet``, rebuilt on reading through ``explorer.io.load``; ``info`` is JSON the caller keeps beside it.
 
 A saved set is one ``.npz`` *object* named by the SHA-256 of its content (saving the same set twice
 stores it once) and any number of *tokens* pointing at it. A token is ``secrets.token_urlsafe`` text:
@@ -18,6 +18,7 @@ Sets with pictures are stored without vectors: embedding them again is a hit in 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -29,8 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from explorer.io.cache import _atomic_write  # the one atomic writer (temp file, fsync, rename)
+from explorer.io.cache import atomic_write  # the one atomic writer (temp file, fsync, rename)
 from explorer.imageset import ImageSet, SkippedFile
+from explorer.io.load import workset_from_images, workset_from_vectors
+from explorer.io.store import EmbeddingFile
 from explorer.workset import WorkSet
 
 FORMAT_DIR = "v1"
@@ -107,9 +110,9 @@ class SetStore:
             if path.exists():
                 os.utime(path)
             else:
-                _atomic_write(path, lambda fh: np.savez(fh, **_arrays(record, info)))
+                atomic_write(path, lambda fh: np.savez(fh, **_arrays(record, info)))
             token = new_token()
-            _atomic_write(tokens / f"{token}.json", json.dumps({"object": digest}).encode())
+            atomic_write(tokens / f"{token}.json", json.dumps({"object": digest}).encode())
         except OSError as exc:
             raise SetStoreError(f"could not save the set in {self.root}: {exc.strerror or exc}") from exc
         self._evict(keep=path)
@@ -255,9 +258,18 @@ def _read(path: Path) -> tuple[WorkSet, dict[str, Any]]:
                               extra_tags=m["extra_tags"], name=m["name"],
                               skipped=[SkippedFile(f, r) for f, r in m["skipped"]])
         vectors = np.asarray(data["vectors"], dtype=np.float32) if "vectors" in data.files else None
-    saved = WorkSet(name=meta["name"], key=meta["key"], set_key=meta["set_key"], images=images, ids=meta["ids"],
-                    sources=meta["sources"], columns=meta["columns"], vectors=vectors,
-                    embedder_name=meta.get("embedder_name", "") if vectors is not None else "",
-                    skipped=[SkippedFile(f, r) for f, r in meta.get("skipped", [])])
+    skipped = [SkippedFile(f, r) for f, r in meta.get("skipped", [])]
+    if images is not None:
+        saved = workset_from_images(images, name=meta["name"])
+    elif vectors is not None:
+        columns = meta["columns"]
+        rows = EmbeddingFile(ids=meta["ids"], sources=meta["sources"], tags=columns["tag"], vectors=vectors,
+                             embedder=meta.get("embedder_name") or None,
+                             extra_tags={k: v for k, v in columns.items() if k != "tag"})
+        saved = workset_from_vectors(rows, name=meta["name"], skipped=skipped)
+    else:
+        raise ValueError("a saved set needs its images or its vectors")
+    # the key it was saved under (a vector file's embedder key is not kept), so caches keyed by it still hit
+    saved = dataclasses.replace(saved, key=meta["key"], skipped=skipped)
     _check(saved)
     return saved, meta.get("info", {})

@@ -14,7 +14,6 @@ import os
 import re
 import stat
 import threading
-import unicodedata
 import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -25,6 +24,9 @@ import numpy as np
 
 from explorer import limits as L
 from explorer.io.decoded import DecodedCache, file_identity
+from explorer.io.demos import load_demo
+from explorer.io.interop import read_points_table
+from explorer.io.names import FORMULA_PREFIXES, csv_cell, display_name  # noqa: F401 (long-standing names here)
 from explorer.images import (DEFAULT_IMAGE_SIZE, DEFAULT_LIMITS, THUMBNAIL_SIZE, DecodedImage, ImageRejected,
                              Limits, decode_many, human_bytes)
 from explorer.imageset import UNTAGGED, ImageSet, SkippedFile, unique_ids
@@ -91,36 +93,6 @@ class _Entry:
 
 # --- names ---------------------------------------------------------------------------------------
 
-_INVISIBLE = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
-
-
-def display_name(name: str | bytes, *, max_length: int = 200) -> str:
-    """A file name made safe to show: undecodable bytes, control and bidi characters become U+FFFD."""
-    if isinstance(name, bytes):
-        text = name.decode("utf-8", "replace")
-    else:
-        text = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    text = "".join("\ufffd" if unicodedata.category(ch) in _INVISIBLE else ch for ch in text)
-    return text if len(text) <= max_length else text[: max_length - 1] + "\u2026"
-
-
-# A spreadsheet reads a cell starting with one of these as a formula (CSV injection).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value: object) -> str:
-    """A cell made inert for spreadsheets: a leading formula character gets a ``'`` in front, except in a
-    plain number ("-0.5" stays a number; "-2+3", "=1" and a leading tab or CR are quoted)."""
-    text = str(value)
-    if not text.startswith(FORMULA_PREFIXES):
-        return text
-    if text[0] in "+-" and text[1:2] not in ("", "\t", "\r"):
-        try:
-            float(text)
-            return text
-        except ValueError:
-            pass
-    return "'" + text
 
 
 def is_junk(part: str) -> bool:
@@ -137,7 +109,7 @@ def _check_size(image_size: object) -> int:
     return int(image_size)
 
 
-def _summary(skipped: Sequence[SkippedFile]) -> str:
+def skip_summary(skipped: Sequence[SkippedFile]) -> str:
     if not skipped:
         return "no image files found"
     counts = Counter(s.reason.split(" (")[0].split(":")[0] for s in skipped)
@@ -147,7 +119,7 @@ def _summary(skipped: Sequence[SkippedFile]) -> str:
     return f"no images could be loaded; {len(skipped)} skipped: " + ", ".join(parts)
 
 
-def _build(name: str, entries: list[_Entry], skipped: list[SkippedFile], *, image_size: int,
+def build_image_set(name: str, entries: list[_Entry], skipped: list[SkippedFile], *, image_size: int,
            progress: ProgressCallback | None, limits: Limits = DEFAULT_LIMITS,
            decoded: DecodedCache | None = None) -> ImageSet:
     """Decode ``entries`` in parallel and assemble the ImageSet; LoadError when none loads.
@@ -164,7 +136,7 @@ def _build(name: str, entries: list[_Entry], skipped: list[SkippedFile], *, imag
             skipped.append(SkippedFile(entry.source, result.reason))
     skipped.sort(key=lambda s: s.file)  # walk-time and decode-time refusals, read together
     if not kept:
-        raise LoadError(f"{name}: {_summary(skipped)}", skipped)
+        raise LoadError(f"{name}: {skip_summary(skipped)}", skipped)
     hashes = [d.sha256 for _, d in kept]
     columns = list(dict.fromkeys(c for e, _ in kept for c in e.extra))
     return ImageSet(ids=unique_ids(hashes), hashes=hashes, sources=[e.source for e, _ in kept],
@@ -232,7 +204,7 @@ def load_folder(root: str | Path, *, image_size: int = DEFAULT_IMAGE_SIZE,
     """
     image_size = _check_size(image_size)
     name, entries, skipped = folder_entries(root, limits=limits)
-    return _build(name, entries, skipped, image_size=image_size, progress=progress, limits=limits, decoded=decoded)
+    return build_image_set(name, entries, skipped, image_size=image_size, progress=progress, limits=limits, decoded=decoded)
 
 
 def folder_entries(root: str | Path, *, limits: Limits = DEFAULT_LIMITS) -> tuple[str, list[_Entry], list[SkippedFile]]:
@@ -312,7 +284,7 @@ def load_manifest(csv_path: str | Path, *, tag_column: str | None = None, path_c
     image_size = _check_size(image_size)
     name, entries, skipped = manifest_entries(csv_path, tag_column=tag_column, path_column=path_column,
                                               limits=limits)
-    return _build(name, entries, skipped, image_size=image_size, progress=progress, limits=limits, decoded=decoded)
+    return build_image_set(name, entries, skipped, image_size=image_size, progress=progress, limits=limits, decoded=decoded)
 
 
 def manifest_entries(csv_path: str | Path, *, tag_column: str | None = None, path_column: str | None = None,
@@ -339,8 +311,6 @@ def manifest_entries(csv_path: str | Path, *, tag_column: str | None = None, pat
 
 def _read_csv(manifest: Path, shown: str) -> tuple[list[str], list[tuple[int, dict]]]:
     if manifest.suffix.lower() == ".parquet":  # a manifest table as Parquet (issue 10); "lines" count the header
-        from explorer.io.interop import read_points_table
-
         try:
             columns = read_points_table(manifest)
         except ValueError as exc:
@@ -425,7 +395,7 @@ def load_zip(source: str | Path | bytes, *, name: str | None = None, image_size:
     archive = _open_zip(source, shown)
     with archive:
         entries, skipped = _zip_entries(archive, shown, zip_limits, default_tag=UNTAGGED, prefix="")
-        return _build(shown, entries, skipped, image_size=image_size, progress=progress, limits=limits,
+        return build_image_set(shown, entries, skipped, image_size=image_size, progress=progress, limits=limits,
                       decoded=decoded)
 
 
@@ -582,7 +552,7 @@ def load_uploads(uploads: Iterable[Upload], *, image_size: int = DEFAULT_IMAGE_S
             counts.append((len(entries) - before, display_name(PurePosixPath(upload.name.replace("\\", "/")).name)))
         _check_allowance(counts, image_size, max_images, max_decoded_bytes)
         name = "uploads" if len(uploads) != 1 else display_name(uploads[0].name)
-        return _build(name, entries, skipped, image_size=image_size, progress=progress, limits=limits,
+        return build_image_set(name, entries, skipped, image_size=image_size, progress=progress, limits=limits,
                       decoded=decoded)
     finally:
         for archive in archives:
@@ -657,7 +627,6 @@ def _load_demo(spec: str, tag_column: str | None, image_size: int) -> ImageSet:
     name = spec[len("demo:"):]
     if tag_column is not None:
         raise LoadError(f"{spec}: tag_column applies only to a manifest .csv")
-    from explorer.io.demos import load_demo  # lazy: demos draw images and may pull in more dependencies
     try:
         return load_demo(name, seed=0, image_size=image_size)
     except (KeyError, ValueError) as exc:

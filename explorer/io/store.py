@@ -25,6 +25,7 @@ from numpy.lib import format as npformat
 
 from explorer import limits as L
 from explorer.imageset import SkippedFile
+from explorer.io.names import display_name
 
 REQUIRED = ("ids", "sources", "tags", "vectors")
 TAG_PREFIX = "tag__"
@@ -82,7 +83,7 @@ def save_embeddings(path: str | os.PathLike, image_set: Any, vectors: np.ndarray
 
 def load_embeddings(path: str | os.PathLike | bytes, *, name: str | None = None, max_rows: int | None = None,
                     max_dims: int | None = None, max_bytes: int = MAX_UNPACKED_BYTES,
-                    drop_non_finite: bool = False) -> EmbeddingFile:
+                    drop_non_finite: bool = False, limits: L.VectorLimits | None = None) -> EmbeddingFile:
     """Read and validate a vectors file; ValueError naming the file and the problem when it is bad.
 
     path : a file, or the file's bytes (an upload: nothing is written to disk).
@@ -90,7 +91,10 @@ def load_embeddings(path: str | os.PathLike | bytes, *, name: str | None = None,
         out of what visitors see).
     max_rows, max_dims, max_bytes : limits checked from the ``.npy`` headers before any array is read.
     drop_non_finite : leave out rows whose vector holds NaN or inf, each reported in ``skipped``.
+    limits : an ``explorer.limits.VectorLimits``; when given, its caps replace the three above.
     """
+    if limits is not None:
+        max_rows, max_dims, max_bytes = limits.max_rows, limits.max_dims, limits.max_bytes
     shown = name or ("upload.npz" if isinstance(path, (bytes, bytearray)) else str(path))
     path = path if isinstance(path, (bytes, bytearray)) else Path(path)
     arrays = _read_npz(path, shown, max_rows=max_rows, max_dims=max_dims, max_bytes=max_bytes)
@@ -227,8 +231,6 @@ def _text_column(path: Path, key: str, array: np.ndarray, n: int) -> list[str]:
     if array.shape[0] != n:
         raise ValueError(f"{path}: {key!r} has {array.shape[0]} entries but 'vectors' has {n} rows")
     # Anyone's text: control characters (terminal escapes) and bidi overrides become U+FFFD, as file names do.
-    from explorer.io.sources import display_name
-
     return [display_name(v, max_length=10_000) for v in array.tolist()]
 
 

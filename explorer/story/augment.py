@@ -6,7 +6,7 @@ only from the ``numpy.random.Generator`` passed in (or the ``seed``), so the sam
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -47,9 +47,6 @@ class AugmentSettings:
             raise ValueError(f"blur_sigma must satisfy 0 <= min <= max, got {self.blur_sigma}")
         if not 0.0 <= self.blur_probability <= 1.0:
             raise ValueError(f"blur_probability must be in [0, 1], got {self.blur_probability}")
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def _check_image(image: np.ndarray) -> None:

@@ -12,8 +12,9 @@ from typing import Sequence
 
 import numpy as np
 
-from explorer.distances import as_matrix
-from explorer.imageset import tag_codes  # noqa: F401 (the one tag order; story uses contrastive.tag_codes)
+from explorer.distances import as_matrix, l2_normalize
+from explorer.measures import knn_tag_agreement, separation
+from explorer.imageset import tag_codes
 from explorer.progress import ProgressCallback, report
 from explorer.words import plural
 
@@ -29,18 +30,11 @@ def _as_matrix(X, name: str = "X") -> np.ndarray:
     return as_matrix(X, name, dtype=np.float64, finite=True, min_rows=1)
 
 
-def _as_tags(tags: Sequence[str], n: int, name: str = "tags") -> np.ndarray:
+def as_tags(tags: Sequence[str], n: int, name: str = "tags") -> np.ndarray:
     tags = np.asarray([str(t) for t in tags], dtype=object)
     if len(tags) != n:
         raise ValueError(f"{name} has {len(tags)} entries but there are {n} vectors")
     return tags
-
-
-def normalize_rows(X: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (zero rows stay zero), (n, d); float32 stays float32, else float64."""
-    X = np.asarray(X)
-    X = X if X.dtype in (np.float32, np.float64) else X.astype(np.float64)
-    return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), EPS)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -49,7 +43,7 @@ def normalize_rows(X: np.ndarray) -> np.ndarray:
 
 def cosine_to(X: np.ndarray, anchor: int) -> np.ndarray:
     """Cosine similarity of every row of X (n, d) to row ``anchor`` -> (n,)."""
-    Z = normalize_rows(_as_matrix(X))
+    Z = l2_normalize(_as_matrix(X), dtype=None)
     if not 0 <= anchor < len(Z):
         raise ValueError(f"anchor must be a row index in [0, {len(Z)}), got {anchor}")
     return Z @ Z[anchor]
@@ -63,7 +57,7 @@ def positives_and_negatives(X, tags: Sequence[str], anchor: int, *, k: int = 5) 
     each list sorted by distance (easy negatives: the farthest different-tag images).
     """
     X = _as_matrix(X)
-    tags = _as_tags(tags, len(X))
+    tags = as_tags(tags, len(X))
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     dist = 1.0 - cosine_to(X, anchor)
@@ -80,8 +74,8 @@ def positives_and_negatives(X, tags: Sequence[str], anchor: int, *, k: int = 5) 
 
 def hard_negatives(X, tags: Sequence[str], *, k: int = 1) -> np.ndarray:
     """For every row, the ``k`` most cosine-similar rows with a different tag -> (n, k) int64 (-1 if none)."""
-    Z = normalize_rows(_as_matrix(X))
-    tags = _as_tags(tags, len(Z))
+    Z = l2_normalize(_as_matrix(X), dtype=None)
+    tags = as_tags(tags, len(Z))
     codes, _ = tag_codes(tags)
     out = np.full((len(Z), k), -1, dtype=np.int64)
     for start in range(0, len(Z), 1024):  # blocked so memory stays (1024, n)
@@ -95,7 +89,7 @@ def hard_negatives(X, tags: Sequence[str], *, k: int = 1) -> np.ndarray:
 
 def twin_distances(X, X_twin) -> np.ndarray:
     """Cosine distance between each image and its augmented twin: (n,) for X, X_twin (n, d)."""
-    A, B = normalize_rows(_as_matrix(X)), normalize_rows(_as_matrix(X_twin, "X_twin"))
+    A, B = l2_normalize(_as_matrix(X), dtype=None), l2_normalize(_as_matrix(X_twin, "X_twin"), dtype=None)
     if A.shape != B.shape:
         raise ValueError(f"X_twin must have the shape of X {A.shape}, got {B.shape}")
     return 1.0 - np.sum(A * B, axis=1)
@@ -106,8 +100,8 @@ def pair_distance_samples(X, tags: Sequence[str], *, max_pairs: int = 20000, see
 
     Returns ``{"same": (m1,) array, "different": (m2,) array, "sampled": bool}``.
     """
-    Z = normalize_rows(_as_matrix(X))
-    codes, _ = tag_codes(_as_tags(tags, len(Z)))
+    Z = l2_normalize(_as_matrix(X), dtype=None)
+    codes, _ = tag_codes(as_tags(tags, len(Z)))
     i, j = _pair_indices(len(Z), max_pairs, seed)
     d = 1.0 - np.sum(Z[i] * Z[j], axis=1)
     same = codes[i] == codes[j]
@@ -135,7 +129,7 @@ def alignment(X, X_twin, *, alpha: float = 2.0) -> float:
     """
     if alpha <= 0:
         raise ValueError(f"alpha must be > 0, got {alpha}")
-    A, B = normalize_rows(_as_matrix(X)), normalize_rows(_as_matrix(X_twin, "X_twin"))
+    A, B = l2_normalize(_as_matrix(X), dtype=None), l2_normalize(_as_matrix(X_twin, "X_twin"), dtype=None)
     if A.shape != B.shape:
         raise ValueError(f"X_twin must have the shape of X {A.shape}, got {B.shape}")
     return float(np.mean(np.linalg.norm(A - B, axis=1) ** alpha))
@@ -151,7 +145,7 @@ def uniformity(X, *, t: float = 2.0, max_pairs: int = 200_000, seed: int = 0) ->
     """
     if t <= 0:
         raise ValueError(f"t must be > 0, got {t}")
-    Z = normalize_rows(_as_matrix(X))
+    Z = l2_normalize(_as_matrix(X), dtype=None)
     if len(Z) < 2:
         raise ValueError("uniformity needs at least 2 vectors")
     i, j = _pair_indices(len(Z), max_pairs, seed)
@@ -277,7 +271,7 @@ class ContrastiveHead:
     def transform(self, X) -> np.ndarray:
         """Unit-norm head outputs (n, out_dim) float32 for vectors X (n, d)."""
         H, _ = self.forward(self._prep(X))
-        return normalize_rows(H).astype(np.float32)
+        return l2_normalize(H, dtype=None).astype(np.float32)
 
 
 def init_head(X_train: np.ndarray, *, kind: str, out_dim: int, hidden: int, seed: int) -> ContrastiveHead:
@@ -349,7 +343,7 @@ class TrainResult:
     seconds: float = 0.0
 
 
-class _Adam:
+class Adam:
     """Adam with decoupled weight decay (AdamW) over a dict of arrays, updated in place."""
 
     def __init__(self, params: dict, lr: float, weight_decay: float) -> None:
@@ -374,7 +368,7 @@ def batch_loss(head: ContrastiveHead, Xs: np.ndarray, labels: np.ndarray, Xs_twi
     B = len(Xs)
     inputs = Xs if Xs_twin is None else np.concatenate([Xs, Xs_twin])
     H, cache = head.forward(inputs)
-    Z = normalize_rows(H)
+    Z = l2_normalize(H, dtype=None)
     loss, dZ = 0.0, np.zeros_like(Z)
     if settings.loss in ("supcon", "both"):
         sup_labels = labels if Xs_twin is None else np.concatenate([labels, labels])
@@ -398,7 +392,7 @@ def train_head(X, tags: Sequence[str], *, X_twin=None, settings: TrainSettings |
 
     settings = settings or TrainSettings()
     X = _as_matrix(X)
-    codes, _ = tag_codes(_as_tags(tags, len(X)))
+    codes, _ = tag_codes(as_tags(tags, len(X)))
     Xt = None if X_twin is None else _as_matrix(X_twin, "X_twin")
     if Xt is not None and Xt.shape != X.shape:
         raise ValueError(f"X_twin must have the shape of X {X.shape}, got {Xt.shape}")
@@ -411,17 +405,17 @@ def train_head(X, tags: Sequence[str], *, X_twin=None, settings: TrainSettings |
     Xs = ((X - head.mean) / head.scale).astype(np.float32)
     Xts = None if Xt is None else ((Xt - head.mean) / head.scale).astype(np.float32)
     rng = np.random.default_rng(seed)
-    opt = _Adam(head.params, settings.learning_rate, settings.weight_decay)
+    opt = Adam(head.params, settings.learning_rate, settings.weight_decay)
     batches = _batches(len(X), settings.batch_size)
     result = TrainResult(head, [_pass_loss(head, Xs, codes, Xts, settings, batches, None)], settings)
     report(progress, 0, settings.steps, "training the contrastive head")
-    with _one_blas_thread():
+    with one_blas_thread():
         _train_loop(head, Xs, codes, Xts, settings, batches, rng, opt, result, progress)
     result.seconds = time.perf_counter() - start
     return result
 
 
-def _one_blas_thread():
+def one_blas_thread():
     # The minibatch products are small: extra BLAS threads cost more in hand-offs than they save,
     # and on a shared server they steal the other sessions' core.
     from threadpoolctl import threadpool_limits
@@ -453,7 +447,7 @@ def _stratified_order(codes: np.ndarray, rng: np.random.Generator) -> np.ndarray
     return np.argsort(keys + 1e-9 * rng.random(len(codes)), kind="stable")
 
 
-def _pass_loss(head, Xs, codes, Xts, settings, batches, order, opt: _Adam | None = None) -> float:
+def _pass_loss(head, Xs, codes, Xts, settings, batches, order, opt: Adam | None = None) -> float:
     order = np.arange(len(Xs)) if order is None else order
     total = 0.0
     for part in batches:
@@ -490,16 +484,12 @@ def split_by_image(tags: Sequence[str], *, held_out: float = 0.3, seed: int = 0)
 
 def knn_agreement(X, tags: Sequence[str], *, k: int = 10) -> float | None:
     """Leave-one-out cosine k-NN tag agreement (majority vote, as ``explorer.measures.knn_tag_agreement``)."""
-    from explorer.measures import knn_tag_agreement
-
-    return knn_tag_agreement(_as_matrix(X), list(_as_tags(tags, len(X))), k=k, metric="cosine").overall
+    return knn_tag_agreement(_as_matrix(X), list(as_tags(tags, len(X))), k=k, metric="cosine").overall
 
 
 def cosine_silhouette(X, tags: Sequence[str]) -> float | None:
     """Mean cosine silhouette (``explorer.measures.separation``); None when undefined."""
-    from explorer.measures import separation
-
-    return separation(_as_matrix(X), list(_as_tags(tags, len(X))), k=1).silhouette
+    return separation(_as_matrix(X), list(as_tags(tags, len(X))), k=1).silhouette
 
 
 def held_out_comparison(X, tags: Sequence[str], *, X_twin=None, settings: TrainSettings | None = None,
@@ -513,7 +503,7 @@ def held_out_comparison(X, tags: Sequence[str], *, X_twin=None, settings: TrainS
     ``note`` says why in plain words ("" otherwise).
     """
     X = _as_matrix(X)
-    tags = _as_tags(tags, len(X))
+    tags = as_tags(tags, len(X))
     train, test = split_by_image(list(tags), held_out=held_out, seed=seed)
     if len(X) < 2:
         raise ValueError(f"training needs at least 2 images, got {len(X)}")

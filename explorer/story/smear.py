@@ -1,20 +1,27 @@
 """The "why hands smear" numbers: separation reports, restricted configurations and hands-vs-objects comparisons.
 
-Everything returned is JSON-ready (plain Python floats/ints/strings, None instead of NaN). The functions
-measure; they never decide the conclusion a view will show.
+Results are dataclasses read by attribute (``TagMeasures``, ``SeparationReport``) whose ``to_json()`` gives
+the JSON the CLI prints; every number is JSON-ready (plain Python floats/ints/strings, None instead of NaN).
+The functions measure; they never decide the conclusion a view will show.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from dataclasses import dataclass, fields, replace
+from typing import Any, Sequence
 
 import numpy as np
 
-from explorer.story import contrastive as C
-from explorer.imageset import tag_order
-from explorer.measures import sample_rows  # noqa: F401 (story pages use story.sample_rows)
+from explorer.distances import as_matrix
+from explorer.imageset import tag_codes, tag_order
+from explorer.measures import knn_tag_agreement, separation
 from explorer.progress import ProgressCallback
+from explorer.projection import project
+from explorer.story import contrastive as C
+from explorer.story import textmodel
+from explorer.story.augment import augment_batch
+from explorer.story.text_encoders import get_text_encoder
 
 ALIGNMENT_MAX_IMAGES = 500  # augmenting and re-embedding is the slow part; the mean settles long before
 
@@ -25,6 +32,90 @@ def _num(value) -> float | None:
         return None
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+def _matrix(X, name: str = "X") -> np.ndarray:
+    """Finite, non-empty float64 vectors: the story's rule, through the one validator."""
+    return as_matrix(X, name, dtype=np.float64, finite=True, min_rows=1)
+
+
+@dataclass(frozen=True)
+class TagMeasures:
+    """Overall and per-tag separation of a set's vectors under its tags (see :func:`tag_measures`)."""
+
+    n_images: int
+    n_tags: int
+    k: int
+    knn_agreement: float | None
+    chance: float | None
+    neighbour_same_tag: float | None
+    silhouette: float | None
+    intra_mean: float | None
+    inter_mean: float | None
+    per_tag: dict[str, dict[str, Any]]
+    confusion: dict[str, list]  # {"tags": [...], "matrix": [[...]]}
+    smears: list[dict]
+    notes: list[str]
+
+    def to_json(self) -> dict:
+        """The JSON object (keys in field order), as ``python -m explorer separation`` prints it."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class SeparationReport:
+    """What :func:`separation_report` measured: the tag measures, uniformity, alignment, and, when asked, the
+    held-out contrastive comparison (``held_out``: its JSON entries) and the zero-shot numbers."""
+
+    measures: TagMeasures
+    embedder: str | None
+    seed: int
+    uniformity: float | None
+    alignment: float | None
+    alignment_images: int
+    held_out: dict | None = None  # held_out_knn_agreement, held_out_silhouette (and contrastive) when trained
+    zero_shot: dict | None = None
+
+    @property
+    def notes(self) -> list[str]:
+        return self.measures.notes
+
+    def to_json(self) -> dict:
+        """Exactly the keys (and order) the CLI's ``separation --json`` has always printed."""
+        out = {**self.measures.to_json(), "embedder": self.embedder, "seed": self.seed,
+               "uniformity": self.uniformity, "alignment": self.alignment, "alignment_images": self.alignment_images}
+        out.update(self.held_out or {})
+        if self.zero_shot is not None:
+            out["zero_shot"] = self.zero_shot
+        return out
+
+
+@dataclass(frozen=True)
+class RestrictedSeparation:
+    """Separation of all tags, of a chosen subset, and the mean of random subsets of the same size."""
+
+    all_tags: dict  # n_images, n_tags, knn_agreement, chance, silhouette
+    subset: dict
+    subset_tags: list[str]
+    random_subsets: dict  # draws, silhouette_mean, knn_agreement_mean
+
+    def to_json(self) -> dict:
+        return {"all": self.all_tags, "subset": self.subset, "subset_tags": self.subset_tags,
+                "random_subsets": self.random_subsets}
+
+
+@dataclass(frozen=True)
+class GroupComparison:
+    """Separation of several groups under one embedder, cut to the same images per tag and number of tags."""
+
+    groups: dict[str, dict]
+    per_tag: int
+    n_tags: int
+    controlled: list[str]
+    not_controlled: list[str]
+
+    def to_json(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 def _tags_of(image_set, tags, n: int) -> list[str]:
@@ -38,33 +129,31 @@ def _tags_of(image_set, tags, n: int) -> list[str]:
     return tags
 
 
-def tag_measures(X, tags: Sequence[str], *, k: int = 10) -> dict:
-    """Overall and per-tag separation of vectors X (n, d) under cosine distance, JSON-ready.
+def tag_measures(X, tags: Sequence[str], *, k: int = 10) -> TagMeasures:
+    """Overall and per-tag separation of vectors X (n, d) under cosine distance.
 
-    Keys: ``knn_agreement`` (leave-one-out majority-vote k-NN accuracy), ``chance`` (share of the most
+    Fields: ``knn_agreement`` (leave-one-out majority-vote k-NN accuracy), ``chance`` (share of the most
     common tag), ``neighbour_same_tag`` (mean share of the k neighbours with the same tag), ``silhouette``,
     ``intra_mean``/``inter_mean`` (mean cosine distance of same-/different-tag pairs), ``per_tag``,
     ``confusion`` ({"tags", "matrix"}: row a = share of tag a's neighbours with tag b), ``smears``
     (the tag pairs that are each other's neighbours most often, highest first), ``notes``.
     """
-    from explorer.measures import knn_tag_agreement, separation
-
-    X = C._as_matrix(X)
+    X = _matrix(X)
     tags = [str(t) for t in tags]
     sep = separation(X, tags, k=k)
     agree = knn_tag_agreement(X, tags, k=k, metric="cosine")
     same = agree.same_tag_fraction[np.isfinite(agree.same_tag_fraction)]
-    return {
-        "n_images": len(X), "n_tags": len(sep.tag_order), "k": int(sep.k),
-        "knn_agreement": _num(agree.overall), "chance": _num(agree.chance),
-        "neighbour_same_tag": _num(same.mean()) if len(same) else None,
-        "silhouette": _num(sep.silhouette), "intra_mean": _num(sep.intra_mean), "inter_mean": _num(sep.inter_mean),
-        "per_tag": {t: {"silhouette": _num(s.silhouette), "knn_agreement": _num(s.knn_agreement), "count": s.count}
-                    for t, s in sep.per_tag.items()},
-        "confusion": {"tags": list(sep.tag_order), "matrix": [[float(v) for v in row] for row in sep.confusion]},
-        "smears": smear_pairs(sep.confusion, sep.tag_order),
-        "notes": list(dict.fromkeys(sep.notes + agree.notes)),
-    }
+    return TagMeasures(
+        n_images=len(X), n_tags=len(sep.tag_order), k=int(sep.k),
+        knn_agreement=_num(agree.overall), chance=_num(agree.chance),
+        neighbour_same_tag=_num(same.mean()) if len(same) else None,
+        silhouette=_num(sep.silhouette), intra_mean=_num(sep.intra_mean), inter_mean=_num(sep.inter_mean),
+        per_tag={t: {"silhouette": _num(s.silhouette), "knn_agreement": _num(s.knn_agreement), "count": s.count}
+                 for t, s in sep.per_tag.items()},
+        confusion={"tags": list(sep.tag_order), "matrix": [[float(v) for v in row] for row in sep.confusion]},
+        smears=smear_pairs(sep.confusion, sep.tag_order),
+        notes=list(dict.fromkeys(sep.notes + agree.notes)),
+    )
 
 
 def smear_pairs(confusion: np.ndarray, tag_order: Sequence[str], *, top: int = 5) -> list[dict]:
@@ -79,8 +168,8 @@ def smear_pairs(confusion: np.ndarray, tag_order: Sequence[str], *, top: int = 5
 def separation_report(image_set, vectors, embedder, *, tags: Sequence[str] | None = None,
                       train_contrastive: bool = False, seed: int = 0, k: int = 10,
                       text_encoder=None, zero_shot_holdout: int | None = None,
-                      progress: ProgressCallback | None = None) -> dict:
-    """How well tags separate in feature space, as one JSON-ready dict.
+                      progress: ProgressCallback | None = None) -> SeparationReport:
+    """How well tags separate in feature space (``to_json()``: the CLI's JSON object).
 
     image_set : ImageSet or None; embedder : Embedder or None. Both are needed for ``alignment`` (it
     embeds augmented twins of up to ALIGNMENT_MAX_IMAGES images); without them alignment is None and a
@@ -91,20 +180,20 @@ def separation_report(image_set, vectors, embedder, *, tags: Sequence[str] | Non
     ``zero_shot`` gives the image-text model's top-1 on held-out images of seen and of never-seen tags
     (see ``explorer.textmodel.zero_shot``); a bad K raises ValueError.
     """
-    X = C._as_matrix(vectors, "vectors")
+    X = _matrix(vectors, "vectors")
     tags = _tags_of(image_set, tags, len(X))
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    out = tag_measures(X, tags, k=k)
-    out["embedder"] = getattr(embedder, "name", None)
-    out["seed"] = int(seed)
-    out["uniformity"] = _num(C.uniformity(X, seed=seed)) if len(X) >= 2 else None
-    out.update(_alignment_entry(image_set, embedder, len(X), seed, progress, out["notes"]))
-    if train_contrastive:
-        out.update(_held_out_entry(X, tags, seed, k, progress, out["notes"]))
-    if text_encoder is not None or zero_shot_holdout is not None:
-        out["zero_shot"] = _zero_shot_entry(X, tags, text_encoder, zero_shot_holdout, seed, progress, out["notes"])
-    return out
+    measures = tag_measures(X, tags, k=k)
+    notes = list(measures.notes)  # the entries below add theirs, in this order
+    alignment = _alignment_entry(image_set, embedder, len(X), seed, progress, notes)
+    held_out = _held_out_entry(X, tags, seed, k, progress, notes) if train_contrastive else None
+    zero_shot = (_zero_shot_entry(X, tags, text_encoder, zero_shot_holdout, seed, progress, notes)
+                 if text_encoder is not None or zero_shot_holdout is not None else None)
+    return SeparationReport(measures=replace(measures, notes=notes), embedder=getattr(embedder, "name", None),
+                            seed=int(seed), uniformity=_num(C.uniformity(X, seed=seed)) if len(X) >= 2 else None,
+                            alignment=alignment["alignment"], alignment_images=alignment["alignment_images"],
+                            held_out=held_out, zero_shot=zero_shot)
 
 
 def default_zero_shot_holdout(n_tags: int) -> int:
@@ -113,11 +202,7 @@ def default_zero_shot_holdout(n_tags: int) -> int:
 
 
 def _zero_shot_entry(X, tags, text_encoder, holdout: int | None, seed: int, progress, notes: list) -> dict:
-    from explorer.story import textmodel
-
     if text_encoder is None:
-        from explorer.story.text_encoders import get_text_encoder
-
         text_encoder = get_text_encoder("hashed")
     n_tags = len(set(tags))
     holdout = default_zero_shot_holdout(n_tags) if holdout is None else holdout
@@ -136,8 +221,6 @@ def _alignment_entry(image_set, embedder, n: int, seed: int, progress, notes: li
         notes.append("alignment needs the images and the embedder to embed augmented twins; "
                      "vectors alone (an .npz) cannot give it")
         return {"alignment": None, "alignment_images": 0}
-    from explorer.story.augment import augment_batch
-
     rows = np.arange(n)
     if n > ALIGNMENT_MAX_IMAGES:
         rows = np.sort(np.random.default_rng(seed).choice(n, ALIGNMENT_MAX_IMAGES, replace=False))
@@ -174,14 +257,14 @@ def _held_out_entry(X, tags, seed: int, k: int, progress, notes: list) -> dict:
 
 
 def restrict_configurations(X, tags: Sequence[str], subset: Sequence[str], *, k: int = 10, draws: int = 20,
-                            seed: int = 0) -> dict:
+                            seed: int = 0) -> RestrictedSeparation:
     """Separation of all tags vs only the tags in ``subset``, plus random subsets of the same size.
 
     Fewer tags raise k-NN agreement by chance alone (``chance`` rises), so the random-subset baseline
     says whether *this* subset separates better than any subset of that size would.
     """
-    X = C._as_matrix(X)
-    tags = C._as_tags(tags, len(X))
+    X = _matrix(X)
+    tags = C.as_tags(tags, len(X))
     all_tags = tag_order(tags)
     subset = list(dict.fromkeys(str(t) for t in subset))
     unknown = [t for t in subset if t not in all_tags]
@@ -192,16 +275,16 @@ def restrict_configurations(X, tags: Sequence[str], subset: Sequence[str], *, k:
     rng = np.random.default_rng(seed)
     baseline = [_subset_numbers(X, tags, list(rng.choice(all_tags, len(subset), replace=False)), k)
                 for _ in range(draws if len(subset) < len(all_tags) else 0)]
-    return {"all": _subset_numbers(X, tags, all_tags, k), "subset": _subset_numbers(X, tags, subset, k),
-            "subset_tags": subset,
-            "random_subsets": {"draws": len(baseline),
-                               "silhouette_mean": _mean([b["silhouette"] for b in baseline]),
-                               "knn_agreement_mean": _mean([b["knn_agreement"] for b in baseline])}}
+    return RestrictedSeparation(all_tags=_subset_numbers(X, tags, all_tags, k),
+                                subset=_subset_numbers(X, tags, subset, k), subset_tags=subset,
+                                random_subsets={"draws": len(baseline),
+                                                "silhouette_mean": _mean([b["silhouette"] for b in baseline]),
+                                                "knn_agreement_mean": _mean([b["knn_agreement"] for b in baseline])})
 
 
 def _subset_numbers(X, tags: np.ndarray, chosen: list[str], k: int) -> dict:
     keep = np.isin(tags, chosen)
-    m = tag_measures(X[keep], list(tags[keep]), k=k)
+    m = tag_measures(X[keep], list(tags[keep]), k=k).to_json()
     return {key: m[key] for key in ("n_images", "n_tags", "knn_agreement", "chance", "silhouette")}
 
 
@@ -230,33 +313,33 @@ def balanced_rows(tags: Sequence[str], *, per_tag: int | None = None, n_tags: in
 
 
 def compare_groups(groups: dict[str, tuple], *, k: int = 10, per_tag: int | None = None, seed: int = 0,
-                   embedder: str | None = None, image_size: int | None = None) -> dict:
+                   embedder: str | None = None, image_size: int | None = None) -> GroupComparison:
     """Separation of several groups (e.g. "hands", "objects") embedded by the same embedder.
 
     groups : name -> (X (n, d), tags). Each group is cut to the same images per tag and the same number of
     tags (the smallest over groups, seeded), so k-NN chance and silhouette sample sizes match.
-    Returns ``{"groups": {name: numbers}, "controlled": [...], "not_controlled": [...]}``.
+    Returns a ``GroupComparison`` (``groups``: name -> numbers; ``controlled``, ``not_controlled``).
     """
     if len(groups) < 2:
         raise ValueError(f"groups needs at least 2 entries to compare, got {len(groups)}")
-    counts = {name: C.tag_codes(list(map(str, g[1])))[0] for name, g in groups.items()}
+    counts = {name: tag_codes(list(map(str, g[1])))[0] for name, g in groups.items()}
     n_tags = min(int(c.max()) + 1 for c in counts.values())
     per = min(int(np.bincount(c).min()) for c in counts.values())
     per = per if per_tag is None else min(per, per_tag)
     out = {}
     for name, (X, tags) in groups.items():
         rows = balanced_rows(tags, per_tag=per, n_tags=n_tags, seed=seed)
-        X = C._as_matrix(X)
-        m = tag_measures(X[rows], [str(tags[i]) for i in rows], k=k)
+        X = _matrix(X)
+        m = tag_measures(X[rows], [str(tags[i]) for i in rows], k=k).to_json()
         out[name] = {key: m[key] for key in ("n_images", "n_tags", "knn_agreement", "chance", "silhouette",
                                                "intra_mean", "inter_mean", "per_tag", "smears")}
     controlled = [f"same embedder ({embedder})" if embedder else "same embedder",
                   f"{per} images per tag and {n_tags} tags in every group (seeded sample)"]
     if image_size:
         controlled.append(f"same image size ({image_size} px square)")
-    return {"groups": out, "per_tag": per, "n_tags": n_tags, "controlled": controlled,
-            "not_controlled": ["backgrounds and clutter", "framing, scale and pose of the subject",
-                               "lighting and camera", "how different the tags are meant to be"]}
+    return GroupComparison(groups=out, per_tag=per, n_tags=n_tags, controlled=controlled,
+                           not_controlled=["backgrounds and clutter", "framing, scale and pose of the subject",
+                                           "lighting and camera", "how different the tags are meant to be"])
 
 
 def group_rows(column: Sequence[str]) -> dict[str, np.ndarray]:
@@ -271,16 +354,12 @@ def group_rows(column: Sequence[str]) -> dict[str, np.ndarray]:
 
 def embed_twins(pixels: np.ndarray, embedder, *, seed: int = 0, progress: ProgressCallback | None = None) -> np.ndarray:
     """Vectors (n, d) of the augmented twins of ``pixels`` (n, S, S, 3) under ``embedder``."""
-    from explorer.story.augment import augment_batch
-
     twins = augment_batch(pixels, seed=seed, progress=progress)
     return np.asarray(embedder.embed(twins, progress=progress), dtype=np.float32)
 
 
 def joint_map(X, X_twin, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """One PCA map fitted on images and twins together -> (coords (n, 2), twin_coords (n, 2))."""
-    from explorer.projection import project
-
-    both = np.vstack([C._as_matrix(X), C._as_matrix(X_twin, "X_twin")]).astype(np.float32)
+    both = np.vstack([_matrix(X), _matrix(X_twin, "X_twin")]).astype(np.float32)
     coords = project(both, method="pca", n_components=2, random_state=seed).coords
     return coords[: len(X)], coords[len(X):]

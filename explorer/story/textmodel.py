@@ -11,62 +11,19 @@ not ``hash``); a phrase with none of the tag words is reported as unknown rather
 
 from __future__ import annotations
 
-import re
 import time
-import zlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from explorer.story.contrastive import (_Adam, _as_matrix, _as_tags, _one_blas_thread, check_settings, clip_loss,
-                                  normalize_backward, normalize_rows)
+from explorer.distances import as_matrix, l2_normalize
 from explorer.imageset import tag_codes, tag_order
 from explorer.progress import ProgressCallback, report
-from explorer.words import tie_ranks  # noqa: F401  (moved to explorer.words; its callers still import it here)
-
-if TYPE_CHECKING:
-    from explorer.story.text_encoders import TextEncoder
-
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
-
-
-def _tokens(text: str, char_ngrams: tuple[int, int]) -> tuple[list[str], list[str]]:
-    words = _WORD.findall(str(text).lower())
-    word_feats = [f"w:{w}" for w in words] + [f"b:{a} {b}" for a, b in zip(words, words[1:])]
-    lo, hi = char_ngrams
-    chars = []
-    for w in words:
-        padded = f"<{w}>"
-        chars += [f"c:{padded[i:i + n]}" for n in range(lo, hi + 1) for i in range(len(padded) - n + 1)]
-    return word_feats, chars
-
-
-def _hash_into(row: np.ndarray, tokens: list[str]) -> None:
-    for tok in tokens:
-        h = zlib.crc32(tok.encode("utf-8"))
-        row[h % len(row)] += 1.0 if (h >> 31) & 1 else -1.0
-
-
-def hash_text_features(texts: Sequence[str], *, dim: int = 2048, char_ngrams: tuple[int, int] = (2, 4),
-                       char_weight: float = 0.5) -> np.ndarray:
-    """Signed hashed features of words, word bigrams and character n-grams -> (len(texts), dim) float64.
-
-    Word and character parts are L2-normalised separately and mixed with ``char_weight``; an empty text
-    gives a zero row. Words are lower-cased letter/digit runs, so "Thumbs-up" and "thumbs up" match.
-    """
-    if dim < 16:
-        raise ValueError(f"dim must be >= 16, got {dim}")
-    if not 1 <= char_ngrams[0] <= char_ngrams[1]:
-        raise ValueError(f"char_ngrams must be (min, max) with 1 <= min <= max, got {char_ngrams}")
-    out = np.zeros((len(texts), dim))
-    for i, text in enumerate(texts):
-        words, chars = _tokens(text, char_ngrams)
-        w, c = np.zeros(dim), np.zeros(dim)
-        _hash_into(w, words)
-        _hash_into(c, chars)
-        out[i] = w / max(np.linalg.norm(w), 1e-12) + char_weight * c / max(np.linalg.norm(c), 1e-12)
-    return out
+from explorer.story.contrastive import (Adam, as_tags, check_settings, clip_loss, normalize_backward,
+                                        one_blas_thread, split_by_image)
+from explorer.story.text_encoders import (WORD, HashedTextEncoder, TextEncoder, get_text_encoder,
+                                          hash_text_features)
 
 
 def image_texts(tags: Sequence[str], extra_tags: dict[str, Sequence[str]] | None = None) -> list[str]:
@@ -116,7 +73,7 @@ class Vocabulary:
 
     @classmethod
     def of(cls, texts: Sequence[str]) -> "Vocabulary":
-        words = {w for text in texts for w in _WORD.findall(str(text).lower())}
+        words = {w for text in texts for w in WORD.findall(str(text).lower())}
         return cls(frozenset(words), frozenset(g for w in words for g in _grams(w)))
 
     def knows(self, word: str) -> bool:
@@ -154,10 +111,10 @@ class ImageTextModel:
 
     def encode_images(self, X) -> np.ndarray:
         """Unit vectors (n, out_dim) for image vectors X (n, d)."""
-        X = _as_matrix(X)
+        X = as_matrix(X, "X", dtype=np.float64, finite=True, min_rows=1)
         if X.shape[1] != len(self.image_mean):
             raise ValueError(f"X has {X.shape[1]} dimensions but the model was trained on {len(self.image_mean)}")
-        return normalize_rows(((X - self.image_mean) / self.image_scale) @ self.W_image)
+        return l2_normalize(((X - self.image_mean) / self.image_scale) @ self.W_image, dtype=None)
 
     def text_features(self, texts: Sequence[str]) -> np.ndarray:
         """The locked text tower's vectors (m, text_dim) for ``texts``."""
@@ -167,13 +124,13 @@ class ImageTextModel:
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors (m, out_dim) for phrases (with hashed features, a phrase with no letters gives a zero row)."""
-        return normalize_rows(self.text_features(texts) @ self.W_text)
+        return l2_normalize(self.text_features(texts) @ self.W_text, dtype=None)
 
     def tag_prototypes(self, tags: Sequence[str], templates: Sequence[str] = TEMPLATES) -> np.ndarray:
         """One unit vector (len(tags), out_dim) per tag name: the mean of its template captions (prompt ensemble)."""
         tags = [str(t) for t in tags]
         Z = self.encode_texts([c for t in tags for c in tag_captions(t, templates)])
-        return normalize_rows(Z.reshape(len(tags), len(templates), -1).mean(axis=1))
+        return l2_normalize(Z.reshape(len(tags), len(templates), -1).mean(axis=1), dtype=None)
 
 
 def _training_setup(X, settings: TextModelSettings, seed: int, text_dim: int):
@@ -194,10 +151,10 @@ def _fit(X, F: np.ndarray, caption_ids: np.ndarray, labels: np.ndarray, settings
     mean, scale, rng, params = _training_setup(X, settings, seed, F.shape[1])
     Xs = ((X - mean) / scale).astype(np.float32)
     F = F.astype(np.float32)
-    opt = _Adam(params, settings.learning_rate, settings.weight_decay)
+    opt = Adam(params, settings.learning_rate, settings.weight_decay)
     losses = []
     batch = min(settings.batch_size, len(X))
-    with _one_blas_thread():
+    with one_blas_thread():
         for step in range(settings.steps):
             idx = rng.choice(len(X), size=batch, replace=False)
             pick = caption_ids[idx, 0] if caption_ids.shape[1] == 1 else \
@@ -219,8 +176,8 @@ def train_image_text(X, texts: Sequence[str], *, settings: TextModelSettings | N
     encoder : the locked text tower (default: hashed features of ``settings.text_dim``).
     """
     settings = settings or TextModelSettings()
-    X = _as_matrix(X)
-    texts = _as_tags(texts, len(X), "texts")
+    X = as_matrix(X, "X", dtype=np.float64, finite=True, min_rows=1)
+    texts = as_tags(texts, len(X), "texts")
     unique, caption = np.unique(texts, return_inverse=True)
     F = hash_text_features(list(unique), dim=settings.text_dim) if encoder is None else encoder.encode(list(unique))
     return _fit(X, F, caption[:, None], caption, settings, seed, progress, encoder, Vocabulary.of(unique))
@@ -234,8 +191,8 @@ def train_on_tags(X, tags: Sequence[str], *, encoder: TextEncoder | None = None,
     (one drawn per image and step) and, with ``extra_tags``, the tag followed by the image's other tag values.
     Images with the same tag are positives of each other."""
     settings = settings or TextModelSettings()
-    X = _as_matrix(X)
-    tags = _as_tags(tags, len(X))
+    X = as_matrix(X, "X", dtype=np.float64, finite=True, min_rows=1)
+    tags = as_tags(tags, len(X))
     if not templates:
         raise ValueError("templates must hold at least one caption template")
     per_image = [tag_captions(t, templates) for t in tags]
@@ -251,15 +208,13 @@ def train_on_tags(X, tags: Sequence[str], *, encoder: TextEncoder | None = None,
 
 
 def _default_encoder(settings: TextModelSettings) -> TextEncoder:
-    from explorer.story.text_encoders import HashedTextEncoder, get_text_encoder
-
     encoder = get_text_encoder("hashed")
     return encoder if encoder.dim == settings.text_dim else HashedTextEncoder(settings.text_dim)
 
 
 def _clip_step(params: dict, Xb: np.ndarray, Tb: np.ndarray, labels: np.ndarray, temperature: float):
     Hi, Ht = Xb @ params["W_image"], Tb @ params["W_text"]
-    Zi, Zt = normalize_rows(Hi), normalize_rows(Ht)
+    Zi, Zt = l2_normalize(Hi, dtype=None), l2_normalize(Ht, dtype=None)
     loss, dZi, dZt = clip_loss(Zi, Zt, labels, temperature)
     _, dHi = normalize_backward(Hi, dZi)
     _, dHt = normalize_backward(Ht, dZt)
@@ -324,10 +279,8 @@ def zero_shot(X, tags: Sequence[str], *, held_out: int | Sequence[str] = 2, enco
     """Hold out whole tags (``held_out``: how many, drawn with the seed, or their names) and a stratified
     share of the other tags' images; train the projections on the rest; classify every held-out image
     among all tag names."""
-    from explorer.story.contrastive import split_by_image
-
-    X = _as_matrix(X)
-    tags = _as_tags(tags, len(X))
+    X = as_matrix(X, "X", dtype=np.float64, finite=True, min_rows=1)
+    tags = as_tags(tags, len(X))
     names = tag_order(tags)
     unseen_tags = choose_held_out_tags(tags, held_out, seed=seed) if isinstance(held_out, (int, np.integer)) \
         else [str(t) for t in held_out]
@@ -375,14 +328,14 @@ class TextQuery:
     read_as: str = ""  # the text actually encoded
 
 
-FILLER_WORDS = frozenset(w for t in TEMPLATES for w in _WORD.findall(t.lower()) if w != "tag")
+FILLER_WORDS = frozenset(w for t in TEMPLATES for w in WORD.findall(t.lower()) if w != "tag")
 
 
 def read_phrase(model: ImageTextModel, phrase: str) -> tuple[str, list[str], list[str]]:
     """(text to encode, unknown words, filler words) for ``phrase`` under ``model``'s text encoder."""
     if not isinstance(phrase, str):
         raise ValueError(f"phrase must be a string, got {type(phrase).__name__}")
-    words = _WORD.findall(phrase.lower())
+    words = WORD.findall(phrase.lower())
     if model.text_model != "hashed" or model.vocabulary is None:
         return (phrase if words else ""), [], []
     vocab = model.vocabulary
@@ -398,7 +351,7 @@ def query_images(model: ImageTextModel, phrase: str, X, *, k: int = 10) -> TextQ
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     text, unknown, filler = read_phrase(model, phrase)
-    n = len(_as_matrix(X))
+    n = len(as_matrix(X, "X", dtype=np.float64, finite=True, min_rows=1))
     if not text:
         return TextQuery(phrase, np.zeros(n), [], False, unknown, filler, "")
     t = model.encode_texts([text])[0]
@@ -411,7 +364,7 @@ def query_images(model: ImageTextModel, phrase: str, X, *, k: int = 10) -> TextQ
 def rank_tags(model: ImageTextModel, phrase: str, X, tags: Sequence[str]) -> list[tuple[str, float]]:
     """Tags ordered by the cosine between ``phrase`` and the centroid of the tag's images in the joint space;
     empty when the model knows nothing of the phrase (see ``query_images``)."""
-    tags = _as_tags(tags, len(_as_matrix(X)))
+    tags = as_tags(tags, len(as_matrix(X, "X", dtype=np.float64, finite=True, min_rows=1)))
     text, _, _ = read_phrase(model, phrase)
     if not text:
         return []
@@ -420,7 +373,7 @@ def rank_tags(model: ImageTextModel, phrase: str, X, tags: Sequence[str]) -> lis
     if not np.any(t):
         return []
     order = tag_order(tags)
-    centroids = normalize_rows(np.stack([Z[tags == tag].mean(axis=0) for tag in order]))
+    centroids = l2_normalize(np.stack([Z[tags == tag].mean(axis=0) for tag in order]), dtype=None)
     scores = centroids @ t
     return [(order[i], float(scores[i])) for i in np.argsort(-scores, kind="stable")]
 
@@ -447,14 +400,14 @@ def blend_tags(X, tags: Sequence[str], first: str, second: str, *, weight: float
     Centroids are means of L2-normalised vectors. Returns ``{"vector": (d,), "scores": (n,) cosine,
     "nearest": [(index, cosine)]}`` with the ``k`` images closest to the blend.
     """
-    Z = normalize_rows(_as_matrix(X))
-    tags = _as_tags(tags, len(Z))
+    Z = l2_normalize(as_matrix(X, "X", dtype=np.float64, finite=True, min_rows=1), dtype=None)
+    tags = as_tags(tags, len(Z))
     for name, tag in (("first", first), ("second", second)):
         if tag not in set(tags):
             raise ValueError(f"{name} tag {tag!r} is not in the set")
     if not 0.0 <= weight <= 1.0:
         raise ValueError(f"weight must be in [0, 1], got {weight}")
     blend = (1 - weight) * Z[tags == first].mean(axis=0) + weight * Z[tags == second].mean(axis=0)
-    scores = Z @ normalize_rows(blend[None])[0]
+    scores = Z @ l2_normalize(blend[None], dtype=None)[0]
     top = np.argsort(-scores, kind="stable")[:k]
     return {"vector": blend, "scores": scores, "nearest": [(int(i), float(scores[i])) for i in top]}

@@ -6,35 +6,36 @@ import numpy as np
 import streamlit as st
 
 from explorer import figures
+from explorer.distances import cosine_similarity_matrix
 from ui import analysis, render, story_data
-from ui import workspace as wsp
 from ui.safe import md
+from ui.compute import memo
+from ui.current import current_set
+from ui.state import chosen_tags, tag_column
 
 st.markdown("## Distances between images")
-ws = wsp.current_workspace()
+ws = current_set()
 if ws is None:
     st.stop()
 st.caption("Cosine similarity compares the *direction* of two image vectors: 1 = same direction, 0 = "
            "unrelated; cosine distance is 1 − similarity. Images are grouped by "
-           f"*{md(ws.tag_column)}*, related tags side by side.")
+           f"*{md(tag_column(ws))}*, related tags side by side.")
 
 limit = st.slider("Most images in the matrix", 100, 2000, 800, step=100, key="dist_limit",
                   help="The full matrix grows with the square of the number of images; larger sets are sampled "
                        "evenly across tags.")
-rows = analysis.sample_rows(ws.tags, limit)
+rows = analysis.sample_rows_per_tag(chosen_tags(ws), limit)
 if rows.size < len(ws):
     st.info(f"Showing a sample of {rows.size:,} of {len(ws):,} images (in proportion per tag).")
 if rows.size < 2:
     st.warning("Need at least two images to compare.")
     st.stop()
-tags_all = [ws.tags[i] for i in rows]
+tags_all = [chosen_tags(ws)[i] for i in rows]
 order = rows[figures.order_by_tag(tags_all)]
-tags = [ws.tags[i] for i in order]
+tags = [chosen_tags(ws)[i] for i in order]
 
 
 def _similarity() -> np.ndarray:
-    from explorer.distances import cosine_similarity_matrix
-
     return np.asarray(cosine_similarity_matrix(ws.vectors[order]), dtype=np.float32)
 
 
@@ -55,8 +56,8 @@ def _view():
     return S, perm, view_tags, means, tag_order, related, groups, scale
 
 
-S, perm, view_tags, means, tag_order, related, groups, scale = wsp.memo(
-    "other", ("distances_view", ws.key, ws.tag_column, limit, story_data.grouping(ws)), _view)
+S, perm, view_tags, means, tag_order, related, groups, scale = memo(
+    "other", ("distances_view", ws.key, tag_column(ws), limit, story_data.grouping(ws)), _view)
 colours = story_data.tag_colours(ws)
 st.plotly_chart(figures.similarity_heatmap(S, tags=view_tags, sources=[ws.sources[order[i]] for i in perm],
                                            scale=scale),

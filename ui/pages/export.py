@@ -12,32 +12,28 @@ import numpy as np
 import streamlit as st
 
 from explorer.io import export
-from explorer.io.interop import has_given_coordinates
-from ui import workspace as wsp
+from explorer.measures import neighbours_kept
+from explorer.projection import available_methods
+from explorer.workset import WorkSet
+from ui.compute import get_projection, memo
+from ui.current import current_set, describe, export_rows, selection_csv
+from ui.map_view import has_coordinates
 from ui.safe import md
+from ui.state import map_settings, selected_rows, tag_column
 
 METHOD_NAMES = {"pca": "PCA (instant, linear)", "tsne": "t-SNE (keeps neighbourhoods)", "umap": "UMAP",
                 "given": "as given (the set's x, y columns)"}
 KEPT_K = 10
 
 st.markdown("## Export")
-ws = wsp.current_workspace()
+ws = current_set()
 if ws is None:
     st.stop()
-st.caption(f"**{len(ws):,} images** from {md(ws.name)}, embedded with **{md(ws.embedder_name)}**. "
-           "Files are made when you press a button; nothing leaves this server otherwise.")
+st.caption(f"{describe(ws)}. Files are made when you press a button; nothing leaves this server otherwise.")
 
 
-def export_rows(workspace: wsp.Workspace) -> export.ExportRows:
-    """The workspace as export rows: every tag column, the vectors and (when it has pictures) the thumbnails."""
-    thumbs = list(workspace.images.thumbnails) if workspace.images is not None else None
-    return export.ExportRows(ids=list(workspace.ids), sources=list(workspace.sources),
-                             columns={k: list(v) for k, v in workspace.columns.items()}, vectors=workspace.vectors,
-                             thumbnails=thumbs, embedder_name=workspace.embedder_name, name=workspace.name)
-
-
-def file_stem(workspace: wsp.Workspace) -> str:
-    stem = re.sub(r"[^\w\-]+", "_", f"{workspace.name}-{workspace.embedder_name}").strip("_")
+def file_stem(ws: WorkSet) -> str:
+    stem = re.sub(r"[^\w\-]+", "_", f"{ws.name}-{ws.embedder_name}").strip("_")
     return stem[:80] or "export"
 
 
@@ -46,12 +42,10 @@ stem = file_stem(ws)
 
 # ----------------------------------------------------------------------------------------- the map
 st.markdown("### The map")
-from explorer.projection import available_methods  # noqa: E402
-
-methods = available_methods() + (["given"] if wsp.memo("other", ("has-coordinates", ws.key),
-                                                        lambda: has_given_coordinates(ws.columns)) else [])
+methods = available_methods() + (["given"] if has_coordinates(ws) else [])
 # Start from the map last drawn on the Map page (its widgets' own state is gone once that page is left).
-last_method, last_dims, last_perplexity = st.session_state.get("fse_map_settings") or ("tsne", 2, 30.0)
+last = map_settings()
+last_method, last_dims, last_perplexity = last.method, last.dims, last.perplexity
 last_method = last_method if last_method in methods else ("tsne" if "tsne" in methods else methods[0])
 c = st.columns([1.6, 0.8, 1.4])
 method = c[0].selectbox("Projection", methods, index=methods.index(last_method),
@@ -63,15 +57,13 @@ perplexity = float(c[2].slider("Perplexity (t-SNE)", 5, 100, int(last_perplexity
                                disabled=method != "tsne"))
 try:
     with st.spinner("Projecting the set…"):
-        proj = wsp.get_projection(ws, method=method, dims=dims, perplexity=perplexity)
+        proj = get_projection(ws, method=method, dims=dims, perplexity=perplexity)
 except ValueError as exc:
     st.error(f"Cannot draw this map: {md(exc, max_length=300)}")
     st.stop()
 
 
 def _kept() -> np.ndarray:
-    from explorer.measures import neighbours_kept
-
     out = np.full(len(ws), np.nan)
     on_map = np.isfinite(proj.coords).all(axis=1)
     if on_map.sum() > 3:
@@ -85,12 +77,12 @@ kept_key = ("export-kept", ws.key, proj.method, params, dims)
 
 
 def map_bytes(fmt: str) -> bytes:
-    kept = wsp.memo("other", kept_key, _kept)
+    kept = memo("other", kept_key, _kept)
     return export.map_table_bytes(export.map_frame(rows, coords, kept), fmt)
 
 
 def html_bytes() -> bytes:
-    page = export.html_map(rows, coords, title=f"{ws.name} · {ws.embedder_name}", tag_column=ws.tag_column,
+    page = export.html_map(rows, coords, title=f"{ws.name} · {ws.embedder_name}", tag_column=tag_column(ws),
                            method_note=f"{METHOD_NAMES.get(proj.method, proj.method)} map")
     return page.encode("utf-8")
 
@@ -106,7 +98,7 @@ b[1].download_button("Map (Parquet)", lambda: map_bytes("parquet"), file_name=f"
 b[2].download_button("Standalone HTML map", html_bytes, file_name=f"{stem}-map.html", mime="text/html",
                      on_click="ignore", key="dl_map_html",
                      help="One file that opens offline in any browser: the map coloured by "
-                          f"{ws.tag_column}, hover for names, click for the image.")
+                          f"{tag_column(ws)}, hover for names, click for the image.")
 
 # ----------------------------------------------------------------------------------------- embeddings
 st.markdown("### The embeddings")
@@ -126,13 +118,13 @@ b[2].download_button("Projector bundle (ZIP)",
 
 # ----------------------------------------------------------------------------------------- selection
 st.markdown("### The selection")
-selected = wsp.selected_rows(ws)
+selected = selected_rows(ws)
 if not selected:
     st.info("Nothing selected: drag a box or lasso on the Map page to choose images, then come back here.")
 else:
     st.caption(f"{len(selected):,} images selected on the Map page.")
     b = st.columns(3)
-    b[0].download_button("Selection (CSV)", lambda: export.selection_csv(rows, selected),
+    b[0].download_button("Selection (CSV)", lambda: selection_csv(ws, selected),
                          file_name=f"{stem}-selection.csv", mime="text/csv", on_click="ignore", key="dl_sel_csv")
     if rows.thumbnails is not None:
         b[1].download_button("Selected images (ZIP)", lambda: export.selection_images_zip(rows, selected),

@@ -6,11 +6,14 @@ import numpy as np
 import streamlit as st
 
 from explorer import figures
+from explorer.embedders import pixels_grid_shape
 from ui import analysis, render
-from ui import workspace as wsp
+from ui.compute import get_neighbours
+from ui.current import current_set, row_label
+from ui.state import chosen_tags, focus_row, selected_rows
 
 st.markdown("## Pair inspector")
-ws = wsp.current_workspace()
+ws = current_set()
 if ws is None:
     st.stop()
 if len(ws) < 2:
@@ -21,12 +24,12 @@ st.caption("Pick two images (the map's selection fills these in). Below: each im
 
 
 def _defaults() -> tuple[int, int]:
-    selected = wsp.selected_rows(ws)
+    selected = selected_rows(ws)
     if len(selected) >= 2:
         return selected[0], selected[1]
-    focus = wsp.focus_row(ws)
+    focus = focus_row(ws)
     if focus is not None:
-        idx, _ = wsp.get_neighbours(ws, 1)
+        idx, _ = get_neighbours(ws, 1)
         return focus, int(idx[focus, 0])
     return 0, 1
 
@@ -34,12 +37,12 @@ def _defaults() -> tuple[int, int]:
 a0, b0 = _defaults()
 options = list(range(len(ws)))
 c = st.columns(2)
-a = c[0].selectbox("Image A", options, index=a0, format_func=ws.label, key=f"pair_a_{a0}")
-b = c[1].selectbox("Image B", options, index=b0, format_func=ws.label, key=f"pair_b_{b0}")
+a = c[0].selectbox("Image A", options, index=a0, format_func=row_label(ws), key=f"pair_a_{a0}")
+b = c[1].selectbox("Image B", options, index=b0, format_func=row_label(ws), key=f"pair_b_{b0}")
 
 for col, i, name in ((c[0], a, "A"), (c[1], b, "B")):
     with col:
-        render.image_or_name(ws, i, caption=f"{name}: {ws.sources[i]} ({ws.tags[i]})", width=220)
+        render.image_or_name(ws, i, caption=f"{name}: {ws.sources[i]} ({chosen_tags(ws)[i]})", width=220)
 
 va, vb = ws.vectors[a], ws.vectors[b]
 walk = analysis.cosine_walk(va, vb)
@@ -60,8 +63,6 @@ st.caption("A · B adds up A[i] × B[i] over every position i. Each bar is one p
 st.plotly_chart(figures.contribution_bars(walk["contributions"], top=25), config=render.PLOTLY_CONFIG,
                 key="pair_bars")
 if ws.embedder is not None and ws.embedder_name == "pixels":
-    from explorer.embedders import pixels_grid_shape
-
     shape = pixels_grid_shape(ws.embedder)
     grid = walk["contributions"].reshape(shape)
     grid = grid.sum(axis=-1) if grid.ndim == 3 else grid

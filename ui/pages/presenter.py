@@ -3,240 +3,23 @@
 PageDown / Right / Space go forward, PageUp / Left back. Entering computes every step's data once, under
 one progress bar, through the same cached computations the story pages use (``ui.story_data``), so
 "next" only draws. The URL keeps the step, the set and the embedder (``?step=3&source=demo:hands&embedder=hog``).
-Each step is one small function in ``STEPS``: its title, a one-sentence headline saying what the audience
-is looking at, what it computes (``prepare``) and what it draws (``show``).
+Each step is one small function in ``STEPS`` (ui/presenter_steps.py).
 """
 
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
-from typing import Callable
 
 import streamlit as st
 
-from explorer.story import contrastive as C
-from explorer.story import figures as story_figures
-from ui import analysis, render, story_data
-from ui import workspace as wsp
+from explorer.embedders import EMBEDDERS, available_embedders
+from explorer.io.demos import DEMOS
+from explorer.workset import WorkSet
+from ui.current import current_set
+from ui.presenter_steps import STEPS, STYLE, warm_up
 from ui.safe import md
-
-# The sidebar's widget keys (ui/sidebar.py): the title step's pickers set them, so every page agrees.
-SIDEBAR_KIND, SIDEBAR_DEMO, SIDEBAR_EMBEDDER = "fse_kind", "fse_demo", "fse_embedder"
-FONT_PX = 20  # body text on a 1920x1080 projector; nothing on a step is drawn under 16 px
-# Fixed markup (no user text). Captions in body colour: light grey vanishes on a projector.
-STYLE = f"""<style>
-[data-testid="stMainBlockContainer"] p, [data-testid="stMainBlockContainer"] li {{font-size:{FONT_PX + 2}px}}
-[data-testid="stMainBlockContainer"] code {{font-size:{FONT_PX}px !important}}
-[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p, [data-testid="stImageCaption"],
-[data-testid="stImageCaption"] p {{font-size:{FONT_PX}px !important; color:inherit !important; opacity:1 !important}}
-[data-testid="stWidgetLabel"] p, [data-testid="stWidgetLabel"] label {{font-size:{FONT_PX}px !important}}
-[data-testid="stMainBlockContainer"] button p, [data-testid="stMainBlockContainer"] button span,
-[data-testid="stMainBlockContainer"] button kbd {{font-size:{FONT_PX}px !important}}
-[data-testid="stMainBlockContainer"] [data-testid="stSelectbox"] * {{font-size:{FONT_PX}px !important}}
-[data-baseweb="popover"] li, [data-baseweb="popover"] li div {{font-size:{FONT_PX}px !important}}
-[data-testid="stProgress"] p {{font-size:{FONT_PX}px !important}}
-[data-testid="stMainBlockContainer"] {{padding-top:3.75rem}}
-.presenter-headline {{font-size:34px !important; font-weight:600; line-height:1.25; margin:0 0 0.4em 0}}
-.presenter-step {{font-size:{FONT_PX + 2}px !important; text-align:center; margin-top:0.35em}}
-.st-key-presenter_keys {{display:none}}
-</style>"""
-
-Progress = Callable[[int, int, str], None]
-
-
-@dataclass(frozen=True)
-class Step:
-    name: str
-    title: str
-    headline: str
-    show: Callable[[wsp.Workspace], None]
-    prepare: Callable[[wsp.Workspace, Progress], object] = lambda ws, progress: None
-
-
-# ------------------------------------------------------------------------------------------ helpers
-
-def _anchor(ws: wsp.Workspace) -> int:
-    return wsp.focus_row(ws) or 0
-
-
-def _nearest(ws: wsp.Workspace) -> int:
-    anchor = _anchor(ws)
-    return int(wsp.get_neighbours(ws, 1)[0][anchor, 0]) if len(ws) > 1 else anchor
-
-
-def _image(ws: wsp.Workspace, i: int, width: int, label: str = "") -> None:
-    render.image_or_name(ws, i, caption=f"{label}{ws.sources[i]} · {ws.tags[i]}", width=width)
-
-
-def _figures(ws: wsp.Workspace, name: str, build: Callable[[wsp.Workspace], dict]) -> dict:
-    """A step's figures, built once per set and image A: building a Plotly figure is the slow part of drawing."""
-    return wsp.memo("other", ("presenter_figures", name, ws.key, ws.tag_column, _anchor(ws)),
-                    lambda: {k: story_figures.for_projector(f) for k, f in build(ws).items()})
-
-
-def _chart(fig, key: str) -> None:
-    st.plotly_chart(fig, config=render.PLOTLY_CONFIG, key=key, theme=None)  # theme=None keeps the big fonts
-
-
-def _text(markdown: str) -> None:
-    """Explanations in body colour and size (never st.caption's light grey)."""
-    st.markdown(markdown)
-
-
-# ------------------------------------------------------------------------------------------ steps
-
-def show_pixels(ws: wsp.Workspace) -> None:
-    c = st.columns([1.2, 2])
-    with c[0]:
-        _image(ws, _anchor(ws), 300)
-    with c[1]:
-        if ws.images is None:
-            st.info("This set holds vectors only, no pictures.")
-            return
-        px = ws.images.pixels[_anchor(ws)]
-        _text(f"A {px.shape[0]}×{px.shape[1]} picture with 3 colour channels is **{px.size:,} numbers** "
-              "from 0 to 255. The red channel of the top-left corner:")
-        st.code("\n".join(" ".join(f"{v:3d}" for v in row) for row in px[:6, :8, 0]), language=None)
-
-
-def show_numbers(ws: wsp.Workspace) -> None:
-    c = st.columns([1, 2])
-    with c[0]:
-        _image(ws, _anchor(ws), 300)
-    with c[1]:
-        v = ws.vectors[_anchor(ws)]
-        _text(f"The **{md(ws.embedder_name)}** embedder makes a row of **{v.size:,} numbers**:")
-        st.code(analysis.format_row(v, 10), language=None)
-
-
-def show_cosine(ws: wsp.Workspace) -> None:
-    a, b = _anchor(ws), _nearest(ws)
-    c = st.columns(2)
-    with c[0]:
-        _image(ws, a, 260, "A: ")
-    with c[1]:
-        _image(ws, b, 260, "B (A's nearest neighbour): ")
-    walk = analysis.cosine_walk(ws.vectors[a], ws.vectors[b])
-    st.code(f"cos θ = (A · B) / (‖A‖ × ‖B‖)\n      = {walk['dot']:.4g} / ({walk['norm_a']:.4g} × {walk['norm_b']:.4g})"
-            f"\n      = {walk['cos']:.4f}", language=None)
-
-
-def map_figures(ws: wsp.Workspace) -> dict:
-    from explorer.figures import map_figure
-
-    proj = wsp.get_projection(ws, method="pca")
-    return {"map": map_figure(proj.coords, tags=ws.tags, sources=ws.sources, tag_name=ws.tag_column,
-                              focus=_anchor(ws), height=600, colors=story_data.tag_colours(ws))}
-
-
-def show_map(ws: wsp.Workspace) -> None:
-    _chart(_figures(ws, "map", map_figures)["map"], "presenter_map")
-    proj = wsp.get_projection(ws, method="pca")
-    share = (f" These two axes keep {100 * float(sum(proj.explained_variance_ratio)):.0f}% of the spread of the "
-             "vectors; the rest is flattened away." if proj.explained_variance_ratio is not None else "")
-    _text(f"PCA: the two directions in which the {len(ws):,} vectors differ most, one colour per tag. "
-          f"The gold diamond is image A from the previous steps ({md(ws.tags[_anchor(ws)])}).{share}")
-
-
-def show_pairs(ws: wsp.Workspace) -> None:
-    info = C.positives_and_negatives(ws.vectors, ws.tags, _anchor(ws), k=1)
-    c = st.columns(3)
-    with c[0]:
-        _image(ws, _anchor(ws), 260, "anchor: ")
-    for col, key, label in ((c[1], "positives", "closest same tag"), (c[2], "hard_negatives", "closest other tag")):
-        with col:
-            if info[key]:
-                i, d = info[key][0]
-                _image(ws, i, 260, f"{label}: ")
-                st.markdown(f"### cosine distance {d:.3f}")
-            else:
-                _text(f"No {label} image in this set.")
-
-
-def training_figures(ws: wsp.Workspace) -> dict:
-    """The held-out numbers and the before -> after animation (ValueError when the set is too small)."""
-    result = story_data.trained_head(ws)
-    before, after = story_data.head_maps(ws, result)
-    after = story_figures.align_to(before, after)
-    return {"numbers": story_figures.big_number_row({
-                "held-out k-NN before": result["knn_before"], "after": result["knn_after"],
-                "held-out silhouette before": result["silhouette_before"], "after ": result["silhouette_after"]},
-                height=150),
-            "animation": story_figures.transition_animation(before, after, tags=ws.tags, sources=ws.sources,
-                                                            height=560, colors=story_data.tag_colours(ws))}
-
-
-def prepare_training(ws: wsp.Workspace, progress: Progress) -> dict:
-    story_data.trained_head(ws, progress=progress)
-    return _figures(ws, "training", training_figures)
-
-
-def show_training(ws: wsp.Workspace) -> None:
-    try:
-        figs = _figures(ws, "training", training_figures)
-    except ValueError as exc:  # too small a set to hold images out
-        st.warning(f"No head trained: {md(exc, max_length=300)}")
-        return
-    result = story_data.trained_head(ws)
-    if result.get("note"):  # too few images to hold any out: trained on all, said plainly
-        st.info(result["note"])  # our own sentence (counts only), as on the contrastive page
-    _chart(figs["numbers"], "presenter_numbers")
-    _chart(figs["animation"], "presenter_anim")
-    if result["n_held_out"]:
-        _text(f"Trained on {result['n_train']} images in {result['seconds']:.1f} s; the numbers are for the "
-              f"{result['n_held_out']} held-out images it never saw. Press ▶ play to watch the points move.")
-
-
-def smear_figures(ws: wsp.Workspace) -> dict:
-    measures = story_data.tag_measures(ws, 10)
-    colours = story_data.tag_colours(ws)
-    conf = measures["confusion"]
-    order, groups = story_data.related_tag_order(ws, conf["matrix"], conf["tags"])
-    return {"numbers": story_figures.big_number_row({"10-NN tag agreement": measures["knn_agreement"],
-                                                     "chance": measures["chance"],
-                                                     "silhouette": measures["silhouette"]}, height=150),
-            "bars": story_figures.per_tag_bars(measures["per_tag"], colors=colours),
-            "confusion": story_figures.confusion_figure(conf["matrix"], conf["tags"], order=order, groups=groups,
-                                                        colors=colours)}
-
-
-def show_smear(ws: wsp.Workspace) -> None:
-    figs = _figures(ws, "smear", smear_figures)
-    _chart(figs["numbers"], "presenter_smear_numbers")
-    c = st.columns(2)
-    with c[0]:
-        _chart(figs["bars"], "presenter_bars")
-    with c[1]:
-        _chart(figs["confusion"], "presenter_conf")
-    smears = story_data.tag_measures(ws, 10)["smears"]
-    if smears:
-        p = smears[0]
-        _text(f"Most mixed-up: **{md(p['tags'][0])} ↔ {md(p['tags'][1])}** ({p['share']:.0%} of neighbours).")
-
-
-STEPS = [
-    Step("pixels", "An image is a grid of pixels",
-         "This picture is nothing but a grid of numbers: three colour values per pixel, each from 0 to 255.",
-         show_pixels),
-    Step("numbers", "The embedder turns it into a row of numbers",
-         "The embedder turns the whole picture into one long row of numbers: its vector.", show_numbers),
-    Step("cosine", "Cosine similarity: do two rows point the same way?",
-         "Two images count as similar when their vectors point the same way: the cosine of the angle.",
-         show_cosine, lambda ws, progress: wsp.get_neighbours(ws, 1)),
-    Step("map", "Every image on one map",
-         "Every image is one dot, and images the embedder finds alike land close together.",
-         show_map, lambda ws, progress: _figures(ws, "map", map_figures)),
-    Step("pairs", "Positive and negative pairs",
-         "Training pulls same-tag pairs together and pushes the closest image of another tag away.", show_pairs),
-    Step("training", "Training a contrastive head",
-         "A small head trained on 70% of the images moves them; we score it on the 30% it never saw.",
-         show_training, prepare_training),
-    Step("smear", "Why hands smear",
-         "How well each tag stands apart, and which tags' neighbours get mixed up: where hands smear.",
-         show_smear, lambda ws, progress: _figures(ws, "smear", smear_figures)),
-]
-
+from ui.state import (PRESENTER_EMBEDDER_KEY, PRESENTER_SET_KEY, choose_demo, choose_embedder, current_choice,
+                      set_widget_value, widget_value)
 
 # ------------------------------------------------------------------------------------------ page
 
@@ -269,8 +52,6 @@ def _navigation(step: int) -> None:
 
 def _bookmark_refused() -> bool:
     """A URL ``source`` must name a built-in demo (the URL is anyone's text); says so and returns True if not."""
-    from explorer.io.demos import DEMOS
-
     source = st.query_params.get("source")
     if source is None or source in {f"demo:{n}" for n in DEMOS}:
         return False
@@ -278,9 +59,9 @@ def _bookmark_refused() -> bool:
     return True
 
 
-def _sync_url(ws: wsp.Workspace) -> None:
+def _sync_url(ws: WorkSet) -> None:
     """Write the sidebar's demo and embedder into the URL, so the address bookmarks this step of this set."""
-    choice = wsp.current_choice()
+    choice = current_choice()
     if choice.kind == "demo":
         st.query_params["source"], st.query_params["embedder"] = choice.ref, ws.embedder_name
     else:
@@ -291,49 +72,26 @@ def _sync_url(ws: wsp.Workspace) -> None:
 
 def _choose_set() -> None:
     """The title step's pickers: a built-in demo and an embedder (they drive the sidebar, which stays closed)."""
-    from explorer.io.demos import DEMOS
-    from explorer.embedders import EMBEDDERS, available_embedders
-
-    choice = wsp.current_choice()
+    choice = current_choice()
     sets = [f"demo:{n}" for n in DEMOS]
     if choice.kind != "demo":
         sets = ["the sidebar's set"] + sets
     embedders = available_embedders() or list(EMBEDDERS)
-    st.session_state["presenter_set"] = choice.ref if choice.ref in sets else sets[0]
+    set_widget_value(PRESENTER_SET_KEY, choice.ref if choice.ref in sets else sets[0])
     if choice.embedder in embedders:
-        st.session_state["presenter_embedder"] = choice.embedder
+        set_widget_value(PRESENTER_EMBEDDER_KEY, choice.embedder)
 
     def use_set() -> None:
-        spec = st.session_state["presenter_set"]
+        spec = widget_value(PRESENTER_SET_KEY)
         if spec.startswith("demo:"):
-            st.session_state[SIDEBAR_KIND] = "demo"
-            st.session_state[SIDEBAR_DEMO] = spec.removeprefix("demo:")
+            choose_demo(spec.removeprefix("demo:"))
 
     def use_embedder() -> None:
-        st.session_state[SIDEBAR_EMBEDDER] = st.session_state["presenter_embedder"]
+        choose_embedder(widget_value(PRESENTER_EMBEDDER_KEY))
 
     c = st.columns([2, 2, 3])
-    c[0].selectbox("Image set", sets, key="presenter_set", on_change=use_set)
-    c[1].selectbox("Embedder", embedders, key="presenter_embedder", on_change=use_embedder)
-
-
-def _warm_up(ws: wsp.Workspace) -> None:
-    """Every step's data, once per set, under one progress bar; a step that cannot compute says so when shown."""
-    def compute() -> bool:
-        with wsp.progress_box(f"Preparing all {len(STEPS)} steps for {ws.name}") as progress:
-            for i, step in enumerate(STEPS):
-                def sub(done: int, total: int, message: str = "", i: int = i, step: Step = step) -> None:
-                    frac = min(max(done / total, 0.0), 1.0) if total else 1.0
-                    progress(round(100 * (i + frac) / len(STEPS)), 100, f"Step {i + 1} of {len(STEPS)}: {step.title}")
-
-                sub(0, 1)
-                try:
-                    step.prepare(ws, sub)
-                except ValueError:  # e.g. too few images to hold any out; the step explains itself
-                    pass
-        return True
-
-    wsp.memo("other", ("presenter_ready", ws.key, ws.tag_column), compute)
+    c[0].selectbox("Image set", sets, key=PRESENTER_SET_KEY, on_change=use_set)
+    c[1].selectbox("Embedder", embedders, key=PRESENTER_EMBEDDER_KEY, on_change=use_embedder)
 
 
 st.set_page_config(initial_sidebar_state="collapsed")
@@ -349,9 +107,9 @@ if _bookmark_refused():
     st.stop()
 if step_no == 1:
     _choose_set()
-ws = wsp.current_workspace()
+ws = current_set()
 if ws is None:
     st.stop()
 _sync_url(ws)
-_warm_up(ws)
+warm_up(ws)
 current.show(ws)

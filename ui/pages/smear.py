@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
-from explorer.story import smear as story
-
-from explorer.story import figures as story_figures
-from ui import render, story_data
-from ui import workspace as wsp
-from ui.safe import md
-
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-REAL_SETS = {"hands (sign-language digits)": "sign-language-digits", "objects (grocery)": "grocery-subset"}
+from ui import smear_view
+from ui.current import current_set
+from ui.state import chosen_tags
 
 st.markdown("## Why hands smear")
-ws = wsp.current_workspace()
+ws = current_set()
 if ws is None:
     st.stop()
-if len(set(ws.tags)) < 2:
+if len(set(chosen_tags(ws))) < 2:
     st.warning("Separation needs at least two tags.")
     st.stop()
 st.caption("A generator draws what its feature space can tell apart. If the vectors of different hand "
@@ -28,107 +20,7 @@ st.caption("A generator draws what its feature space can tell apart. If the vect
            "These numbers show how well each tag stands apart with the current embedder.")
 
 k = st.slider("Neighbours (k)", 3, 30, 10, key="smear_k")
-measures = story_data.tag_measures(ws, k)
-colours = story_data.tag_colours(ws)
-m = st.columns(4)
-m[0].metric(f"{k}-NN tag agreement", f"{measures['knn_agreement']:.3f}" if measures["knn_agreement"] is not None else "n/a")
-m[1].metric("chance (most common tag)", f"{measures['chance']:.3f}" if measures["chance"] is not None else "n/a")
-m[2].metric("silhouette (cosine)", f"{measures['silhouette']:.3f}" if measures["silhouette"] is not None else "n/a")
-m[3].metric("tags · images", f"{measures['n_tags']} · {measures['n_images']:,}")
-for note in measures["notes"]:
-    st.caption(md(note, max_length=300))
-
-left, right = st.columns(2)
-with left:
-    st.markdown("#### Separation per tag (worst on top)")
-    st.plotly_chart(story_figures.per_tag_bars(measures["per_tag"], colors=colours), config=render.PLOTLY_CONFIG,
-                    key="smear_bars")
-    st.caption("Silhouette (−1 to 1): how much closer an image is to its own tag than to the nearest other tag; "
-               "below 0 (red) the tag sits inside another. k-NN agreement (0 to 1): the share of its images whose "
-               f"{k} nearest neighbours mostly carry its tag.")
-with right:
-    st.markdown("#### Which tags smear together")
-    conf = measures["confusion"]
-    order, groups = story_data.related_tag_order(ws, conf["matrix"], conf["tags"])
-    st.plotly_chart(story_figures.confusion_figure(conf["matrix"], conf["tags"], order=order, groups=groups,
-                                                   colors=colours),
-                    config=render.PLOTLY_CONFIG, key="smear_confusion")
-    st.caption("Row: an image's tag; column: the tag of its neighbours; colour fixed from 0 to 100 % of "
-               "neighbours. " + (f"Tags are grouped by *{md(story_data.grouping(ws))}* (black lines), then "
-                                 "ordered so tags that share neighbours sit together." if groups else
-                                 "Tags are ordered so tags that share neighbours sit together."))
-if measures["smears"]:
-    st.markdown("**Most mixed-up pairs:** " + "; ".join(
-        f"{md(p['tags'][0])} ↔ {md(p['tags'][1])} ({p['share']:.0%} of neighbours)" for p in measures["smears"]))
-
-st.markdown("### Restrict the configurations")
-st.caption("Generators got better hands partly by allowing fewer configurations. Pick a subset of tags and "
-           "compare its separation with all tags, and with random subsets of the same size (fewer tags raise "
-           "k-NN agreement by chance alone).")
-tags = list(dict.fromkeys(ws.tags))
-subset = st.multiselect("Keep only these tags", tags, default=tags[: max(2, min(3, len(tags)))], key="smear_subset")
-if len(subset) < 2:
-    st.info("Pick at least two tags.")
-else:
-    out = wsp.memo("other", ("story_restrict", ws.key, ws.tag_column, tuple(subset), k),
-                   lambda: story.restrict_configurations(ws.vectors, ws.tags, subset, k=k, draws=20))
-    rnd = out["random_subsets"]
-    fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
-    st.dataframe({
-        "": ["all tags", "your subset", f"random subsets of {len(subset)} tags (mean of {rnd['draws']})"],
-        "tags": [out["all"]["n_tags"], out["subset"]["n_tags"], len(subset)],
-        "silhouette": [fmt(out["all"]["silhouette"]), fmt(out["subset"]["silhouette"]), fmt(rnd["silhouette_mean"])],
-        f"{k}-NN agreement": [fmt(out["all"]["knn_agreement"]), fmt(out["subset"]["knn_agreement"]),
-                              fmt(rnd["knn_agreement_mean"])],
-        "chance": [fmt(out["all"]["chance"]), fmt(out["subset"]["chance"]), fmt(1 / len(subset))],
-    }, hide_index=True)
-
-st.markdown("### Hands vs objects on the same embedder")
-if "kind" in ws.tag_columns:
-    rows = story.group_rows(ws.column("kind"))
-    if len(rows) >= 2:
-        groups = {name: (ws.vectors[r], [ws.tags[i] for i in r]) for name, r in rows.items()}
-        cmp = wsp.memo("other", ("story_groups", ws.key, ws.tag_column, k),
-                       lambda: story.compare_groups(groups, k=k, embedder=ws.embedder_name,
-                                                    image_size=ws.images.image_size if ws.images else None))
-        st.plotly_chart(story_figures.group_comparison(cmp["groups"]), config=render.PLOTLY_CONFIG, key="smear_groups")
-        # "controlled" quotes the embedder name, which an .npz file supplies
-        st.caption("Controlled: " + "; ".join(md(c, max_length=200) for c in cmp["controlled"])
-                   + ". Not controlled: " + "; ".join(cmp["not_controlled"]) + ".")
-else:
-    st.caption("This set has no `kind` column (hand/object); the built-in demo:hands has one.")
-
-with st.expander("Real photos: sign-language digits vs grocery (shared data)"):
-    if not SHARED.is_dir():
-        st.info(f"The shared photo sets are not on this server (looked in {md(SHARED, max_length=200)}).")
-    else:
-        from explorer.embedders import available_embedders
-
-        e = st.columns(3)
-        emb = e[0].selectbox("Embedder", available_embedders(), key="smear_real_emb",
-                             help="efficientnet-lite0 is the pretrained ImageNet CNN (when installed).")
-        per_tag = e[1].slider("Images per tag", 10, 100, 30, step=10, key="smear_real_per")
-        if e[2].button("Compare", key="smear_real_go"):
-            st.session_state["smear_real"] = (emb, per_tag)
-        if st.session_state.get("smear_real") == (emb, per_tag):
-            def compute():
-                from explorer.io.cache import EmbeddingCache, default_cache_dir
-                from explorer.embedders import embed_set, get_embedder
-                from explorer.io.sources import load_folder
-
-                embedder, groups, size = get_embedder(emb), {}, None
-                with wsp.progress_box(f"Loading and embedding both sets with {emb}") as progress:
-                    for label, folder in REAL_SETS.items():
-                        s = load_folder(SHARED / folder, progress=progress)
-                        s = s.subset(story.balanced_rows(s.tags, per_tag=per_tag, seed=0))
-                        size = s.image_size
-                        X = embed_set(s, embedder, cache=EmbeddingCache(default_cache_dir()), progress=progress)
-                        groups[label] = (X, s.tags)
-                return story.compare_groups(groups, k=k, embedder=emb, image_size=size)
-
-            cmp = wsp.memo("other", ("story_real", emb, per_tag, k), compute)
-            st.plotly_chart(story_figures.group_comparison(cmp["groups"]), config=render.PLOTLY_CONFIG,
-                            key="smear_real_fig")
-            st.caption("Controlled: " + "; ".join(cmp["controlled"]) + ". Not controlled: "
-                       + "; ".join(cmp["not_controlled"]) + ". The hand photos share one plain background; "
-                       "the grocery photos are cluttered shelves.")
+smear_view.measures_section(ws, k)
+smear_view.restrict_section(ws, k)
+smear_view.groups_section(ws, k)
+smear_view.real_photos_section(k)
