@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import sidebar
+from ui import sidebar, status
 
 st.set_page_config(page_title="Feature Space Explorer", layout="wide")
 
@@ -20,5 +20,6 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
+status.draw_action_area()  # top of the main area: a failed action (in the sidebar too) says why here
 sidebar.draw()
 page.run()

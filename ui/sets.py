@@ -28,7 +28,7 @@ from ui import state
 from ui.compute import memo
 from ui.safe import md
 from ui.state import SourceChoice, upload_batches
-from ui.status import progress_box, show_skipped
+from ui.status import action_area, progress_box, show_skipped
 from ui.vectorfile import vector_source
 
 SET_PARAM = "set"
@@ -173,13 +173,17 @@ def load_choice(choice: SourceChoice) -> WorkSet | None:
         key = ("src", spec, choice.manifest_tag_column, _mtime(spec))
         return memo("set", key, lambda: _load_source(spec, choice.manifest_tag_column))
     except LoadError as exc:  # messages quote file, folder and manifest column names: escape them
-        st.error(f"Could not load this source: {md(exc, max_length=400)}")
+        action_area().error(f"Could not load this source: {md(_one_line(exc), max_length=400)}")
         show_skipped(exc.skipped)
     except (OSError, ValueError, KeyError) as exc:
-        st.error(f"Could not load this source: {md(exc, max_length=400)}")
+        action_area().error(f"Could not load this source: {md(_one_line(exc), max_length=400)}")
     except MemoryError:  # a file whose size the limits could not foresee: say so, keep the server up
-        st.error("Could not load this source: it needs more memory than this server has free.")
+        action_area().error("Could not load this source: it needs more memory than this server has free.")
     return None
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
 
 
 def _mtime(path: str) -> float:

@@ -22,6 +22,9 @@ ROWS_OF_KEY = "fse_rows_of"
 UPLOAD_JOINED_KEY = "fse_upload_joined"
 UPLOADER_NONCE_KEY = "fse_uploader_nonce"
 LAST_BATCH_KEY = "fse_last_batch"
+ACTION_AREA_KEY = "fse_action_area"  # this run's placeholder at the top of the main area
+ACTION_ERROR_KEY = "fse_action_error"  # the last failed action's one-line message, until the next action
+DROP_KEY = "fse_drop_signature"  # (name, size) of the files in the uploaders, to notice a new drop
 NPZ_UPLOAD_KEY = "fse_npz_held"  # (ref, name, bytes, file_id) of this session's uploaded vector file
 MAP_SETTINGS_KEY = "fse_map_settings"
 LAST_MAP_KEY = "map_last"
@@ -220,6 +223,34 @@ def set_last_batch(result) -> None:
 
 def take_last_batch():
     return st.session_state.pop(LAST_BATCH_KEY, None)
+
+
+def action_area():
+    """This run's placeholder at the top of the main area (``app.py`` makes it), or None outside the app."""
+    return st.session_state.get(ACTION_AREA_KEY)
+
+
+def set_action_area(area) -> None:
+    st.session_state[ACTION_AREA_KEY] = area
+
+
+def action_error() -> str | None:
+    """The one-line (escaped Markdown) message of the last action that failed, shown until the next action."""
+    return st.session_state.get(ACTION_ERROR_KEY)
+
+
+def set_action_error(message: str | None) -> None:
+    if message is None:
+        st.session_state.pop(ACTION_ERROR_KEY, None)
+    else:
+        st.session_state[ACTION_ERROR_KEY] = message
+
+
+def new_drop(signature: tuple) -> bool:
+    """True when the uploaders hold other files than at the last run (and remember these)."""
+    changed = st.session_state.get(DROP_KEY) != signature
+    st.session_state[DROP_KEY] = signature
+    return changed
 
 
 def held_vector_upload() -> tuple | None:
