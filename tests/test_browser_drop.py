@@ -63,13 +63,13 @@ def test_a_folder_of_three_tag_folders_lands_on_the_map_with_its_counts(browser_
         folder_input.set_input_files(str(folder))
         # before "Add to set": the tags and their counts, and the skipped file by name
         for tag, n in COUNTS.items():
-            page.get_by_text(f"{tag}: {n} images").first.wait_for(timeout=30_000)
+            page.get_by_text(f"{tag}: {n} images to add", exact=True).wait_for(timeout=30_000)
         page.get_by_text("notes.txt").first.wait_for()
         page.get_by_role("button", name="Add to set").click()
         wait_for_map(page, min_points=sum(COUNTS.values()))
         page.get_by_text(f"{sum(COUNTS.values())} images · 3 tags").first.wait_for(timeout=60_000)
-        legend = page.locator(".js-plotly-plot .legendtext").all_inner_texts()
+        legend = page.locator(".js-plotly-plot .legendtext").evaluate_all("els => els.map(e => e.textContent)")
         assert sorted(legend) == sorted(COUNTS)
-        shown = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')][0].data
-                                 .filter(t => t.showlegend !== false).map(t => [t.name, t.x.length])""")
+        shown = page.evaluate("""() => document.querySelector('.js-plotly-plot')._fullData
+                                 .filter(t => t.showlegend).map(t => [t.name, t._length])""")
         assert dict(shown) == COUNTS
