@@ -84,8 +84,10 @@ PROBLEMS_JS = r"""
     const own = el.tagName === 'text' || el.tagName === 'tspan' ||
       [...el.childNodes].some(c => c.nodeType === 3 && c.textContent.trim());
     if (!own || !el.textContent.trim() || !visible(el)) return;
-    const px = parseFloat(getComputedStyle(el).fontSize);
-    if (px < minPx - 0.01) problems.push(`${px} px text: "${el.textContent.trim().slice(0, 40)}"`);
+    let px = parseFloat(getComputedStyle(el).fontSize);
+    if (el.closest('svg')) { const m = el.getScreenCTM();  // Plotly shrinks text to fit a bar by scaling it
+      if (m) px *= Math.sqrt(Math.abs(m.a * m.d - m.b * m.c)); }
+    if (px < minPx - 0.01) problems.push(`${px.toFixed(1)} px text: "${el.textContent.trim().slice(0, 40)}"`);
   });
   return [...new Set(problems)];
 }
@@ -143,7 +145,9 @@ def _check(page, name: str, sizes, *, fold: bool = False) -> list[str]:
     problems = []
     for w, h in sizes:
         page.set_viewport_size({"width": w, "height": h})
-        _settle(page, script=False)
+        if fold:  # the presenter reruns to fit a new window size and says which size it fitted
+            page.locator(f'[data-fit="{w}x{h}"]').wait_for(timeout=60_000)
+        _settle(page, script=fold)
         problems += [f"{name} at {w}x{h}: {p}" for p in page.evaluate(PROBLEMS_JS, MIN_TEXT_PX)]
         if fold:
             bottom, shown = page.evaluate(FOLD_JS)

@@ -202,3 +202,12 @@ def test_per_tag_bar_titles_break_onto_two_lines_so_they_never_meet():
     assert len(titles) == 2 and all("<br>" in t for t in titles)
     assert max(len(line) for t in titles for line in t.split("<br>")) <= 20  # each line under ~150 px at 14 px
     assert fig.layout.margin.t >= 60  # room for the two lines
+
+
+def test_per_tag_bar_values_stand_beside_their_bars_where_they_keep_their_size():
+    from explorer.story import figures as F
+
+    fig = F.per_tag_bars({"a": {"silhouette": 0.1, "knn_agreement": 0.94}, "b": {"silhouette": -0.2,
+                                                                                "knn_agreement": 0.1}})
+    assert all(t.textposition == "outside" for t in fig.data)  # inside a short bar Plotly would shrink them
+    assert fig.layout.xaxis2.range[1] >= 1.2  # room right of a bar at 0.94 for its "0.94"

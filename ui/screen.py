@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui import state
+
 DEFAULT_SIZE = (1920, 1080)  # a projector's, until the browser has said
-COMPONENT_KEY = "fse_screen_size"
 _JS = """export default function (component) {
   const { setStateValue } = component;
   let last = '';
@@ -28,12 +29,11 @@ _JS = """export default function (component) {
 _probe = st.components.v2.component("fse_screen_probe", html="<span></span>", js=_JS)
 
 
+def watch_screen() -> None:
+    """Mount the probe (once per run, where it takes no room); its reports rerun the page."""
+    _probe(key=state.SCREEN_KEY, on_size_change=lambda: None, height=0)
+
+
 def screen_size() -> tuple[int, int]:
     """(width, height) of the browser window in CSS px, as last reported (``DEFAULT_SIZE`` before that)."""
-    result = _probe(key=COMPONENT_KEY, on_size_change=lambda: None, height=0)
-    size = getattr(result, "size", None)
-    try:
-        width, height = (int(v) for v in size)
-    except (TypeError, ValueError):
-        return DEFAULT_SIZE
-    return (width, height) if width > 0 and height > 0 else DEFAULT_SIZE
+    return state.reported_screen() or DEFAULT_SIZE

@@ -24,6 +24,7 @@ UPLOADER_NONCE_KEY = "fse_uploader_nonce"
 LAST_BATCH_KEY = "fse_last_batch"
 ACTION_AREA_KEY = "fse_action_area"  # this run's placeholder at the top of the main area
 ACTION_ERROR_KEY = "fse_action_error"  # the last failed action's one-line message, until the next action
+SCREEN_KEY = "fse_screen_size"  # the window-size component's state: {"size": [width, height]}
 DROP_KEY = "fse_drop_signature"  # (name, size) of the files in the uploaders, to notice a new drop
 NPZ_UPLOAD_KEY = "fse_npz_held"  # (ref, name, bytes, file_id) of this session's uploaded vector file
 MAP_SETTINGS_KEY = "fse_map_settings"
@@ -244,6 +245,16 @@ def set_action_error(message: str | None) -> None:
         st.session_state.pop(ACTION_ERROR_KEY, None)
     else:
         st.session_state[ACTION_ERROR_KEY] = message
+
+
+def reported_screen() -> tuple[int, int] | None:
+    """(width, height) of the browser window as the screen component last reported it, or None."""
+    size = (st.session_state.get(SCREEN_KEY) or {}).get("size")
+    try:
+        width, height = (int(v) for v in size)
+    except (TypeError, ValueError):
+        return None
+    return (width, height) if width > 0 and height > 0 else None
 
 
 def new_drop(signature: tuple) -> bool:

@@ -157,18 +157,19 @@ def per_tag_bars(per_tag: dict, *, colors: Colors = None, height: int = 380) -> 
     knn = [per_tag[t].get("knn_agreement") for t in tags]
     fig.add_trace(go.Bar(y=names, x=sil, orientation="h", marker_color=["#C83818" if (v or 0) < 0 else "#30A860"
                                                                          for v in sil],
-                         text=[("n/a" if v is None else f"{v:.2f}") for v in sil], name="silhouette", cliponaxis=False),
-                  row=1, col=1)
+                         text=[("n/a" if v is None else f"{v:.2f}") for v in sil], name="silhouette", cliponaxis=False,
+                         textposition="outside"), row=1, col=1)
+    # Values beside the bars, never inside: Plotly shrinks text that does not fit a bar below a readable size.
     fig.add_trace(go.Bar(y=names, x=knn, orientation="h", marker_color="#3080F8",
                          text=[("n/a" if v is None else f"{v:.2f}") for v in knn], name="k-NN agreement",
-                         cliponaxis=False), row=1, col=2)
+                         cliponaxis=False, textposition="outside"), row=1, col=2)
     # A category axis draws its first category at the bottom: reversed, the worst tag is on top.
     ticks = dict(tickmode="array", tickvals=names, ticktext=[
         f"<span style='color:{colors[t]}'>■</span> {escape_text(t)}" if colors and t in colors else escape_text(t)
         for t in tags])
     fig.update_yaxes(type="category", categoryorder="array", categoryarray=names, autorange="reversed", **ticks)
     fig.update_xaxes(range=[-1, 1], row=1, col=1)
-    fig.update_xaxes(range=[0, 1.05], row=1, col=2)
+    fig.update_xaxes(range=[0, 1.25], tickvals=[0, 0.5, 1], row=1, col=2)  # room for "0.94" beside its bar
     fig.update_layout(height=max(height, 30 * len(tags) + 110), showlegend=False, margin=dict(l=10, r=30, t=60, b=10),
                       font=dict(size=14))
     return fig
@@ -238,9 +239,10 @@ def big_number_row(values: dict, *, height: int = 180) -> go.Figure:
 
 
 BODY_COLOUR = "#31333F"  # Streamlit's body text colour: no light grey on a projector
+PROJECTOR_TEXT_PX = 18
 
 
-def for_projector(fig: go.Figure, *, size: int = 18) -> go.Figure:
+def for_projector(fig: go.Figure, *, size: int = PROJECTOR_TEXT_PX) -> go.Figure:
     """Every text of ``fig`` at least ``size`` px and in body colour (axes, legend, hover, colour bars,
     subplot titles, numbers, animation buttons and slider), on a white template, for a presenter's screen
     read from the back of a room. A matrix whose cell values no longer fit their cells at ``size`` leaves
