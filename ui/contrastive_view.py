@@ -215,11 +215,11 @@ def zero_shot_section(ws: WorkSet) -> None:
                                                              len(res.unseen_index)),
                              "images (trained / held-out / never-seen tags)":
                                  f"{len(res.train_index)} / {len(res.seen_test_index)} / {len(res.unseen_index)}"})
-            if rows:
-                st.dataframe(rows, hide_index=True, column_config={
-                    k: st.column_config.NumberColumn(format="%.3f") for k in
-                    ("top-1, held-out images of trained tags", "top-1, images of never-seen tags", "chance",
-                     "top-1 among the never-seen tag names only", "chance among them")})
+            if rows:  # one row per measure, one column per encoder: narrow enough for the page at 1280 px
+                st.dataframe({"measure": [k for k in rows[0] if k != "text encoder"],
+                              **{row["text encoder"]: [fmt(v) if v is None or isinstance(v, float) else str(v)
+                                                       for k, v in row.items() if k != "text encoder"]
+                                 for row in rows}}, hide_index=True, width="stretch")
                 for row in rows:
                     st.markdown(f"- **{md(row['text encoder'])}**: on tags it never saw, top-1 is "
                                 f"{fmt(row['top-1, images of never-seen tags'])} against chance {row['chance']:.3f} — "

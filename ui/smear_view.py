@@ -99,7 +99,7 @@ def groups_section(ws: WorkSet, k: int) -> None:
             st.caption("Controlled: " + "; ".join(md(c, max_length=200) for c in cmp.controlled)
                        + ". Not controlled: " + "; ".join(cmp.not_controlled) + ".")
     else:
-        st.caption("This set has no `kind` column (hand/object); the built-in demo:hands has one.")
+        st.caption("This set has no kind column (hand/object); the built-in demo:hands has one.")
 
 
 def real_photos_section(k: int) -> None:
