@@ -63,7 +63,8 @@ def image_or_name(ws: WorkSet, i: int, *, caption: str, width: int) -> None:
 # A grid's pictures never grow past their column (st.image's width is a fixed px count) and a caption
 # takes at most two lines (a long file name used to wrap to seven).
 GRID_STYLE = """<style>
-[data-testid="stColumn"] [data-testid="stImage"] img {max-width:100% !important; height:auto !important}
+[data-testid="stColumn"] [data-testid="stImageContainer"], [data-testid="stColumn"] [data-testid="stImage"] img
+  {max-width:100% !important; height:auto !important}
 [data-testid="stColumn"] [data-testid="stImageCaption"] {display:-webkit-box; -webkit-line-clamp:2;
   -webkit-box-orient:vertical; overflow:hidden; overflow-wrap:anywhere}
 </style>"""

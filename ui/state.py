@@ -39,6 +39,7 @@ OPENED_KEY = "fse_opened_set"
 MESSAGE_KEY = "fse_set_message"
 URL_READ_KEY = "fse_url_read"
 URL_FOCUS_KEY = "fse_url_focus"
+LINEAGE_KEY = "fse_upload_lineage"  # tokens of the versions of this session's uploaded set, oldest first
 
 # Widget keys read back by code or set for another widget (the presenter drives the sidebar).
 KIND_KEY = "fse_kind"
@@ -293,6 +294,11 @@ def set_opened_set(opened: tuple | None) -> None:
         st.session_state.pop(OPENED_KEY, None)
     else:
         st.session_state[OPENED_KEY] = opened
+
+
+def upload_lineage() -> list[str]:
+    """Tokens of the saved versions of this session's uploaded set, oldest first (each batch saves one)."""
+    return st.session_state.setdefault(LINEAGE_KEY, [])
 
 
 def set_message(message: str) -> None:
