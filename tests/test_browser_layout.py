@@ -158,6 +158,19 @@ def _check(page, name: str, sizes, *, fold: bool = False) -> list[str]:
     return problems
 
 
+FOCUS_JS = """() => { const a = document.activeElement, cs = getComputedStyle(a);
+  return [a.getAttribute('data-testid') || a.tagName, cs.outlineStyle, cs.outlineWidth, cs.boxShadow]; }"""
+
+
+def _no_focus_frame(page) -> list[str]:
+    """A mouse click on the step focuses the main area (the clicker's keys need it) but draws no frame."""
+    page.mouse.click(page.viewport_size["width"] // 2, page.viewport_size["height"] - 40)
+    page.keyboard.press("Shift")  # a key press makes Chromium show focus-visible frames
+    who, style, width, shadow = page.evaluate(FOCUS_JS)
+    framed = style not in ("none", "hidden") and width not in ("0px", "") or shadow not in ("none", "")
+    return [f"presenter: a click leaves a focus frame on {who} ({style} {width}, {shadow})"] if framed else []
+
+
 def _map_panels(page) -> list[str]:
     """The map's side panel after a click (the neighbours) and after a box selection (the picture grid),
     at the two laptop sizes, where the panel is narrowest."""
@@ -203,6 +216,8 @@ def test_every_page_and_presenter_step_is_readable_at_laptop_and_projector_sizes
                 page.get_by_text(f"Step {step} of").wait_for(timeout=120_000)
             _settle(page)
             problems += _check(page, f"presenter-{step}", PRESENTER_SIZES, fold=True)
+            if step == 2:
+                problems += _no_focus_frame(page)
     (SHOTS / "problems.txt").write_text("\n".join(problems) + "\n")
     (SHOTS / "seconds.txt").write_text("".join(f"{name} {seconds}\n" for name, seconds, _ in TIMES))
     assert not problems, "\n".join(problems[:60]) + (f"\n… and {len(problems) - 60} more (all in "
