@@ -34,8 +34,8 @@ def _zip(members: dict[str, bytes | None]) -> bytes:
 
 def _uploads() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=180)
+    at.session_state["fse_kind"] = "upload"  # straight to the uploader: no demo mapped first
     at.run()
-    at.radio(key="fse_kind").set_value("upload").run()
     return at
 
 

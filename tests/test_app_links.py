@@ -37,8 +37,8 @@ def _add(at: AppTest, tag: str, seeds: range) -> str:
 def test_an_early_link_opens_its_version_and_says_how_many_images_came_since(monkeypatch, tmp_path):
     monkeypatch.setenv("EXPLORER_CACHE_DIR", str(tmp_path))
     at = AppTest.from_file(APP, default_timeout=180)
+    at.session_state["fse_kind"] = "upload"  # straight to the uploader: no demo mapped first
     at.run()
-    at.radio(key="fse_kind").set_value("upload").run()
     first = _add(at, "cats", range(0, 5))
     second = _add(at, "dogs", range(10, 20))
     assert first != second
