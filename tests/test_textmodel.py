@@ -101,6 +101,27 @@ def test_vocabulary_knows_tag_words_and_close_spellings_only():
     assert not vocab.knows("banana") and not vocab.knows("asdfgh") and not vocab.knows("o")
 
 
+# ---------------------------------------------------------------------------------------------------------
+# Captions from tags, training on a real set, zero-shot on tags never seen
+
+
+@pytest.fixture(scope="module")
+def real_hands(shared_data, tmp_path_factory):
+    """12 photos of each of 6 signed digits (a copy of ../shared/data), embedded with hog."""
+    import shutil
+
+    from explorer.embedders import get_embedder
+    from explorer.io.sources import load_source
+
+    root = tmp_path_factory.mktemp("hands")
+    for tag in "012345":
+        (root / tag).mkdir()
+        for path in sorted((shared_data / "sign-language-digits" / tag).glob("*"))[:12]:
+            shutil.copy(path, root / tag / path.name)
+    image_set = load_source(root)
+    return np.asarray(get_embedder("hog").embed(image_set.pixels)), list(image_set.tags)
+
+
 def test_training_on_tag_captions_lowers_the_loss_on_real_photos(real_hands):
     X, tags = real_hands
     model = T.train_on_tags(X, tags, settings=T.TextModelSettings(steps=60, batch_size=64), seed=0)
