@@ -2,9 +2,11 @@
 
 import streamlit as st
 
-from ui import sidebar, status
+from ui import hosts, sidebar, status, upload_budget
 
 st.set_page_config(page_title="Feature Space Explorer", layout="wide")
+hosts.stop_unless_allowed()  # allowedHosts with ports honoured (Streamlit itself ignores them)
+upload_budget.install()  # files waiting in uploaders bounded per session and per server as they arrive
 
 # One line per page; the first is the default. Story pages (issue 5) add their lines here.
 # No page_icon/icon=: Streamlit turns them into a favicon fetched from a CDN, and the app must work offline.

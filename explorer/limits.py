@@ -33,6 +33,10 @@ DECODE_BAND_ROWS = 256
 # Images decoded at the same time in this process, shared by every session and every load (a semaphore):
 # two visitors uploading at once wait for each other instead of doubling the peak memory.
 DECODE_SLOTS = 2
+# Heavy computations (embedding, maps, neighbours, measures) running at once in this process, shared by
+# every session (explorer.singleflight): on 2 cores one visitor's t-SNE leaves a core for the others, and
+# a visitor whose answer is cached (a lookup) never waits for a slot.
+HEAVY_SLOTS = 1
 
 # --- archives (a .zip source or upload), checked from the central directory ------------------------------
 ZIP_MAX_ENTRIES = 50_000
@@ -46,6 +50,11 @@ ZIP_RATIO_MIN_BYTES = 1 * MiB
 SESSION_MAX_IMAGES = 3000
 # Bytes of uploaded files a session may hold (Streamlit's server.maxUploadSize bounds one request).
 SESSION_MAX_UPLOAD_BYTES = 400 * MiB
+# Bytes of files a session holds in its uploaders before "Add to set" (checked as each file arrives; the
+# file that would pass it is refused, and clearing the uploader gives the bytes back).
+SESSION_MAX_PENDING_UPLOAD_BYTES = 256 * MiB
+# The same for all sessions of the server together.
+SERVER_MAX_PENDING_UPLOAD_BYTES = 1 * GiB
 # Bytes of decoded pixels and thumbnails a session may hold (128 x 128 x 3 pixels are 48 KiB an image).
 SESSION_MAX_DECODED_BYTES = 256 * MiB
 
@@ -57,7 +66,16 @@ NPZ_MAX_BYTES = 512 * MiB
 # A .npz read by the command line (the operator's own files): only this zip-bomb guard applies.
 NPZ_CLI_MAX_BYTES = 8 * GiB
 
-
+# --- the set store (sets visitors built, kept on disk so their link works; explorer/io/setstore.py) ---------
+# Bytes of all saved sets together: a set that would pass this is refused, never written, and nobody
+# else's set is removed to make room for it.
+SETSTORE_MAX_BYTES = 2 * GiB
+# One saved set (its pictures, or its vectors at the precision they came in, as written).
+SETSTORE_MAX_OBJECT_BYTES = 256 * MiB
+# All sets one browser session saved.
+SETSTORE_MAX_SESSION_BYTES = 512 * MiB
+# Days a saved set is kept after it was last opened (then it goes at the next save).
+SETSTORE_KEEP_DAYS = 30
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,72 @@ def npz_declaring(path: Path, rows: int, dims: int) -> Path:
     return path
 
 
+# --- vector files (issue 20) -------------------------------------------------------------------------------
+
+def _deflate_member(zf: zipfile.ZipFile, name: str, block: bytes, total: int) -> None:
+    """A member of ``total`` bytes, ``block`` repeated: compressed as it is written, held nowhere."""
+    info = zipfile.ZipInfo(name)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    with zf.open(info, "w", force_zip64=total > 1 << 31) as fh:
+        left = total
+        while left > 0:
+            fh.write(block[:min(left, len(block))])
+            left -= len(block)
+
+
+def bundle_zip_of_rows(path: Path, text_bytes: int) -> Path:
+    """A Projector bundle ZIP whose ``tensors.tsv`` is ``text_bytes`` of one-value rows ("0\n"), a few
+    hundred KB compressed (issue 20: 122 KB inflating to 120 MB took the server to 5 GB)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        _deflate_member(zf, "bundle/tensors.tsv", b"0\n" * (1 << 19), text_bytes)
+    return path
+
+
+def tensors_tsv(path: Path, text_bytes: int, dims: int = 1024) -> Path:
+    """A plain ``tensors.tsv`` of about ``text_bytes``: rows of ``dims`` zeros (inside the app's caps)."""
+    row = ("\t".join(["0"] * dims) + "\n").encode()
+    with open(path, "wb") as fh:
+        for _ in range(max(1, text_bytes // len(row))):
+            fh.write(row)
+    return path
+
+
+def parquet_of_zeros(path: Path, rows: int, dims: int, value_type: str = "float64") -> Path:
+    """A Parquet with a ``vector`` list column of ``rows`` x ``dims`` zeros (and ids): kilobytes on disk."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    offsets = pa.array(np.arange(0, (rows + 1) * dims, dims, dtype=np.int32))
+    values = pa.array(np.zeros(rows * dims, dtype=value_type))
+    table = pa.table({"id": pa.array(np.arange(rows).astype(str)), "vector": pa.ListArray.from_arrays(offsets, values)})
+    pq.write_table(table, path, row_group_size=rows)
+    return path
+
+
+def lying_zip(path: Path, member: str, inflates_to: int, declares: int = 1000, extra: dict | None = None) -> Path:
+    """A ZIP whose ``member`` declares ``declares`` bytes but inflates to ``inflates_to`` zeros (both its
+    local header and the central directory lie); ``extra`` members (name: bytes) are written honestly."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        for name, data in (extra or {}).items():
+            zf.writestr(name, data)
+        _deflate_member(zf, member, bytes(1 << 20), inflates_to)
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(member)
+    # Rewrite the member as a plain (non-ZIP64) entry declaring ``declares`` bytes: patch both headers.
+    local = info.header_offset
+    assert data[local:local + 4] == b"PK\x03\x04"
+    name_len, extra_len = struct.unpack("<HH", data[local + 26:local + 30])
+    struct.pack_into("<II", data, local + 18, info.compress_size, declares)
+    central = data.rfind(b"PK\x01\x02")
+    while bytes(data[central + 46:central + 46 + len(member)]) != member.encode():
+        central = data.rfind(b"PK\x01\x02", 0, central)
+        assert central >= 0, "member not found in the central directory"
+    struct.pack_into("<II", data, central + 20, info.compress_size, declares)
+    path.write_bytes(bytes(data))
+    return path
+
+
 # The start of a child program that measures its own peak memory (used by tests/test_limits.py and
 # bench/bench_limits.py): call peak_mb() at its end.
 PEAK_MB_CHILD = r"""
@@ -141,3 +207,70 @@ def peak_mb():
     except (OSError, StopIteration):
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 """
+
+
+# A child that opens one vector file as the app does (explorer.limits.APP_VECTORS, a bare name in
+# messages) and prints the outcome, then its idle (after imports) and peak memory in MB. Run against an
+# older checkout (sys.argv[1]) it takes the older path: the app wrote an upload to a temporary folder,
+# read it whole and checked the caps after reading.
+VECTOR_CHILD = PEAK_MB_CHILD + r"""
+import os, tempfile
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+path, name = Path(sys.argv[2]), sys.argv[3]
+import numpy as np, pyarrow.parquet
+from explorer import limits
+from explorer.io import interop, store
+idle = peak_mb()
+data = path.read_bytes()
+try:
+    try:
+        out = interop.load_vectors(data, name=name, limits=limits.APP_VECTORS)
+    except TypeError:  # before issue 20
+        if name.endswith(".npz"):
+            out = store.load_embeddings(data, name=name, max_rows=limits.NPZ_MAX_ROWS,
+                                        max_dims=limits.NPZ_MAX_DIMS, max_bytes=limits.NPZ_MAX_BYTES)
+        else:
+            with tempfile.TemporaryDirectory(prefix="fse-") as folder:
+                target = Path(folder) / ("tensors.tsv" if name.endswith(".tsv") else name)
+                target.write_bytes(data)
+                out = interop.load_vectors(target)
+            rows, dims = out.vectors.shape
+            if rows > limits.NPZ_MAX_ROWS or dims > limits.NPZ_MAX_DIMS:
+                raise ValueError(f"{name}: {rows:,} x {dims:,} vectors is more than this server takes")
+    print("loaded", "x".join(map(str, out.vectors.shape)))
+except (ValueError, MemoryError) as exc:
+    print("refused", str(exc).replace("\n", " | "))
+print(idle)
+print(peak_mb())
+"""
+
+def _npz_parts() -> dict[str, bytes]:
+    parts = {}
+    for key, value in {"ids": np.array(["a", "b"]), "sources": np.array(["a", "b"]), "tags": np.array(["x", "y"]),
+                       "vectors": np.eye(2, dtype=np.float32)}.items():
+        buf = io.BytesIO()
+        np.save(buf, value)
+        parts[key + ".npy"] = buf.getvalue()
+    return parts
+
+
+# case -> (the bare name an upload carries, a maker writing the file into a folder): every hostile vector
+# file of issue 20, each made in a few seconds, KBs to MBs on disk.
+VECTOR_CASES = {
+    "bundle-zip-120MB-rows": ("bundle.zip", lambda d: bundle_zip_of_rows(d / "rows.zip", 120 << 20)),
+    "tensors-tsv-30MB-rows": ("tensors.tsv", lambda d: tensors_tsv(d / "tensors.tsv", 30 << 20, dims=1)),
+    "parquet-1M-x-100": ("zeros.parquet", lambda d: parquet_of_zeros(d / "million.parquet", 1_000_000, 100)),
+    "parquet-100k-x-1024": ("wide.parquet", lambda d: parquet_of_zeros(d / "wide.parquet", 100_000, 1024)),
+    "parquet-100k-x-1024-float32": ("wide32.parquet",
+                                    lambda d: parquet_of_zeros(d / "wide32.parquet", 100_000, 1024, "float32")),
+    "bundle-lying-member-800MB": ("lying.zip", lambda d: lying_zip(d / "lying.zip", "bundle/tensors.tsv", 800 << 20)),
+    "npz-lying-member-800MB": ("lying.npz", lambda d: lying_zip(d / "lying.npz", "notes", 800 << 20,
+                                                                extra=_npz_parts())),
+}
+
+
+def vector_cases(folder: Path, names=None) -> dict[str, tuple[str, Path]]:
+    """{case: (bare name, file)} for the cases named (default: all), written into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return {case: (name, make(folder)) for case, (name, make) in VECTOR_CASES.items() if names is None or case in names}

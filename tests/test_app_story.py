@@ -201,9 +201,16 @@ def test_image_text_model_says_what_it_does_not_know_and_measures_zero_shot():
     at.slider(key="zero_shot_k").set_value(3).run()
     at.button(key="zero_shot_run").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    table = at.dataframe[-1].value  # one row per measure, one column per text encoder (fits the page)
+    table = next(d.value for d in at.dataframe if "measure" in d.value.columns)  # a row per measure, a column per encoder
     hashed = table.set_index("measure")["hashed"]
     assert float(hashed["chance"]) == pytest.approx(1 / 14, abs=5e-4) and len(hashed["never-seen tags"].split(", ")) == 3
     assert hashed["never-seen vs chance"] in ("above chance", "at chance", "below chance")
     text = "\n".join(m.value for m in at.markdown)
     assert f"**{hashed['never-seen vs chance']}**" in text
+    # issue 19: the methods compared on the same split; ConSE says what it needs (pixels vectors here)
+    methods = next(d.value for d in at.dataframe if "H" in d.value.columns)
+    row = methods[(methods["method"] == "projections") & (methods["text encoder"] == "hashed")].iloc[0]
+    assert row["held-out tags"] == hashed["never-seen tags"] and row["chance"] == pytest.approx(1 / 14)
+    assert row["H"] == pytest.approx(2 * row["seen top-1"] * row["unseen top-1 (all tags)"]
+                                     / (row["seen top-1"] + row["unseen top-1 (all tags)"]))
+    assert "conse" not in set(methods["method"]) and any("efficientnet-lite0" in i.value for i in at.info)

@@ -303,6 +303,46 @@ def test_csv_cells_cannot_start_formulas():
     assert table["source"].tolist() == ["'@SUM(A1)", "ok.png"] and table["tag"].tolist() == ["'+x", "-0.5"]
 
 
+def test_every_csv_and_tsv_export_is_inert_whatever_the_column_dtype():
+    """Issue 20: the map CSV wrote =HYPERLINK(...) raw — pandas 3 gives text columns the ``str`` dtype and the
+    guard only looked at ``object``; metadata.tsv of the Projector bundle had no guard at all."""
+    rows = export.ExportRows(ids=["=HYPERLINK(\"http://x\")", "b"], sources=["+cmd|' /C calc'!A0", "ok\u202e.png"],
+                             columns={"tag": ["@x", "-0.5"], "\u202enote": ["\x1b[31mred", "=1"]},
+                             vectors=np.eye(2, dtype=np.float32))
+    frame = export.map_frame(rows, np.zeros((2, 2)))
+    frame["id"] = frame["id"].astype("str")  # what pandas 3 reads text as
+    frame["tag"] = frame["tag"].astype("string")
+    frame["\u202enote"] = frame["\u202enote"].astype("category")
+    text = export.map_table_bytes(frame, "csv").decode("utf-8")
+    table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    assert table["id"].tolist() == ["'=HYPERLINK(\"http://x\")", "b"]
+    assert table["source"].tolist() == ["'+cmd|' /C calc'!A0", "ok\ufffd.png"]
+    assert table["tag"].tolist() == ["'@x", "-0.5"] and table["x"].tolist() == ["0", "0"]
+    assert "\ufffdnote" in table.columns and table["\ufffdnote"].tolist() == ["\ufffd[31mred", "'=1"]
+    assert "\u202e" not in text and "\x1b" not in text
+    meta = export.metadata_tsv(rows).decode("utf-8").splitlines()
+    assert meta[0] == "id\tsource\ttag\t\ufffdnote"
+    assert meta[1].split("\t") == ["'=HYPERLINK(\"http://x\")", "'+cmd|' /C calc'!A0", "'@x", "\ufffd[31mred"]
+
+
+def test_html_map_scripts_run_by_hash_not_unsafe_inline():
+    import base64
+    import hashlib
+    import re
+
+    page = export.html_map(rows_for(n=4), np.random.default_rng(0).normal(size=(4, 2)))
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', page).group(1)
+    assert "unsafe-inline' 'unsafe" not in csp and "'unsafe-eval'" not in csp
+    assert "script-src 'sha256-" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+    scripts = re.findall(r"<script\b[^>]*>(.*?)</script>", page, re.DOTALL)
+    assert len(scripts) >= 3  # plotly.js, the figure, the click panel
+    for body in scripts:
+        digest = base64.b64encode(hashlib.sha256(body.encode("utf-8")).digest()).decode()
+        assert f"'sha256-{digest}'" in csp
+    big = rows_for(n=1500, thumbs=False)  # above figures.WEBGL_THRESHOLD: regl needs Function()
+    assert "'unsafe-eval'" in export.html_map(big, np.random.default_rng(0).normal(size=(1500, 2)))
+
+
 def test_html_map_is_self_contained_and_escapes_user_text():
     rows = rows_for(n=4)
     rows.sources[0] = "</script><script>alert(1)</script>.png"
@@ -352,6 +392,10 @@ def test_exported_html_opens_offline_from_disk_and_shows_the_clicked_image(capsy
             context.route("**/*", guard)
             page = context.new_page()
             page.on("request", lambda r: None if r.url.startswith(("file:", "data:", "blob:")) else outside.append(r.url))
+            violations = []
+            page.on("console", lambda m: violations.append(m.text) if m.text.startswith("CSP ") else None)
+            page.add_init_script("document.addEventListener('securitypolicyviolation', "
+                                 "e => console.log('CSP ' + e.violatedDirective))")
             page.goto(out.as_uri())
             points = page.locator(".js-plotly-plot .scatterlayer .point")
             points.first.wait_for(timeout=30_000)
@@ -375,6 +419,7 @@ def test_exported_html_opens_offline_from_disk_and_shows_the_clicked_image(capsy
     assert caption.split(" \u2014 ")[1] in ("red", "green", "blue")
     assert natural > 0  # the embedded thumbnail decoded
     assert outside == []
+    assert violations == []  # every script ran by its hash, none needed eval (issue 20)
 
 
 # ----------------------------------------------------------------------------------------- colour by any column

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from explorer.imageset import ImageSet, SkippedFile
-from explorer.io.setstore import SetNotFound, SetStore, is_token
 from explorer.io.load import load_workset
+from explorer.io.setstore import SetNotFound, SetStore, SetTooLarge, is_token, stored_precision
 from explorer.workset import WorkSet, vectors_set_key
 
 
@@ -86,21 +86,67 @@ def test_unknown_or_malformed_tokens_raise_set_not_found(tmp_path, token):
         store.load(token)
 
 
-def test_size_cap_evicts_the_least_recently_used(tmp_path):
-    first = SetStore(tmp_path)
-    t0 = first.save(saved_images(0, n=20))
-    one = first.size_bytes()
-    store = SetStore(tmp_path, max_bytes=int(one * 2.5))
-    t1 = store.save(saved_images(1, n=20))
-    old = time.time() - 100
-    digest = json.loads((tmp_path / "v1" / "tokens" / f"{t1}.json").read_text())["object"]
-    os.utime(tmp_path / "v1" / "objects" / f"{digest}.npz", (old, old))
-    store.load(t0)  # t0 is now the most recently used; t1 is the oldest
-    t2 = store.save(saved_images(2, n=20))
+def vectors_set(seed: int, n: int, d: int, dtype=np.float32) -> WorkSet:
+    vectors = np.random.default_rng(seed).normal(size=(n, d)).astype(dtype)
+    ids = [f"r{i}" for i in range(n)]
+    key = vectors_set_key(ids, "", vectors)
+    return WorkSet(name="v.npz", key=key, set_key=key, images=None, ids=ids, sources=ids,
+                   columns={"tag": ["t"] * n}, vectors=vectors, embedder_name="")
+
+
+def test_a_set_that_does_not_fit_is_refused_and_evicts_nobody(tmp_path):
+    """Issue 20: with the store at 50 MB one 229 KB Parquet became a 51 MB object, evicted every other
+    visitor's sets and left the store above its cap (the old LRU eviction)."""
+    store = SetStore(tmp_path, max_bytes=50 << 20)
+    assert store.max_object_bytes <= (50 << 20) // 4 and store.max_owner_bytes <= 25 << 20
+    others = [store.save(vectors_set(i, 1000, 256), owner=f"visitor{i}") for i in range(3)]  # ~1 MB each
+    with pytest.raises(SetTooLarge, match=r"takes 51 MB on disk, over the limit of 12 MB for one saved set"):
+        store.save(vectors_set(9, 26_000, 512), owner="attacker")  # 51 MB of float32
+    assert all(store.load(t)[0].vectors.shape == (1000, 256) for t in others)
     assert store.size_bytes() <= store.max_bytes
-    assert store.load(t0)[0].images is not None and store.load(t2)[0].images is not None
+
+
+def test_each_session_has_a_quota_and_the_store_never_passes_its_cap(tmp_path):
+    store = SetStore(tmp_path, max_bytes=40 << 20, max_owner_bytes=12 << 20, max_object_bytes=5 << 20)
+    mine = [store.save(vectors_set(i, 1000, 1000), owner="me") for i in range(3)]  # ~4 MB each
+    with pytest.raises(SetTooLarge, match=r"this session's saved sets already take 1\d MB.*per session"):
+        store.save(vectors_set(3, 1000, 1000), owner="me")
+    assert store.owner_bytes("me") < 12 << 20
+    kept = [store.save(vectors_set(10 + i, 1000, 1000), owner=f"v{i}") for i in range(6)]
+    with pytest.raises(SetTooLarge, match="the server's set store is full"):
+        for i in range(6, 20):
+            kept.append(store.save(vectors_set(10 + i, 1000, 1000), owner=f"v{i}"))
+    assert store.size_bytes() <= store.max_bytes
+    assert all(store.load(t)[0].vectors is not None for t in mine + kept)  # nobody's set was removed
+    # the same content again costs nothing new, even for a full store
+    assert store.load(store.save(vectors_set(0, 1000, 1000), owner="me"))[0].vectors.shape == (1000, 1000)
+
+
+def test_sets_not_opened_for_keep_days_expire_at_the_next_save(tmp_path):
+    store = SetStore(tmp_path, keep_days=1)
+    old = store.save(vectors_set(0, 10, 4))
+    (obj,) = (tmp_path / "v1" / "objects").glob("*.npz")
+    past = time.time() - 2 * 86400
+    os.utime(obj, (past, past))
+    new = store.save(vectors_set(1, 10, 4))
     with pytest.raises(SetNotFound, match="no longer kept"):
-        store.load(t1)
+        store.load(old)
+    assert store.load(new)[0].vectors.shape == (10, 4)
+
+
+def test_vectors_are_stored_at_the_precision_they_came_in(tmp_path):
+    store = SetStore(tmp_path)
+    half = vectors_set(0, 500, 64, np.float16)
+    token = store.save(half)
+    (obj,) = (tmp_path / "v1" / "objects").glob("*.npz")
+    with np.load(obj) as data:
+        assert data["vectors"].dtype == np.float16
+    assert obj.stat().st_size < 500 * 64 * 2 + 20_000  # not inflated to float32
+    np.testing.assert_array_equal(store.load(token)[0].vectors, half.vectors.astype(np.float32))
+    full = vectors_set(1, 50, 8)  # float32 values that are no float16 numbers stay float32
+    store.save(full)
+    assert stored_precision(full.vectors).dtype == np.float32
+    assert stored_precision(np.zeros((3, 2), np.float64)).dtype == np.float16  # zeros lose nothing
 
 
 def test_a_damaged_object_is_a_clear_error_and_is_removed(tmp_path):

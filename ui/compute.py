@@ -4,12 +4,19 @@ Every value lives in a bounded LRU store (entries *and* bytes, estimated from th
 a shared server never holds more than ``CACHE_MAX_BYTES`` of them, whoever is visiting. Keys are content
 hashes (never sessions): a colour or page change recomputes nothing, another visitor with the same demo
 gets it free. ``background`` runs a step in a worker thread so the page can finish and show it later.
+
+One computation per question (``explorer.singleflight``): visitors asking for the same key at the same
+time wait for the first one's computation (and see its t-SNE frames) instead of each computing it; heavy
+steps take one of ``limits.HEAVY_SLOTS`` slots, which a cached answer never waits for. Every computation
+writes one line ``fse compute KIND DIGEST`` to the server's log. A background job stops (at its next
+neighbour-search block) once no visitor who asked for it is still there.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import sys
 import threading
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -17,14 +24,17 @@ from typing import Any, Callable
 
 import numpy as np
 import streamlit as st
+from streamlit.runtime.scriptrunner import RerunException, StopException, get_script_run_ctx
 
 from explorer.cluster.shards import read_thumbnail
+from explorer import limits
 from explorer.distances import knn, l2_normalize, row_neighbours
 from explorer.embedders import get_embedder
 from explorer.io.cache import EmbeddingCache, default_cache_dir
 from explorer.io.interop import given_projection
 from explorer.mosaic import compose_mosaic
 from explorer.projection import Projection, pca_preview, project
+from explorer.singleflight import Cancelled, SingleFlight, cancel_scope
 from explorer.thumbs import mosaic_uri, sprite_uris
 from explorer.io.load import embed_workset
 from explorer.workset import WorkSet
@@ -100,16 +110,72 @@ def _stores() -> dict[str, _Store]:
     return {kind: _Store(entries, int(share * CACHE_MAX_BYTES)) for kind, (entries, share) in _BUDGET.items()}
 
 
-def memo(kind: str, key: Any, compute: Callable[[], Any]) -> Any:
-    """``compute()`` once per ``(kind, key)`` in this server process (bounded LRU); ``key`` must be hashable."""
+# Kinds whose computation is heavy CPU work (takes a slot); "set" loads decode under their own DECODE_SLOTS,
+# and "other" holds small things (an embedder, one row's neighbours) unless a caller says heavy=True.
+HEAVY_KINDS = ("vectors", "projection", "neighbours", "thumbs")
+
+
+def _log_compute(key: Any) -> None:
+    kind, inner = key
+    digest = hashlib.sha256(repr(inner).encode("utf-8", "replace")).hexdigest()[:12]
+    print(f"fse compute {kind} {digest}", file=sys.stderr, flush=True)
+
+
+@st.cache_resource(show_spinner=False)
+def _flight() -> SingleFlight:
+    return SingleFlight(heavy_slots=limits.HEAVY_SLOTS, retry_on=(StopException, RerunException),
+                        on_compute=_log_compute)
+
+
+def _alive() -> Callable[[], bool]:
+    """False once this session's browser has gone (callable from any thread)."""
+    check = abandon_check()
+
+    def alive() -> bool:
+        try:
+            check()
+            return True
+        except StopException:
+            return False
+
+    return alive
+
+
+def memo(kind: str, key: Any, compute: Callable[[], Any], *, heavy: bool | None = None,
+         on_progress: Callable[[Any], None] | None = None) -> Any:
+    """``compute()`` once per ``(kind, key)`` in this server process (bounded LRU); ``key`` must be hashable.
+
+    A caller asking while another computes the same key waits for that computation (``on_progress`` sees
+    what its leader publishes); a heavy computation (``HEAVY_KINDS``, or ``heavy=True``) takes a slot.
+    """
     stores = _stores()
     store = stores.get(kind) or stores["other"]
     hit, value = store.get((kind, key))
     if hit:
         return value
-    value = compute()
-    store.put((kind, key), value)
-    return value
+
+    def lead() -> Any:
+        hit, value = store.get((kind, key))  # a leader that just finished may have stored it
+        if hit:
+            return value
+        value = compute()
+        store.put((kind, key), value)
+        return value
+
+    flight = _flight()
+    heavy = kind in HEAVY_KINDS if heavy is None else heavy
+    try:
+        if flight.in_flight((kind, key)):
+            with st.spinner("Another visitor asked for the same thing: waiting for that computation…"):
+                return flight.run((kind, key), lead, alive=_alive(), heavy=heavy, on_progress=on_progress)
+        return flight.run((kind, key), lead, alive=_alive(), heavy=heavy, on_progress=on_progress)
+    except Cancelled:
+        raise StopException() from None  # this browser left while it waited: end the run quietly
+
+
+def publish(kind: str, key: Any, progress: Any) -> None:
+    """Share ``progress`` of the computation of ``(kind, key)`` with the visitors waiting for it."""
+    _flight().publish((kind, key), progress)
 
 
 @st.cache_resource(show_spinner=False)
@@ -119,7 +185,10 @@ def _jobs() -> tuple[ThreadPoolExecutor, dict, threading.Lock]:
 
 def background(kind: str, key: Any, compute: Callable[[], Any]) -> tuple[bool, Any]:
     """Like ``memo``, but ``compute`` runs in a worker thread: (True, value) once done, (False, None) while
-    it runs. ``compute`` must not draw anything (it runs outside the page). Its exception is re-raised."""
+    it runs. ``compute`` must not draw anything (it runs outside the page). Its exception is re-raised.
+
+    One job per key, whoever asks; it stops at its next neighbour-search block once none of the sessions
+    that asked for it is still there (its visitors left), and starts again if someone asks later."""
     stores = _stores()
     store = stores.get(kind) or stores["other"]
     hit, value = store.get((kind, key))
@@ -127,9 +196,13 @@ def background(kind: str, key: Any, compute: Callable[[], Any]) -> tuple[bool, A
         return True, value
     pool, running, lock = _jobs()
     with lock:
-        future: Future | None = running.get((kind, key))
-        if future is None:
-            future = running[(kind, key)] = pool.submit(compute)
+        job = running.get((kind, key))
+        if job is None or (job[0].done() and isinstance(job[0].exception(), Cancelled)):
+            askers: dict = {_session_id(): _alive()}  # before the job starts: it checks them at once
+            job = running[(kind, key)] = (pool.submit(_background_job, kind, key, compute, askers), askers)
+        else:
+            job[1][_session_id()] = _alive()
+    future = job[0]
     if not future.done():
         return False, None
     with lock:
@@ -137,6 +210,22 @@ def background(kind: str, key: Any, compute: Callable[[], Any]) -> tuple[bool, A
     value = future.result()
     store.put((kind, key), value)
     return True, value
+
+
+def _background_job(kind: str, key: Any, compute: Callable[[], Any], askers: dict) -> Any:
+    def still_wanted() -> None:
+        if not any(alive() for alive in list(askers.values())):
+            raise Cancelled("every visitor who asked for it has left")
+
+    _log_compute((kind, key))
+    with cancel_scope(still_wanted), _flight().slot(alive=lambda: any(a() for a in list(askers.values()))):
+        still_wanted()
+        return compute()
+
+
+def _session_id() -> str:
+    ctx = get_script_run_ctx(suppress_warning=True)
+    return ctx.session_id if ctx is not None else "-"
 
 
 # Above this many rows any projection first shows a linear preview whose axes are fitted on
@@ -181,9 +270,11 @@ def get_projection(ws, *, method: str = "pca", dims: int = 2, perplexity: float 
     if method == "given":  # the set's own x, y (, z) columns, drawn as they are
         return memo("projection", (ws.key, params), lambda: given_projection(ws.columns, dims=int(dims), name=ws.name))
     still_wanted = abandon_check()
+    key = (ws.key, params)
 
     def layout(iteration: int, coords: np.ndarray) -> None:
         still_wanted()  # t-SNE calls back every 25 iterations: stop when the browser has gone
+        publish("projection", key, (iteration, coords))  # visitors waiting for this map see it grow too
         if on_layout is not None:
             on_layout(iteration, coords)
 
@@ -195,12 +286,17 @@ def get_projection(ws, *, method: str = "pca", dims: int = 2, perplexity: float 
             # large set, PCA axes fitted on a sample, drawn while the full projection runs.
             first = initialization if initialization is not None else pca_preview(
                 ws.vectors, n_components=int(dims), max_rows=PREVIEW_FIT_ROWS if large else None)
+            publish("projection", key, (0, np.asarray(first, dtype=np.float32)))
             on_layout(0, np.asarray(first, dtype=np.float32))
         return project(ws.vectors, method=method, n_components=int(dims), random_state=int(seed),
                        perplexity=float(perplexity), callback=layout, callback_every=25,
                        initialization=initialization)
 
-    return memo("projection", (ws.key, params), compute)
+    def follow(progress: Any) -> None:
+        if on_layout is not None:
+            on_layout(*progress)
+
+    return memo("projection", key, compute, on_progress=follow)
 
 
 def _written_projection(written):

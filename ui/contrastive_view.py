@@ -14,7 +14,7 @@ from explorer.story import smear as story
 from explorer.story import text_encoders, textmodel
 from explorer.words import tie_ranks
 from explorer.workset import WorkSet
-from ui import render, story_data
+from ui import render, story_data, zero_shot_view
 from ui.compute import get_projection, memo
 from ui.safe import md
 from ui.state import HEAD_RUN, ZERO_SHOT_RUN, chosen_tags, ran, remember_run, tag_column
@@ -228,6 +228,7 @@ def zero_shot_section(ws: WorkSet) -> None:
                                 f"Asked to choose among the never-seen tag names only, it scores "
                                 f"{fmt(row['top-1 among the never-seen tag names only'])} against chance "
                                 f"{row['chance among them']:.3f} — **{row['among them vs chance']}**.")
+            zero_shot_view.methods_section(ws, holdout, zs_seed, zs_key)
 
 
 def blend_section(ws: WorkSet) -> None:

@@ -19,7 +19,7 @@ from explorer.measures import knn_tag_agreement, map_measures
 from explorer.projection import available_methods, place_new_points
 from explorer.workset import WorkSet
 from explorer.words import plural
-from ui import render, sets, state, story_data
+from ui import map_search, render, sets, state, story_data
 from ui.compute import (background, cached_projection, get_projection, memo, mosaic_for, neighbours_of,
                         thumbnail_uris)
 from ui.current import selection_csv
@@ -180,7 +180,7 @@ def measures(ws: WorkSet, proj, k: int):
     """(geo, agree), or None while they are computed in the background (sets above MEASURES_INLINE_MAX)."""
     key, compute = _measures_job(ws, proj, k)
     if len(ws.ids) <= MEASURES_INLINE_MAX:
-        return memo("other", key, compute)
+        return memo("other", key, compute, heavy=True)
     done, value = background("other", key, compute)
     return value if done else None
 
@@ -333,8 +333,9 @@ def side_panel(ws: WorkSet, focus, selected: list[int], nb_idx, nb_dist) -> None
 
 
 @st.fragment
-def map_and_panel(ws: WorkSet, proj, show: str, k: int, kept) -> None:
-    """The chart and the panel beside it; a click or selection reruns only this."""
+def map_and_panel(ws: WorkSet, proj, show: str, k: int, kept, rings: tuple[int, ...] = ()) -> None:
+    """The chart and the panel beside it; a click or selection reruns only this. ``rings``: rows the
+    search box found (ui.map_search), ringed on the map."""
     keep_or_clear_selection(ws, show)
     focus = state.focus_row(ws)
     selected = state.selected_rows(ws)
@@ -342,7 +343,8 @@ def map_and_panel(ws: WorkSet, proj, show: str, k: int, kept) -> None:
     nb_idx, nb_dist = neighbours_of(ws, focus, k) if focus is not None else ([], [])
     left, right = st.columns([3, 2], gap="medium")
     with left:
-        fig = figure(ws, proj, show, focus, [int(i) for i in nb_idx], kept)
+        fig = map_search.ring_matches(figure(ws, proj, show, focus, [int(i) for i in nb_idx], kept), proj.coords,
+                                      list(rings))
         event = st.plotly_chart(fig, key="map_chart", on_select="rerun", selection_mode=("points", "box", "lasso"),
                                 config=render.PLOTLY_CONFIG)
         if handle_selection(ws, event, show):

@@ -11,6 +11,8 @@ import os
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Mapping
 
+import streamlit as st
+
 ENV_VAR = "EXPLORER_DATA_ROOTS"
 
 
@@ -82,3 +84,20 @@ def list_choices(root: Path, *, depth: int = 2, limit: int = 200) -> list[str]:
     walk(root, 1)
     return out
 
+
+
+def configured_roots() -> list[Path]:
+    """The data roots of this server: ``EXPLORER_DATA_ROOTS``, else ``data_roots`` in the app's secrets."""
+    try:
+        secrets = dict(st.secrets) if st.secrets else None
+    except Exception:  # no secrets file is the normal case
+        secrets = None
+    return data_roots(secrets=secrets)
+
+
+def hide_roots(text: str, roots: list[Path]) -> str:
+    """``text`` (a message, a path) with every data root's full path replaced by the root's own name, so a
+    visitor never sees where the server keeps its data."""
+    for root in sorted(roots, key=lambda r: len(str(r)), reverse=True):
+        text = str(text).replace(str(root), root.name or "data")
+    return text

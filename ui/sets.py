@@ -27,6 +27,7 @@ from explorer.words import plural
 from explorer.workset import WorkSet
 from ui import state
 from ui.compute import memo
+from ui.paths import configured_roots, hide_roots
 from ui.safe import md
 from ui.state import SourceChoice, upload_batches
 from ui.status import action_area, progress_box, show_skipped
@@ -145,7 +146,7 @@ def token_for(loaded: WorkSet, choice: SourceChoice) -> str | None:
     try:
         with st.spinner(f"Saving the set ({len(loaded):,} images) so its link brings it back…"):
             store = set_store()
-            token = store.save(loaded, info=info)
+            token = store.save(loaded, info=info, owner=state.session_id())
     except (SetStoreError, OSError, ValueError) as exc:
         st.warning(f"This set could not be saved on the server ({md(exc, max_length=200)}); it lasts only as "
                    "long as this browser tab.")
@@ -192,22 +193,41 @@ def load_choice(choice: SourceChoice) -> WorkSet | None:
             return memo("set", ("sharded", choice.ref, _sharded_mtime(choice.ref)),
                         lambda: _load_sharded(choice.ref))
         if choice.kind == "npz" or (kind is not None and kind.brings_vectors):
-            return memo("set", ("npz", choice.ref, _mtime(choice.ref)), lambda: _load_npz(choice.ref))
+            return _load_vectors_once(choice.ref)
         spec = choice.ref
         key = ("src", spec, choice.manifest_tag_column, _mtime(spec))
         return memo("set", key, lambda: _load_source(spec, choice.manifest_tag_column))
     except LoadError as exc:  # messages quote file, folder and manifest column names: escape them
-        action_area().error(f"Could not load this source: {md(_one_line(exc), max_length=400)}")
+        action_area().error(f"Could not load this source: {md(_one_line(_shown(exc)), max_length=400)}")
         show_skipped(exc.skipped)
     except (OSError, ValueError, KeyError) as exc:
-        action_area().error(f"Could not load this source: {md(_one_line(exc), max_length=400)}")
+        action_area().error(f"Could not load this source: {md(_one_line(_shown(exc)), max_length=400)}")
     except MemoryError:  # a file whose size the limits could not foresee: say so, keep the server up
         action_area().error("Could not load this source: it needs more memory than this server has free.")
     return None
 
 
-def _one_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def _shown(text: object) -> str:
+    """A message or path as a visitor may see it: the server's data roots named, never spelled out."""
+    return hide_roots(str(text), configured_roots())
+
+
+def _load_vectors_once(ref: str) -> WorkSet:
+    """A vector file read once per session: a success is cached for everyone (memo), a failure's message is
+    kept for this session, so reruns (every widget change) do not parse a refused file again."""
+    signature = _mtime(ref)
+    failed = state.failed_vector_load(ref, signature)
+    if failed is not None:
+        raise LoadError(failed)
+    try:
+        return memo("set", ("npz", ref, signature), lambda: _load_npz(ref))
+    except (LoadError, ValueError, OSError) as exc:
+        state.set_failed_vector_load(ref, signature, str(exc))
+        raise
 
 
 def _mtime(path: str) -> float:
@@ -234,7 +254,7 @@ def _load_npz(ref: str) -> WorkSet:
 
 
 def _load_source(spec: str, manifest_tag_column: str | None) -> WorkSet:
-    with progress_box(f"Loading {spec}") as progress:
+    with progress_box(f"Loading {_shown(spec)}") as progress:
         return load_workset(spec, embedder=None, tag_column=manifest_tag_column, progress=progress)
 
 

@@ -24,8 +24,8 @@ from explorer.io.interop import projector_tensors, zipped_bundle_member
 from explorer.io.drop import plan_drop
 from explorer.io.sources import AllowanceExceeded, LoadError, Upload, load_uploads
 from explorer.words import plural
-from ui import sets, state
-from ui.paths import PathRefused, data_roots, list_choices, resolve_in_root
+from ui import sets, state, upload_budget
+from ui.paths import PathRefused, configured_roots, list_choices, resolve_in_root
 from ui.safe import md, plain
 from ui.state import DEFAULT_EMBEDDER, DEFAULT_SOURCE, SourceChoice, upload_batches
 from ui.status import action_area, action_done, fail_action, progress_box, show_skipped
@@ -149,6 +149,7 @@ def _uploader() -> None:
                              accept_multiple_files=True, key=f"fse_uploader_{nonce}",
                              help="JPG, PNG, WEBP, BMP, GIF or TIFF images, or a ZIP holding one folder per tag.")
     folder = _folder_drop(nonce)
+    _pending_upload_refusal()
     tag = st.text_input("Tag for these files", key="fse_upload_tag", max_chars=60,
                         placeholder="e.g. open hand (folders name their own tags)")
     plan = _drop_plan([(f.name, f.getvalue()) for f in [*(files or []), *folder]], tag)
@@ -199,6 +200,13 @@ def _drop_plan(files: list[tuple[str, bytes]], tag: str):
     if plan.problem:
         fail_action(md(plan.problem, max_length=400))
     return plan
+
+
+def _pending_upload_refusal() -> None:
+    """Say why a file dropped on an uploader was not kept (ui.upload_budget refused it as it arrived)."""
+    refused = upload_budget.take_refusal(state.session_id() or "")
+    if refused:  # a failed action: said in the main area
+        fail_action(md(refused, max_length=300))
 
 
 def batch_line(batch: dict) -> str:
@@ -269,11 +277,7 @@ def remove_batch(batch_id: str) -> None:
 # ----------------------------------------------------------------------------------------- server / npz
 
 def _roots():
-    try:
-        secrets = dict(st.secrets) if st.secrets else None
-    except Exception:  # no secrets file is the normal case
-        secrets = None
-    return data_roots(secrets=secrets)
+    return configured_roots()
 
 
 def _server_picker() -> tuple[str, str | None]:
@@ -310,6 +314,7 @@ def _npz_picker() -> str:
     up = st.file_uploader("An .npz from `python -m explorer embed`, a Parquet from `export`, or a Projector "
                           "bundle (its tensors.tsv, or a ZIP of the folder); folders from `embed --workers`: "
                           "choose one on the server below", type=VECTOR_TYPES, key="fse_npz_upload")
+    _pending_upload_refusal()
     if up is not None:
         held = state.held_vector_upload()
         if held is None or held[3] != up.file_id:

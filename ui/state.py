@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 # Session keys (one place, so pages and tests agree).
 CHOICE_KEY = "fse_choice"
@@ -26,6 +27,7 @@ ACTION_AREA_KEY = "fse_action_area"  # this run's placeholder at the top of the 
 ACTION_ERROR_KEY = "fse_action_error"  # the last failed action's one-line message, until the next action
 SCREEN_KEY = "fse_screen_size"  # the window-size component's state: {"size": [width, height]}
 DROP_KEY = "fse_drop_signature"  # (name, size) of the files in the uploaders, to notice a new drop
+FAILED_LOADS_KEY = "fse_failed_loads"  # {(ref, signature): message} vector files that failed to load
 NPZ_UPLOAD_KEY = "fse_npz_held"  # (ref, name, bytes, file_id) of this session's uploaded vector file
 MAP_SETTINGS_KEY = "fse_map_settings"
 LAST_MAP_KEY = "map_last"
@@ -49,6 +51,8 @@ TAG_COLUMN_KEY = "fse_tag_column"
 MAP_METHOD_KEY = "map_method"
 PRESENTER_SET_KEY = "presenter_set"
 PRESENTER_EMBEDDER_KEY = "presenter_embedder"
+MAP_SEARCH_KEY = "fse_map_search"  # the map page's search box (ui/map_search.py)
+MAP_SEARCH_METHOD_KEY = "fse_map_search_method"
 
 # Button runs remembered per settings (the result shows until the settings change).
 HEAD_RUN = "head"
@@ -380,3 +384,24 @@ def remember_run(slot: str, settings: Any) -> None:
 def ran(slot: str, settings: Any) -> bool:
     """True when ``slot`` was last run with exactly these ``settings``."""
     return st.session_state.get(RUNS_KEY, {}).get(slot) == settings
+
+
+# ----------------------------------------------------------------------------------------- the session itself
+
+def session_id() -> str | None:
+    """This browser session's id (the set store's owner, the upload budget's key); None outside a server."""
+    ctx = get_script_run_ctx(suppress_warning=True)
+    return ctx.session_id if ctx is not None else None
+
+
+def failed_vector_load(ref: str, signature: object) -> str | None:
+    """The message an earlier attempt to read this vector file gave in this session (parsed once), or None."""
+    failed = st.session_state.get(FAILED_LOADS_KEY) or {}
+    return failed.get((ref, signature))
+
+
+def set_failed_vector_load(ref: str, signature: object, message: str) -> None:
+    failed = st.session_state.setdefault(FAILED_LOADS_KEY, {})
+    if len(failed) > 32:  # a session trying many bad files keeps the latest only
+        failed.clear()
+    failed[(ref, signature)] = message

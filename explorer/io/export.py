@@ -15,6 +15,8 @@ when the set has pictures, JPEG thumbnails) and returns bytes or writes files; n
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import json
 import math
@@ -31,8 +33,8 @@ import numpy as np
 
 from explorer.figures import escape_text, map_figure, thumbnail_data_uri
 from explorer.io.interop import CONFIG, METADATA, TENSORS
+from explorer.io.names import csv_cell, display_name
 from explorer.io.store import save_embeddings
-from explorer.io.sources import csv_cell
 
 SPRITE_MAX_SIDE = 8192  # the Projector (WebGL textures) reads sprites up to 8,192 px a side
 SPRITE_CELL_MAX = 96  # a cell is never larger than the thumbnails it is made from
@@ -129,11 +131,23 @@ def write_map_table(path: str | os.PathLike, frame) -> Path:
 
 
 def frame_csv_bytes(frame) -> bytes:
-    text_columns = [c for c in frame.columns if frame[c].dtype == object]
+    """CSV of ``frame`` with every text cell and header made inert (:func:`export_cell`). Text is any column
+    that is not numbers or booleans: ``object``, pandas' ``str``/``string`` dtypes, categories."""
+    import pandas as pd
+
     safe = frame.copy()
-    for column in text_columns:
-        safe[column] = [csv_cell(v) for v in safe[column]]
+    for column in frame.columns:
+        kind = frame[column].dtype
+        if not (pd.api.types.is_numeric_dtype(kind) or pd.api.types.is_bool_dtype(kind)):
+            safe[column] = pd.Series([export_cell(v) for v in frame[column]], index=frame.index, dtype=object)
+    safe.columns = [export_cell(c) for c in frame.columns]
     return safe.to_csv(index=False, float_format="%.6g", lineterminator="\n").encode("utf-8")
+
+
+def export_cell(value: object) -> str:
+    """A text cell as it leaves in any CSV/TSV: control and bidi characters replaced (display_name; this
+    also removes tabs and newlines), then a leading formula character quoted (csv_cell)."""
+    return csv_cell(display_name("" if value is None else str(value), max_length=10_000))
 
 
 # ----------------------------------------------------------------------------------------- embeddings
@@ -212,8 +226,9 @@ def sprite_png(thumbnails: Sequence[bytes], *, max_side: int = SPRITE_MAX_SIDE,
 
 
 def _tsv_cell(value: object) -> str:
-    # The Projector splits rows on newlines and cells on tabs; neither may appear inside a value.
-    return re.sub(r"[\t\r\n]+", " ", str(value))
+    # The Projector splits rows on newlines and cells on tabs; neither may appear inside a value, and a
+    # spreadsheet opening metadata.tsv must not run a formula: the one guard of every export.
+    return export_cell(re.sub(r"[\t\r\n]+", " ", str(value)))
 
 
 def tensors_tsv(vectors: np.ndarray) -> bytes:
@@ -227,7 +242,7 @@ def metadata_tsv(rows: ExportRows) -> bytes:
     """A header row, then one row per point: ``id``, ``source``, ``tag`` and every extra tag column."""
     extra = rows.extra_columns(("id", "source", "tag"))
     header = ["id", "source", "tag", *extra]
-    lines = ["\t".join(header)]
+    lines = ["\t".join(_tsv_cell(h) for h in header)]
     for i in range(len(rows)):
         cells = [rows.ids[i], rows.sources[i], rows.tags[i], *(values[i] for values in extra.values())]
         lines.append("\t".join(_tsv_cell(c) for c in cells))
@@ -321,17 +336,36 @@ def html_map(rows: ExportRows, coords: np.ndarray, *, title: str = "", tag_colum
     for trace in fig.data:
         trace.hovertemplate = "%{text}" + (f"<br><i>{HTML_CLICK_HINT}</i>" if rows.thumbnails else "") + "<extra></extra>"
     fig.update_layout(dragmode="zoom" if np.asarray(coords).shape[1] == 2 else "orbit")
-    payload = {"names": rows.sources, "tags": [str(t) for t in tags], "ids": rows.ids,
+    payload = {"names": [display_name(s, max_length=1000) for s in rows.sources],
+               "tags": [display_name(str(t), max_length=1000) for t in tags], "ids": rows.ids,
                "thumbs": [thumbnail_data_uri(t) for t in _html_thumbnails(rows.thumbnails)] if rows.thumbnails else None}
     plot = fig.to_html(full_html=False, include_plotlyjs=False, div_id="map",
                        config={"displaylogo": False, "responsive": True, "scrollZoom": True,
                                "showSendToCloud": False})
-    heading = escape_text(title or rows.name or "Feature space map")
+    heading = escape_text(display_name(title or rows.name or "Feature space map", max_length=300))
     about = escape_text(f"{len(rows):,} images" + (f" · embedded with {rows.embedder_name}" if rows.embedder_name else "")
                         + (f" · {method_note}" if method_note else ""))
-    return _HTML.format(title=heading, about=about, plotlyjs=_script_safe(plotly.offline.get_plotlyjs()),
+    page = _HTML.format(title=heading, about=about, plotlyjs=_script_safe(plotly.offline.get_plotlyjs()),
                         plot=plot, data=_json_for_script(payload), tag_name=escape_text(tag_column),
                         click="click it to see the image" if rows.thumbnails else "click it for its name (no pictures in this set)")
+    webgl_2d = any(getattr(trace, "type", "") == "scattergl" for trace in fig.data)
+    return page.replace(_CSP_SLOT, html_csp(page, allow_eval=webgl_2d), 1)
+
+
+_CSP_SLOT = "__FSE_CSP__"
+_SCRIPT = re.compile(r"<script\b[^>]*>(.*?)</script>", re.DOTALL | re.IGNORECASE)
+
+
+def html_csp(page: str, *, allow_eval: bool = False) -> str:
+    """The page's Content-Security-Policy: only its own inline scripts run, each named by its SHA-256 (never
+    'unsafe-inline'), and no request leaves the page. plotly.js draws SVG and 3D maps without eval; its 2D
+    WebGL maps (``scattergl``, above ``figures.WEBGL_THRESHOLD`` points) compile their draw calls with
+    ``Function()`` (regl), so ``allow_eval`` adds 'unsafe-eval' for those pages only (checked in Chromium)."""
+    hashes = sorted({"'sha256-" + base64.b64encode(hashlib.sha256(body.encode("utf-8")).digest()).decode() + "'"
+                     for body in _SCRIPT.findall(page)})
+    scripts = " ".join(hashes + (["'unsafe-eval'"] if allow_eval else []))
+    return (f"default-src 'none'; script-src {scripts}; style-src 'unsafe-inline'; img-src data: blob:; "
+            "font-src data:; base-uri 'none'; form-action 'none'")
 
 
 def _html_thumbnails(thumbnails: Sequence[bytes]) -> list[bytes]:
@@ -366,7 +400,7 @@ def _script_safe(js: str) -> str:
 
 _HTML = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; img-src data: blob:; font-src data:">
+<meta http-equiv="Content-Security-Policy" content="__FSE_CSP__">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
 <style>

@@ -21,8 +21,10 @@ from typing import Sequence
 
 import numpy as np
 
-from explorer.limits import VectorLimits
+from explorer.io.bounded import LineTooLong, MemberRefused, chunks_of, iter_lines, open_member
+from explorer.io.names import display_name
 from explorer.io.store import EmbeddingFile, load_embeddings
+from explorer.limits import CLI_VECTORS, VectorLimits
 from explorer.projection import Projection
 
 TENSORS = "tensors.tsv"
@@ -30,8 +32,14 @@ METADATA = "metadata.tsv"
 CONFIG = "projector_config.json"
 KNOWN_COLUMNS = ("id", "source", "tag")
 COORDINATE_COLUMNS = ("x", "y", "z")
-# A bundle is text; refuse absurd files before reading them into memory (a 100k x 1280 float set is ~1.5 GB).
-MAX_TEXT_BYTES = 4 << 30
+# A bundle is text, read as a stream of lines: one line of numbers may be at most this many bytes per
+# dimension (a float32 written with every digit takes 16), a line of metadata at most METADATA_LINE_BYTES.
+LINE_BYTES_PER_DIM = 64
+METADATA_LINE_BYTES = 1 << 20
+# Text of metadata (ids, tags: Python strings, ~60 bytes each in memory) a reader holds, as a share of the
+# limits' matrix bytes: cells at most max_bytes / 128 (4M cells in the app), bytes at most max_bytes / 8.
+METADATA_CELL_SHARE = 128
+METADATA_BYTE_SHARE = 8
 
 
 # ----------------------------------------------------------------------------------------- detection
@@ -83,10 +91,14 @@ def zipped_bundle_member(spec: str | os.PathLike) -> str | None:
     path = Path(spec)
     if path.suffix.lower() != ".zip" or not path.is_file():
         return None
+    return _bundle_member_of(path)
+
+
+def _bundle_member_of(source) -> str | None:
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(source) as archive:
             names = archive.namelist()
-    except (OSError, zipfile.BadZipFile):
+    except (OSError, zipfile.BadZipFile, ValueError, EOFError):
         return None
     hits = [n for n in names if PurePosixPath(n).name == TENSORS and len(PurePosixPath(n).parts) <= 2]
     return min(hits, key=len) if hits else None
@@ -103,41 +115,81 @@ def parquet_has_vectors(path: str | os.PathLike) -> bool:
         return True
 
 
-def load_vectors(spec: str | os.PathLike, *, limits: VectorLimits | None = None) -> EmbeddingFile:
+def load_vectors(spec: str | os.PathLike | bytes, *, name: str | None = None,
+                 limits: VectorLimits | None = CLI_VECTORS, drop_non_finite: bool = False) -> EmbeddingFile:
     """Load an ``.npz`` from ``embed``, a Parquet from ``export`` or a Projector bundle (folder, tsv, zip).
 
-    ``limits`` (``explorer.limits.VectorLimits``) are checked from the ``.npz`` headers; Parquet and Projector
-    text are checked by the caller after reading (``explorer.io.load``) until their readers check first.
+    spec : a path, or an upload's bytes (then ``name`` says what it is: ``x.npz``, ``x.parquet``,
+        ``tensors.tsv``, ``bundle.zip``; nothing is written to disk).
+    name : how the file is named in messages (default: the path; give a bare name to keep server paths
+        out of what visitors see).
+    limits : rows, dimensions and matrix bytes, checked from headers, metadata or a counting pass before
+        any matrix is allocated (``explorer.limits.APP_VECTORS`` for visitors).
+    drop_non_finite : for an ``.npz``, leave out rows with NaN/inf (reported in ``skipped``).
     """
+    limits = CLI_VECTORS if limits is None else limits
+    if isinstance(spec, (bytes, bytearray, memoryview)):
+        return _load_vector_bytes(bytes(spec), name or "upload.npz", limits, drop_non_finite)
     text = str(spec)
     lower = text.lower()
     if lower.endswith(".parquet"):
-        return load_parquet(text)
+        return load_parquet(text, name=name, limits=limits)
     tensors = projector_tensors(text)
     if tensors is not None:
-        return load_projector(tensors)
+        return load_projector(tensors, name=name, limits=limits)
     member = zipped_bundle_member(text)
     if member is not None:
-        return load_projector_zip(text, member)
-    return load_embeddings(text, limits=limits)
+        return load_projector_zip(text, member, name=name, limits=limits)
+    return load_embeddings(text, name=name, limits=limits, drop_non_finite=drop_non_finite)
+
+
+def _load_vector_bytes(data: bytes, name: str, limits: VectorLimits, drop_non_finite: bool) -> EmbeddingFile:
+    lower = name.lower()
+    if lower.endswith(".parquet"):
+        return load_parquet(data, name=name, limits=limits)
+    if lower.endswith(".tsv"):
+        return _projector_from(lambda: io.BytesIO(data), None, name, METADATA, limits)
+    if lower.endswith(".zip"):
+        member = _bundle_member_of(io.BytesIO(data))
+        if member is None:
+            raise ValueError(f"{name}: no {TENSORS} in the archive (expected a Projector bundle)")
+        return load_projector_zip(data, member, name=name, limits=limits)
+    return load_embeddings(data, name=name, limits=limits, drop_non_finite=drop_non_finite)
 
 
 # ----------------------------------------------------------------------------------------- projector
 
-def load_projector(tensors: str | os.PathLike, metadata: str | os.PathLike | None = None) -> EmbeddingFile:
-    """Read ``tensors.tsv`` and, if present beside it (or given), ``metadata.tsv``."""
+def load_projector(tensors: str | os.PathLike, metadata: str | os.PathLike | None = None, *,
+                   name: str | None = None, limits: VectorLimits = CLI_VECTORS) -> EmbeddingFile:
+    """Read ``tensors.tsv`` and, if present beside it (or given), ``metadata.tsv``, as streams: rows and
+    columns are counted against ``limits`` before the matrix is allocated. ``name`` replaces the folder in
+    messages (``name/tensors.tsv``)."""
     tensors = Path(tensors)
     if tensors.name.lower() == CONFIG and metadata is None:
         tensors, metadata = _from_config(tensors)
         if metadata is None:  # the config names no metadata: do not pick up an unrelated metadata.tsv
-            return parse_projector(_read_text(tensors), None, tensors_name=str(tensors))
+            return _projector_from(_opener(tensors), None, _shown(tensors, name), METADATA, limits)
     if not tensors.is_file():
-        raise ValueError(f"{tensors}: no such file" if not tensors.exists() else f"{tensors}: not a file")
+        shown = _shown(tensors, name)
+        raise ValueError(f"{shown}: no such file" if not tensors.exists() else f"{shown}: not a file")
     meta_path = Path(metadata) if metadata is not None else tensors.parent / METADATA
     if metadata is not None and not meta_path.is_file():
-        raise ValueError(f"{meta_path}: no such file")
-    meta_text = _read_text(meta_path) if meta_path.is_file() else None
-    return parse_projector(_read_text(tensors), meta_text, tensors_name=str(tensors), metadata_name=str(meta_path))
+        raise ValueError(f"{_shown(meta_path, name)}: no such file")
+    meta_open = _opener(meta_path) if meta_path.is_file() else None
+    return _projector_from(_opener(tensors), meta_open, _shown(tensors, name), _shown(meta_path, name), limits)
+
+
+def _shown(path: Path, name: str | None) -> str:
+    return str(path) if name is None else f"{name}/{path.name}" if not name.endswith(path.name) else name
+
+
+def _opener(path: Path):
+    def open_file():
+        try:
+            return open(path, "rb")
+        except OSError as exc:
+            raise ValueError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    return open_file
 
 
 def bundle_thumbnails(spec: str | os.PathLike, n: int) -> list[bytes] | None:
@@ -178,91 +230,176 @@ def bundle_thumbnails(spec: str | os.PathLike, n: int) -> list[bytes] | None:
     return out
 
 
-def load_projector_zip(path: str | os.PathLike, member: str) -> EmbeddingFile:
-    """Read a bundle from inside a ``.zip`` (``member`` is its ``tensors.tsv``)."""
+def load_projector_zip(path: str | os.PathLike | bytes, member: str, *, name: str | None = None,
+                       limits: VectorLimits = CLI_VECTORS) -> EmbeddingFile:
+    """Read a bundle from inside a ``.zip`` (``member`` is its ``tensors.tsv``), every member through the
+    bounded reader: it stops at the member's declared size and at the limits, whatever the header says."""
+    shown = name or (str(path) if not isinstance(path, (bytes, bytearray)) else "bundle.zip")
     meta_member = str(PurePosixPath(member).with_name(METADATA))
+    cap = _text_cap(limits)
     try:
-        with zipfile.ZipFile(path) as archive:
-            infos = {i.filename: i for i in archive.infolist()}
-            for name in (member, meta_member):
-                if name in infos and infos[name].file_size > MAX_TEXT_BYTES:
-                    raise ValueError(f"{path}!{name}: larger than {MAX_TEXT_BYTES >> 30} GiB")
-            tensors = _decode(archive.read(member), f"{path}!{member}")
-            meta = _decode(archive.read(meta_member), f"{path}!{meta_member}") if meta_member in infos else None
-    except (OSError, zipfile.BadZipFile, KeyError) as exc:
-        raise ValueError(f"{path}: not a readable bundle archive ({exc})") from None
-    return parse_projector(tensors, meta, tensors_name=f"{path}!{member}", metadata_name=f"{path}!{meta_member}")
+        with zipfile.ZipFile(io.BytesIO(path) if isinstance(path, (bytes, bytearray)) else path) as archive:
+            names = set(archive.namelist())
+            if member not in names:
+                raise ValueError(f"{shown}: no member {member!r}")
+            meta_open = (lambda: open_member(archive, meta_member, cap)) if meta_member in names else None
+            return _projector_from(lambda: open_member(archive, member, cap), meta_open, f"{shown}!{member}",
+                                   f"{shown}!{meta_member}", limits)
+    except MemberRefused as exc:
+        raise ValueError(f"{shown}: {exc}") from None
+    except (OSError, zipfile.BadZipFile, KeyError, EOFError) as exc:
+        raise ValueError(f"{shown}: not a readable bundle archive ({exc})") from None
 
 
 def parse_projector(tensors_text: str, metadata_text: str | None, *, tensors_name: str = TENSORS,
-                    metadata_name: str = METADATA) -> EmbeddingFile:
+                    metadata_name: str = METADATA, limits: VectorLimits = CLI_VECTORS) -> EmbeddingFile:
     """Parse the Projector's two TSV texts; ValueError "FILE line N: reason" on the first bad line."""
-    vectors = _parse_tensors(tensors_text, tensors_name)
-    n = vectors.shape[0]
-    if metadata_text is None:
-        ids = [str(i) for i in range(n)]
-        return EmbeddingFile(ids=ids, sources=list(ids), tags=["untagged"] * n, vectors=vectors)
-    header, rows = _parse_metadata(metadata_text, metadata_name, n)
-    return _from_columns(header, rows, vectors, metadata_name)
+    tensors = tensors_text.encode("utf-8")
+    meta = metadata_text.encode("utf-8") if metadata_text is not None else None
+    return _projector_from(lambda: io.BytesIO(tensors), (lambda: io.BytesIO(meta)) if meta is not None else None,
+                           tensors_name, metadata_name, limits)
+
+
+def _text_cap(limits: VectorLimits) -> int:
+    """Bytes of text a bundle member may inflate to: enough for the largest matrix the limits allow."""
+    return limits.max_bytes // 4 * LINE_BYTES_PER_DIM
+
+
+def _projector_from(tensors_open, meta_open, tensors_name: str, metadata_name: str,
+                    limits: VectorLimits) -> EmbeddingFile:
+    """The bundle from two stream openers: tensors counted, then parsed into a matrix of the counted shape."""
+    tensors_name, metadata_name = display_name(tensors_name, max_length=400), display_name(metadata_name, max_length=400)
+    rows, width = _count_tensors(tensors_open, tensors_name, limits)
+    vectors = _parse_tensors(tensors_open, tensors_name, rows, width)
+    if meta_open is None:
+        ids = [str(i) for i in range(rows)]
+        return EmbeddingFile(ids=ids, sources=list(ids), tags=["untagged"] * rows, vectors=vectors)
+    header, columns = _parse_metadata(meta_open, metadata_name, rows, limits)
+    return _file_from_columns(dict(zip(header, columns)), vectors, metadata_name)
+
+
+def _tensor_lines(opener, name: str, width_hint: int | None):
+    max_dims = width_hint or 1 << 16
+    try:
+        first = True
+        for number, line in iter_lines(chunks_of(opener), max_line=max_dims * LINE_BYTES_PER_DIM):
+            if first and line.startswith(b"\xef\xbb\xbf"):
+                line = line[3:]
+            first = False
+            yield number, line
+    except LineTooLong as exc:
+        raise ValueError(f"{name} {exc}") from None
+    except MemberRefused as exc:
+        raise ValueError(f"{name}: {exc}") from None
+
+
+def _count_tensors(opener, name: str, limits: VectorLimits) -> tuple[int, int]:
+    """(rows, columns) of ``tensors.tsv`` from a streaming pass; ValueError at the first ragged row or as
+    soon as the count passes a limit, before any matrix exists."""
+    width = None
+    rows = 0
+    cap_rows = limits.max_rows
+    for number, line in _tensor_lines(opener, name, limits.max_dims and limits.max_dims + 1):
+        cells = line.count(b"\t") + 1
+        if width is None:
+            width = cells
+            if limits.max_dims is not None and width > limits.max_dims:
+                raise ValueError(f"{name} line 1: {width:,} values, over the limit of {limits.max_dims:,} dimensions")
+            by_bytes = limits.max_bytes // (4 * width)
+            cap_rows = by_bytes if cap_rows is None else min(cap_rows, by_bytes)
+        elif cells != width:
+            raise ValueError(f"{name} line {number}: {cells} values, but line 1 has {width} (ragged rows)")
+        rows = number
+        if rows > cap_rows:
+            if limits.max_rows is not None and rows > limits.max_rows:
+                raise ValueError(f"{name}: more than {limits.max_rows:,} rows, over the limit of "
+                                 f"{limits.max_rows:,} rows")
+            raise ValueError(f"{name}: more than {cap_rows:,} rows of {width:,} values, over the limit of "
+                             f"{_size(limits.max_bytes)} of vectors")
+    if width is None:
+        raise ValueError(f"{name}: empty file (expected one tab-separated row of numbers per point)")
+    return rows, width
+
+
+def _parse_tensors(opener, name: str, rows: int, width: int) -> np.ndarray:
+    """The (rows, width) float32 matrix, filled block by block from a second pass over the stream."""
+    out = np.empty((rows, width), dtype=np.float32)
+    block: list[bytes] = []
+    at = 0
+    step = max(1, (4 << 20) // (8 * width))
+    for number, line in _tensor_lines(opener, name, width):
+        if number > rows:
+            raise ValueError(f"{name}: changed while it was read (more than {rows:,} rows)")
+        block.append(line)
+        if len(block) == step:
+            _fill(out, at, block, name)
+            at += len(block)
+            block = []
+    if block:
+        _fill(out, at, block, name)
+        at += len(block)
+    if at != rows:
+        raise ValueError(f"{name}: changed while it was read ({at:,} rows, then {rows:,})")
+    finite = np.isfinite(out).all(axis=1)
+    if not finite.all():
+        raise ValueError(f"{name} line {int(np.flatnonzero(~finite)[0]) + 1}: holds an infinite or NaN value")
+    return out
+
+
+def _fill(out: np.ndarray, at: int, block: list[bytes], name: str) -> None:
+    width = out.shape[1]
+    try:
+        texts = [line.decode("utf-8") for line in block]
+    except UnicodeDecodeError:
+        bad = next(i for i, line in enumerate(block) if not _utf8(line))
+        raise ValueError(f"{name} line {at + bad + 1}: not UTF-8 text") from None
+    try:
+        out[at:at + len(block)] = np.loadtxt(texts, delimiter="\t", dtype=np.float32, ndmin=2, comments=None,
+                                             quotechar=None).reshape(len(block), width)
+        return
+    except ValueError:
+        pass
+    for offset, text in enumerate(texts):  # the slow path finds the cell (and takes what float() takes)
+        cells = text.split("\t")
+        if len(cells) != width:
+            raise ValueError(f"{name} line {at + offset + 1}: {len(cells)} values, but line 1 has {width} (ragged rows)")
+        try:
+            out[at + offset] = [float(c) for c in cells]
+        except ValueError:
+            column, cell = next((i, c) for i, c in enumerate(cells) if not _is_float(c))
+            what = "an empty value is not a number" if cell == "" else f"{_quote(cell)} is not a number"
+            raise ValueError(f"{name} line {at + offset + 1}, column {column + 1}: {what}") from None
+
+
+def _utf8(line: bytes) -> bool:
+    try:
+        line.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+
+
+CONFIG_MAX_BYTES = 1 << 20  # a projector_config.json is a few lines
 
 
 def _read_text(path: Path) -> str:
+    """A small text file (a config), at most CONFIG_MAX_BYTES read."""
     try:
-        size = path.stat().st_size
-        if size > MAX_TEXT_BYTES:
-            raise ValueError(f"{path}: larger than {MAX_TEXT_BYTES >> 30} GiB")
-        return _decode(path.read_bytes(), str(path))
+        with open(path, "rb") as fh:
+            data = fh.read(CONFIG_MAX_BYTES + 1)
     except OSError as exc:
         raise ValueError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-
-
-def _decode(data: bytes, name: str) -> str:
+    if len(data) > CONFIG_MAX_BYTES:
+        raise ValueError(f"{path}: larger than {CONFIG_MAX_BYTES >> 20} MiB")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise ValueError(f"{name} line {line}: not UTF-8 text") from None
-
-
-def _lines(text: str) -> list[str]:
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()  # the final newline ends the last row; it does not start an empty one
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
-
-
-def _parse_tensors(text: str, name: str) -> np.ndarray:
-    lines = _lines(text)
-    if not lines:
-        raise ValueError(f"{name}: empty file (expected one tab-separated row of numbers per point)")
-    width = None
-    out: np.ndarray | None = None
-    for number, line in enumerate(lines, start=1):
-        cells = line.split("\t")
-        if width is None:
-            width = len(cells)
-            # Every value takes at least two characters (a digit and a separator), so a file of well-formed
-            # rows holds at most len(text) / 2 values: a matrix larger than that cannot be right, and
-            # allocating it first would let a 10 MB file ask for tens of GB. Find the ragged row instead.
-            if len(lines) * width > len(text) // 2 + width:
-                for at, other in enumerate(lines, start=1):
-                    found = other.split("\t")
-                    if len(found) != width:
-                        raise ValueError(f"{name} line {at}: {len(found)} values, but line 1 has {width} (ragged rows)")
-                    if "" in found:
-                        raise ValueError(f"{name} line {at}, column {found.index('') + 1}: an empty value is not a number")
-            out = np.empty((len(lines), width), dtype=np.float32)
-        elif len(cells) != width:
-            raise ValueError(f"{name} line {number}: {len(cells)} values, but line 1 has {width} (ragged rows)")
-        try:
-            out[number - 1] = [float(c) for c in cells]
-        except ValueError:
-            bad = next((i, c) for i, c in enumerate(cells) if not _is_float(c))
-            raise ValueError(f"{name} line {number}, column {bad[0] + 1}: {_quote(bad[1])} is not a number") from None
-    if not np.isfinite(out).all():
-        row = int(np.flatnonzero(~np.isfinite(out).all(axis=1))[0])
-        raise ValueError(f"{name} line {row + 1}: holds an infinite or NaN value")
-    return out
+        raise ValueError(f"{path} line {line}: not UTF-8 text") from None
 
 
 def _is_float(text: str) -> bool:
@@ -278,33 +415,57 @@ def _quote(text: str, limit: int = 40) -> str:
     return repr(text)
 
 
-def _parse_metadata(text: str, name: str, n: int) -> tuple[list[str], list[list[str]]]:
-    """(header, rows) — a one-column file has no header (the Projector's rule): its values are the tags."""
-    lines = _lines(text)
-    if not lines:
+def _parse_metadata(opener, name: str, n: int, limits: VectorLimits) -> tuple[list[str], list[list[str]]]:
+    """(header, columns) — a one-column file has no header (the Projector's rule): its values are the tags.
+    Streamed: stops at row n + 1 and at the limits' share of text, every cell made inert (display_name)."""
+    max_cells = max(1, limits.max_bytes // METADATA_CELL_SHARE)
+    max_text = max(1, limits.max_bytes // METADATA_BYTE_SHARE)
+    header: list[str] = []
+    columns: list[list[str]] = []
+    width = first = 0
+    taken = 0
+    try:
+        for number, raw in iter_lines(chunks_of(opener), max_line=METADATA_LINE_BYTES):
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            taken += len(raw) + 1
+            if taken > max_text:
+                raise ValueError(f"{name}: more than {_size(max_text)} of text, over this server's limit")
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ValueError(f"{name} line {number}: not UTF-8 text") from None
+            cells = line.split("\t")
+            if number == 1:
+                width = len(cells)
+                if width * n > max_cells:
+                    raise ValueError(f"{name} line 1: {width:,} columns x {n:,} rows, over the limit of "
+                                     f"{max_cells:,} cells")
+                if width == 1:
+                    header, first = ["tag"], 1
+                else:
+                    header, first = [display_name(h.strip()) for h in cells], 2
+                    if len(set(header)) != len(header) or "" in header:
+                        raise ValueError(f"{name} line 1: the header has empty or repeated column names")
+                columns = [[] for _ in header]
+                if first == 2:
+                    continue
+            if len(cells) != width:
+                raise ValueError(f"{name} line {number}: {len(cells)} columns, but the header has {width}")
+            if number - first + 1 > n:
+                raise ValueError(f"{name} line {number}: {number - first + 1} rows of metadata but {TENSORS} has {n} rows")
+            for column, cell in zip(columns, cells):
+                column.append(display_name(cell, max_length=10_000))
+    except LineTooLong as exc:
+        raise ValueError(f"{name} {exc}") from None
+    except MemberRefused as exc:
+        raise ValueError(f"{name}: {exc}") from None
+    if not width:
         raise ValueError(f"{name}: empty file but {TENSORS} has {n} rows")
-    width = len(lines[0].split("\t"))
-    if width == 1:
-        header, body, first = ["tag"], lines, 1
-    else:
-        header, body, first = [h.strip() for h in lines[0].split("\t")], lines[1:], 2
-        if len(set(header)) != len(header) or "" in header:
-            raise ValueError(f"{name} line 1: the header has empty or repeated column names")
-    rows = []
-    for offset, line in enumerate(body):
-        cells = line.split("\t")
-        if len(cells) != width:
-            raise ValueError(f"{name} line {first + offset}: {len(cells)} columns, but the header has {width}")
-        rows.append(cells)
-    if len(rows) != n:
-        where = first + min(len(rows), n)
-        raise ValueError(f"{name} line {where}: {len(rows)} rows of metadata but {TENSORS} has {n} rows")
-    return header, rows
-
-
-def _from_columns(header: Sequence[str], rows: Sequence[Sequence[str]], vectors: np.ndarray, name: str) -> EmbeddingFile:
-    columns = {h: [r[i] for r in rows] for i, h in enumerate(header)}
-    return _file_from_columns(columns, vectors, name)
+    found = len(columns[0])
+    if found != n:
+        raise ValueError(f"{name} line {first + found}: {found} rows of metadata but {TENSORS} has {n} rows")
+    return header, columns
 
 
 def _file_from_columns(columns: dict[str, list[str]], vectors: np.ndarray, name: str,
@@ -331,65 +492,162 @@ def _file_from_columns(columns: dict[str, list[str]], vectors: np.ndarray, name:
 
 # ----------------------------------------------------------------------------------------- parquet
 
-def load_parquet(path: str | os.PathLike) -> EmbeddingFile:
-    """Read a Parquet from ``export --format parquet``: ``vector`` (list of floats) + id/source/tag columns."""
+def load_parquet(path: str | os.PathLike | bytes, *, name: str | None = None,
+                 limits: VectorLimits = CLI_VECTORS) -> EmbeddingFile:
+    """Read a Parquet from ``export --format parquet``: ``vector`` (list of floats) + id/source/tag columns.
+
+    Rows, column types and the number of vector values come from the file's metadata and are checked
+    against ``limits`` before any column is read; columns are then read a batch of rows at a time into
+    a matrix of the checked shape (a row group can be as large as the file)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
+    shown = name or ("upload.parquet" if isinstance(path, (bytes, bytearray)) else str(path))
+    if not isinstance(path, (bytes, bytearray)):
+        path = Path(path)
+        if not path.is_file():
+            raise ValueError(f"{shown}: no such file" if not path.exists() else f"{shown}: not a file")
+    source = pa.BufferReader(bytes(path)) if isinstance(path, (bytes, bytearray)) else str(path)
     try:
-        table = pq.read_table(path)
+        parquet = pq.ParquetFile(source, buffer_size=1 << 20, pre_buffer=False)
+        schema = parquet.schema_arrow
+        n, d = _checked_shape(parquet, shown, limits)
+        vectors = _read_vectors(parquet, shown, n, d)
+        columns = _read_text_columns(parquet, shown, n, limits)
     except (OSError, pa.ArrowException) as exc:
-        raise ValueError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
-    if "vector" not in table.column_names:
-        raise ValueError(f"{path}: no 'vector' column (columns: {', '.join(table.column_names)}); "
-                         "write one with: python -m explorer export SOURCE --format parquet")
-    vectors = _vector_column(table.column("vector"), path)
-    columns = {}
-    for name in table.column_names:
-        if name == "vector":
-            continue
-        values = table.column(name).to_pylist()
-        columns[name] = ["" if v is None else str(v) for v in values]
-    meta = table.schema.metadata or {}
-    embedder = meta.get(b"embedder", b"").decode("utf-8", "replace") or None
-    return _file_from_columns(columns, vectors, str(path), embedder=embedder)
+        raise ValueError(f"{shown}: not a readable Parquet file ({(str(exc).splitlines() or [type(exc).__name__])[0]})") from None
+    meta = schema.metadata or {}
+    embedder = display_name(meta.get(b"embedder", b"")) or None
+    return _file_from_columns(columns, vectors, shown, embedder=embedder)
 
 
-def _vector_column(column, path: Path) -> np.ndarray:
+def _checked_shape(parquet, shown: str, limits: VectorLimits) -> tuple[int, int]:
+    """(rows, dims) of the ``vector`` column from the file's metadata alone, within ``limits``."""
     import pyarrow as pa
 
-    kind = column.type
+    schema = parquet.schema_arrow
+    names = [display_name(c) for c in schema.names]
+    if "vector" not in schema.names:
+        raise ValueError(f"{shown}: no 'vector' column (columns: {', '.join(names)}); "
+                         "write one with: python -m explorer export SOURCE --format parquet")
+    kind = schema.field("vector").type
     if not (pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)):
-        raise ValueError(f"{path}: 'vector' must be a list of numbers, got {kind}")
+        raise ValueError(f"{shown}: 'vector' must be a list of numbers, got {kind}")
     if not (pa.types.is_floating(kind.value_type) or pa.types.is_integer(kind.value_type)):
-        raise ValueError(f"{path}: 'vector' must hold numbers, got lists of {kind.value_type}")
-    chunks = column.combine_chunks() if hasattr(column, "combine_chunks") else column
-    nulls = np.flatnonzero(np.asarray(chunks.is_null()))
-    if nulls.size:
-        raise ValueError(f"{path} row {int(nulls[0]) + 1}: 'vector' is empty (null)")
-    lengths = np.asarray(chunks.value_lengths()) if not pa.types.is_fixed_size_list(kind) else None
-    n = len(chunks)
+        raise ValueError(f"{shown}: 'vector' must hold numbers, got lists of {kind.value_type}")
+    meta = parquet.metadata
+    n = meta.num_rows
+    itemsize = max(1, kind.value_type.bit_width // 8)
     if n == 0:
-        raise ValueError(f"{path}: the file holds no vectors")
-    if lengths is not None:
-        bad = np.flatnonzero(lengths != lengths[0])
+        raise ValueError(f"{shown}: the file holds no vectors")
+    if limits.max_rows is not None and n > limits.max_rows:
+        raise ValueError(f"{shown}: {n:,} rows, over the limit of {limits.max_rows:,} rows")
+    if pa.types.is_fixed_size_list(kind):
+        d, values = kind.list_size, n * kind.list_size
+    else:
+        leaf = [j for j in range(meta.num_columns) if meta.schema.column(j).path.split(".")[0] == "vector"]
+        values = sum(meta.row_group(i).column(j).num_values for i in range(meta.num_row_groups) for j in leaf)
+        if values * itemsize > limits.max_bytes:  # before reading even the first row's length
+            raise ValueError(f"{shown}: {values:,} vector values ({_size(values * itemsize)}), over the limit of "
+                             f"{_size(limits.max_bytes)} of vectors")
+        d = _first_length(parquet, shown)
+        if n * d != values:  # some row is shorter or longer than the first: name it (reading lengths only)
+            _raise_ragged(parquet, shown, d)
+    if limits.max_dims is not None and d > limits.max_dims:
+        raise ValueError(f"{shown}: {d:,} values per vector, over the limit of {limits.max_dims:,} dimensions")
+    if n * d * max(4, itemsize) > limits.max_bytes:
+        raise ValueError(f"{shown}: {n:,} x {d:,} vectors ({_size(n * d * itemsize)} as stored), over the limit "
+                         f"of {_size(limits.max_bytes)} of vectors")
+    others = [j for j in range(meta.num_columns) if meta.schema.column(j).path.split(".")[0] != "vector"]
+    text = sum(meta.row_group(i).column(j).total_uncompressed_size for i in range(meta.num_row_groups) for j in others)
+    cells = n * (len(schema.names) - 1)
+    if text > limits.max_bytes // METADATA_BYTE_SHARE or cells > limits.max_bytes // METADATA_CELL_SHARE:
+        raise ValueError(f"{shown}: {len(schema.names) - 1} text columns of {n:,} rows ({_size(text)}), over the "
+                         f"limit of {limits.max_bytes // METADATA_CELL_SHARE:,} cells or "
+                         f"{_size(limits.max_bytes // METADATA_BYTE_SHARE)}")
+    return n, d
+
+
+def _first_length(parquet, shown: str) -> int:
+    for batch in parquet.iter_batches(batch_size=1, columns=["vector"]):
+        column = batch.column(0)
+        if column.is_null()[0].as_py():
+            raise ValueError(f"{shown} row 1: 'vector' is empty (null)")
+        return int(column.value_lengths()[0].as_py())
+    raise ValueError(f"{shown}: the file holds no vectors")
+
+
+def _raise_ragged(parquet, shown: str, d: int) -> None:
+    at = 0
+    for batch in parquet.iter_batches(batch_size=_batch_rows(d), columns=["vector"]):
+        column = batch.column(0)
+        lengths = np.asarray(column.value_lengths().fill_null(d))
+        bad = np.flatnonzero(lengths != d)
         if bad.size:
             row = int(bad[0])
-            raise ValueError(f"{path} row {row + 1}: 'vector' has {lengths[row]} values, but row 1 has {lengths[0]}")
-        d = int(lengths[0])
-    else:
-        d = kind.list_size
-    flat = np.asarray(chunks.flatten().to_numpy(zero_copy_only=False), dtype=np.float64)
-    if flat.size != n * d:
-        raise ValueError(f"{path}: 'vector' holds null values")
-    vectors = flat.reshape(n, d).astype(np.float32)
-    if not np.isfinite(vectors).all():
-        row = int(np.flatnonzero(~np.isfinite(vectors).all(axis=1))[0])
-        raise ValueError(f"{path} row {row + 1}: 'vector' holds an infinite or NaN value")
-    return vectors
+            raise ValueError(f"{shown} row {at + row + 1}: 'vector' has {lengths[row]} values, but row 1 has {d}")
+        at += len(column)
+    raise ValueError(f"{shown}: 'vector' lengths disagree with the file's metadata")
+
+
+def _batch_rows(d: int) -> int:
+    return max(16, (4 << 20) // (8 * max(1, d)))
+
+
+def _read_vectors(parquet, shown: str, n: int, d: int) -> np.ndarray:
+    """The (n, d) float32 matrix, read a batch of rows at a time; ValueError at a ragged, null, non-finite
+    row, or when the rows disagree with the metadata."""
+    import pyarrow as pa
+
+    out = np.empty((n, d), dtype=np.float32)
+    at = 0
+    for batch in parquet.iter_batches(batch_size=_batch_rows(d), columns=["vector"]):
+        column = batch.column(0)
+        rows = len(column)
+        if at + rows > n:
+            raise ValueError(f"{shown}: more rows than its metadata declares ({n:,})")
+        nulls = np.flatnonzero(np.asarray(column.is_null()))
+        if nulls.size:
+            raise ValueError(f"{shown} row {at + int(nulls[0]) + 1}: 'vector' is empty (null)")
+        if not pa.types.is_fixed_size_list(column.type):
+            lengths = np.asarray(column.value_lengths())
+            bad = np.flatnonzero(lengths != d)
+            if bad.size:
+                row = int(bad[0])
+                raise ValueError(f"{shown} row {at + row + 1}: 'vector' has {lengths[row]} values, but row 1 has {d}")
+        flat = column.flatten()
+        if flat.null_count:
+            raise ValueError(f"{shown}: 'vector' holds null values")
+        block = np.asarray(flat.to_numpy(zero_copy_only=False)).reshape(rows, d)
+        finite = np.isfinite(block).all(axis=1)
+        if not finite.all():
+            raise ValueError(f"{shown} row {at + int(np.flatnonzero(~finite)[0]) + 1}: 'vector' holds an infinite or NaN value")
+        out[at:at + rows] = block
+        at += rows
+    if at != n:
+        raise ValueError(f"{shown}: {at:,} rows, but its metadata declares {n:,}")
+    return out
+
+
+def _read_text_columns(parquet, shown: str, n: int, limits: VectorLimits) -> dict[str, list[str]]:
+    """Every other column as text made inert (display_name), read a batch at a time."""
+    names = [c for c in parquet.schema_arrow.names if c != "vector"]
+    columns: dict[str, list[str]] = {display_name(c): [] for c in names}
+    if len(columns) != len(names):
+        raise ValueError(f"{shown}: column names repeat once made printable")
+    if not names:
+        return columns
+    keys = list(columns)
+    budget = limits.max_bytes // METADATA_BYTE_SHARE
+    for batch in parquet.iter_batches(batch_size=8192, columns=names):
+        for key, column in zip(keys, batch.columns):
+            values = ["" if v is None else display_name(str(v), max_length=10_000) for v in column.to_pylist()]
+            budget -= sum(len(v) for v in values)
+            if budget < 0:
+                raise ValueError(f"{shown}: more than {_size(limits.max_bytes // METADATA_BYTE_SHARE)} of text, "
+                                 "over this server's limit")
+            columns[key].extend(values)
+    return columns
 
 
 # ----------------------------------------------------------------------------------------- coordinates

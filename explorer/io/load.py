@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path, PurePosixPath
@@ -216,31 +215,12 @@ def _read_vectors(source: Any, kind: SourceKind, limits: L.VectorLimits) -> Work
 
 
 def _vector_file(source: Any, kind: SourceKind, name: str, limits: L.VectorLimits) -> EmbeddingFile:
+    """Every reader checks ``limits`` before it allocates (headers, Parquet metadata, a counting pass over
+    Projector text) and reads an upload from memory: nothing is unpacked to disk, no server path is shown."""
     drop = _bounded(limits)
-    if kind is SourceKind.NPZ or (kind is SourceKind.UPLOADED_VECTORS and name.lower().endswith(".npz")):
-        raw = source.data if kind is SourceKind.UPLOADED_VECTORS else source
-        return load_embeddings(raw, name=name if drop or kind is SourceKind.UPLOADED_VECTORS else None,
-                               limits=limits, drop_non_finite=drop)
-    if kind is SourceKind.UPLOADED_VECTORS:  # written to a private folder only for the reader, removed at once
-        with tempfile.TemporaryDirectory(prefix="fse-") as folder:
-            path = Path(folder) / ("tensors.tsv" if name.lower().endswith(".tsv") else name)
-            path.write_bytes(source.data)
-            data = load_vectors(path, limits=limits)
-    else:
-        data = load_vectors(source, limits=limits)
-    _check_shape(data, name, limits)
-    return data
-
-
-def _check_shape(data: EmbeddingFile, name: str, limits: L.VectorLimits) -> None:
-    """Rows and dimensions within ``limits`` (Parquet and Projector text are checked after reading; the
-    upload size cap bounds what is read)."""
-    rows, dims = (np.shape(data.vectors) + (0,))[:2]
-    too_many = limits.max_rows is not None and rows > limits.max_rows
-    too_wide = limits.max_dims is not None and dims > limits.max_dims
-    if too_many or too_wide:
-        raise ValueError(f"{name}: {rows:,} x {dims:,} vectors is more than this server takes "
-                         f"({limits.max_rows or 0:,} rows, {limits.max_dims or 0:,} dimensions)")
+    if kind is SourceKind.UPLOADED_VECTORS:
+        return load_vectors(source.data, name=name, limits=limits, drop_non_finite=drop)
+    return load_vectors(source, name=name if drop else None, limits=limits, drop_non_finite=drop)
 
 
 def _from_sharded(path: Path) -> WorkSet:

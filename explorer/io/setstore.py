@@ -5,14 +5,20 @@ The record is the core's ``explorer.workset.WorkSet``, rebuilt on reading throug
 A saved set is one ``.npz`` *object* named by the SHA-256 of its content (saving the same set twice
 stores it once) and any number of *tokens* pointing at it. A token is ``secrets.token_urlsafe`` text:
 it is the only way to reach a set (there is deliberately no listing), so nobody can enumerate or guess
-another visitor's sets. Objects are evicted least-recently-used when the store outgrows ``max_bytes``;
-a token whose object is gone (forgotten, evicted, damaged) raises :class:`SetNotFound` with a sentence
-saying so. Every file is written to a temporary name in the same folder, fsynced and renamed into place.
+another visitor's sets. The store is shared fairly: one object may take at most ``max_object_bytes``, one
+owner (a browser session, named by the caller) at most ``max_owner_bytes``, all objects at most
+``max_bytes``; a set that does not fit is refused with :class:`SetTooLarge` (nothing is written and no
+other set is removed to make room). Objects not opened for ``keep_days`` go at the next save. A token
+whose object is gone (forgotten, expired, damaged) raises :class:`SetNotFound` with a sentence saying so.
+Vectors are written at the precision they came in: float16 when every value is a float16 (a float16
+source), else float32, never inflated. Every file is written to a temporary name in the same folder, fsynced and renamed into place.
 
-Layout: ``root/v1/objects/<sha256>.npz`` and ``root/v1/tokens/<token>.json`` (``{"object": sha256}``).
+Layout: ``root/v1/objects/<sha256>.npz`` and ``root/v1/tokens/<token>.json`` (``{"object": sha256,
+"owner": a hash of the owner}``).
 Object arrays: ``meta`` (UTF-8 JSON as uint8: name, ids, sources, columns, notes, hashes, skipped, extra
 ``info``), and when the set has pictures ``pixels`` (n, S, S, 3) uint8, ``thumbs`` (all JPEG thumbnails
-concatenated) with ``thumb_ends`` (n,) int64; a set without pictures (an .npz) keeps ``vectors`` (n, d).
+concatenated) with ``thumb_ends`` (n,) int64; a set without pictures (an .npz) keeps ``vectors`` (n, d)
+float16 or float32.
 Sets with pictures are stored without vectors: embedding them again is a hit in the embedding cache.
 """
 
@@ -24,12 +30,16 @@ import json
 import os
 import re
 import secrets
+import threading
+import time
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from explorer import limits as L
 from explorer.io.cache import atomic_write  # the one atomic writer (temp file, fsync, rename)
 from explorer.imageset import ImageSet, SkippedFile
 from explorer.io.load import workset_from_images, workset_from_vectors
@@ -37,8 +47,8 @@ from explorer.io.store import EmbeddingFile
 from explorer.workset import WorkSet
 
 FORMAT_DIR = "v1"
-# A shared server must not fill its disk with visitors' sets: beyond this the least recently used go.
-DEFAULT_MAX_BYTES = 2 << 30
+# A shared server must not fill its disk with visitors' sets (explorer.limits: SETSTORE_*).
+DEFAULT_MAX_BYTES = L.SETSTORE_MAX_BYTES
 TOKEN_BYTES = 24  # 32 URL-safe characters, 192 random bits
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _OBJECT_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -49,7 +59,11 @@ class SetStoreError(Exception):
 
 
 class SetNotFound(SetStoreError):
-    """No set behind this token (never existed, forgotten, evicted to make room, or damaged)."""
+    """No set behind this token (never existed, forgotten, expired, or damaged)."""
+
+
+class SetTooLarge(SetStoreError):
+    """The set does not fit (one set's cap, the owner's quota or the whole store): it was not written."""
 
 
 def content_digest(record: WorkSet, info: dict[str, Any] | None = None) -> str:
@@ -87,36 +101,73 @@ def is_token(text: object) -> bool:
     return isinstance(text, str) and bool(_TOKEN_RE.match(text))
 
 
-class SetStore:
-    """Saved sets under ``root`` (e.g. ``default_cache_dir() / "sets"``), at most ``max_bytes`` of objects."""
+_LOCK = threading.Lock()  # saves of this process, one at a time (a file lock covers other processes)
 
-    def __init__(self, root: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
-        if int(max_bytes) <= 0:
-            raise ValueError(f"max_bytes must be positive, got {max_bytes!r}")
+
+class SetStore:
+    """Saved sets under ``root`` (e.g. ``default_cache_dir() / "sets"``), at most ``max_bytes`` of objects,
+    ``max_object_bytes`` per set and ``max_owner_bytes`` per owner (defaults: ``explorer.limits``; the
+    per-set and per-owner caps never exceed the store's)."""
+
+    def __init__(self, root: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_BYTES,
+                 max_object_bytes: int = L.SETSTORE_MAX_OBJECT_BYTES,
+                 max_owner_bytes: int = L.SETSTORE_MAX_SESSION_BYTES, keep_days: float = L.SETSTORE_KEEP_DAYS) -> None:
+        for label, value in (("max_bytes", max_bytes), ("max_object_bytes", max_object_bytes),
+                             ("max_owner_bytes", max_owner_bytes), ("keep_days", keep_days)):
+            if not value > 0:
+                raise ValueError(f"{label} must be positive, got {value!r}")
         self.root = Path(root) / FORMAT_DIR
         self.max_bytes = int(max_bytes)
+        # a small store still shares: one owner at most half of it, one set at most half of that
+        self.max_owner_bytes = min(int(max_owner_bytes), self.max_bytes // 2)
+        self.max_object_bytes = min(int(max_object_bytes), self.max_owner_bytes // 2)
+        self.keep_seconds = float(keep_days) * 86400
 
     # ----- public API -------------------------------------------------------------------------------
 
-    def save(self, record: WorkSet, *, info: dict[str, Any] | None = None) -> str:
+    def save(self, record: WorkSet, *, info: dict[str, Any] | None = None, owner: str | None = None) -> str:
         """Keep ``record`` (its pictures when it has any, else its vectors) with ``info`` (free JSON the
-        caller wants back, e.g. upload batches) and return a new token (content is stored once)."""
+        caller wants back, e.g. upload batches) and return a new token (content is stored once).
+
+        owner : who saves it (the app passes its session id); the owner's quota counts every object its
+            tokens point at. SetTooLarge, with a sentence naming the limit, when the set does not fit."""
         info = dict(info or {})
         _check(record)
         digest = content_digest(record, info)
+        arrays = _arrays(record, info)
+        size = _written_size(arrays)
+        if size > self.max_object_bytes:
+            raise SetTooLarge(f"this set takes {_mb(size)} on disk, over the limit of {_mb(self.max_object_bytes)} "
+                              "for one saved set; it stays open in this tab but gets no link")
+        owner_tag = _owner_tag(owner)
         objects, tokens = self._dirs()
         path = objects / f"{digest}.npz"
         try:
-            if path.exists():
-                os.utime(path)
-            else:
-                atomic_write(path, lambda fh: np.savez(fh, **_arrays(record, info)))
-            token = new_token()
-            atomic_write(tokens / f"{token}.json", json.dumps({"object": digest}).encode())
+            with self._locked():
+                self._expire(keep=path)
+                if path.exists():
+                    os.utime(path)
+                else:
+                    self._make_room_check(size, owner_tag)
+                    atomic_write(path, lambda fh: np.savez(fh, **arrays))
+                    if self.size_bytes() > self.max_bytes:  # a miscount must not leave the store over its cap
+                        self._remove(path)
+                        raise SetTooLarge(f"the server's set store is full ({_mb(self.max_bytes)}); this set was "
+                                          "not kept")
+                token = new_token()
+                record_json = {"object": digest, **({"owner": owner_tag} if owner_tag else {})}
+                atomic_write(tokens / f"{token}.json", json.dumps(record_json).encode())
         except OSError as exc:
-            raise SetStoreError(f"could not save the set in {self.root}: {exc.strerror or exc}") from exc
-        self._evict(keep=path)
+            raise SetStoreError(f"could not save the set: {exc.strerror or type(exc).__name__}") from exc
         return token
+
+    def owner_bytes(self, owner: str | None) -> int:
+        """Bytes of the objects ``owner``'s tokens point at (each counted once)."""
+        tag = _owner_tag(owner)
+        if not tag:
+            return 0
+        digests = {d for d, o in self._token_records() if o == tag}
+        return sum(_size_of(self.root / "objects" / f"{d}.npz") for d in digests)
 
     def load(self, token: str) -> tuple[WorkSet, dict[str, Any]]:
         """(the set, its ``info``) behind ``token``; SetNotFound when there is none or it is unreadable.
@@ -207,24 +258,56 @@ class SetStore:
         folder = self.root / "objects"
         return [p for p in folder.glob("*.npz") if _OBJECT_RE.match(p.stem)] if folder.is_dir() else []
 
-    def _evict(self, *, keep: Path) -> None:
-        """Delete least-recently-used objects (never ``keep``) until the store fits ``max_bytes``."""
-        files = []
+    def _make_room_check(self, size: int, owner_tag: str) -> None:
+        """SetTooLarge when ``size`` more bytes would pass the owner's quota or the store's cap."""
+        if owner_tag:
+            used = sum(_size_of(self.root / "objects" / f"{d}.npz")
+                       for d in {d for d, o in self._token_records() if o == owner_tag})
+            if used + size > self.max_owner_bytes:
+                raise SetTooLarge(f"this set takes {_mb(size)} and this session's saved sets already take "
+                                  f"{_mb(used)}, over the limit of {_mb(self.max_owner_bytes)} per session; it stays "
+                                  "open in this tab but gets no link")
+        total = self.size_bytes()
+        if total + size > self.max_bytes:
+            raise SetTooLarge(f"the server's set store is full ({_mb(total)} of {_mb(self.max_bytes)}); this set "
+                              "stays open in this tab but gets no link")
+
+    def _expire(self, *, keep: Path) -> None:
+        """Delete objects nobody opened for ``keep_seconds`` (never ``keep``); their tokens go when opened."""
+        cutoff = time.time() - self.keep_seconds
         for p in self._object_files():
             try:
-                st = p.stat()
+                if p != keep and p.stat().st_mtime < cutoff:
+                    self._remove(p)
             except OSError:
                 continue
-            files.append((st.st_mtime, st.st_size, p))
-        total = sum(size for _, size, _ in files)
-        for _, size, p in sorted(files, key=lambda f: f[0]):
-            if total <= self.max_bytes:
-                break
-            if p == keep:
+
+    def _token_records(self) -> list[tuple[str, str]]:
+        """(object digest, owner tag or "") of every token."""
+        out = []
+        for p in (self.root / "tokens").glob("*.json"):
+            try:
+                record = json.loads(p.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
                 continue
-            self._remove(p)
-            total -= size
-        # tokens of evicted objects are dropped lazily, when someone opens them
+            if isinstance(record, dict) and isinstance(record.get("object"), str):
+                out.append((record["object"], str(record.get("owner", ""))))
+        return out
+
+    @contextmanager
+    def _locked(self):
+        """One save at a time: a thread lock in this process, a file lock across processes (POSIX)."""
+        with _LOCK:
+            handle = open(self.root / ".lock", "a+b")
+            try:
+                try:
+                    import fcntl
+                    fcntl.flock(handle, fcntl.LOCK_EX)
+                except ImportError:  # not POSIX: the thread lock alone (one server process)
+                    pass
+                yield
+            finally:
+                handle.close()
 
     @staticmethod
     def _remove(path: Path) -> None:
@@ -265,8 +348,40 @@ def _arrays(saved: WorkSet, info: dict[str, Any]) -> dict[str, np.ndarray]:
         arrays["thumbs"] = np.frombuffer(b"".join(thumbs), dtype=np.uint8)
         arrays["thumb_ends"] = np.cumsum([len(t) for t in thumbs], dtype=np.int64)
     elif saved.vectors is not None:
-        arrays["vectors"] = np.ascontiguousarray(saved.vectors, dtype=np.float32)
+        arrays["vectors"] = stored_precision(saved.vectors)
     return arrays
+
+
+def stored_precision(vectors: np.ndarray) -> np.ndarray:
+    """``vectors`` as written: float16 when that loses nothing (a float16 source, or values that are all
+    float16 numbers), else float32; never wider than they came in."""
+    v = np.asarray(vectors)
+    if v.dtype == np.float16:
+        return np.ascontiguousarray(v)
+    v32 = np.ascontiguousarray(v, dtype=np.float32)
+    half = v32.astype(np.float16)
+    return half if np.array_equal(half.astype(np.float32), v32) else v32
+
+
+def _written_size(arrays: dict[str, np.ndarray]) -> int:
+    """Bytes ``np.savez`` writes for ``arrays`` (data, plus a header and ZIP records per array)."""
+    return sum(a.nbytes + 512 for a in arrays.values()) + 1024
+
+
+def _owner_tag(owner: str | None) -> str:
+    """What a token keeps of its owner: a hash (session ids are never written to disk)."""
+    return hashlib.sha256(owner.encode("utf-8")).hexdigest()[:24] if owner else ""
+
+
+def _size_of(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:,.1f} MB" if n < 10 * 2**20 else f"{n / 2**20:,.0f} MB"
 
 
 def _read(path: Path) -> tuple[WorkSet, dict[str, Any]]:

@@ -23,6 +23,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from explorer import limits as L
+from explorer.io.bounded import CHUNK, MemberRefused, open_member
 from explorer.io.decoded import DecodedCache, file_identity
 from explorer.io.demos import load_demo
 from explorer.io.interop import read_points_table
@@ -490,33 +491,19 @@ class _Budget:
 
 def _member_reader(archive: zipfile.ZipFile, info: zipfile.ZipInfo, zl: ZipLimits,
                    budget: _Budget) -> Callable[[], bytes]:
-    """Read one member in chunks, enforcing the declared size: headers can lie."""
+    """Read one member through the bounded reader (headers can lie), within the archive's total budget."""
     def read() -> bytes:
-        cap = min(info.file_size, zl.max_member_bytes)
-        chunks, size = [], 0
+        chunks = []
         try:
-            with archive.open(info) as fh:
+            with open_member(archive, info, zl.max_member_bytes) as fh:
                 while True:
-                    chunk = fh.read(1 << 20)
+                    chunk = fh.read(CHUNK)
                     if not chunk:
                         break
-                    size += len(chunk)
-                    if size > cap:
-                        raise ImageRejected("expands beyond its declared size (zip bomb?)")
                     budget.take(len(chunk))
                     chunks.append(chunk)
-        except ImageRejected:
-            raise
-        except RuntimeError as exc:  # zipfile raises RuntimeError for encryption it cannot handle
-            raise ImageRejected(f"encrypted, not opened ({exc})") from None
-        except NotImplementedError:
-            raise ImageRejected("unsupported compression method") from None
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-            text = str(exc)
-            raise ImageRejected("damaged in archive (bad CRC)" if "CRC" in text
-                                else f"damaged in archive ({text[:80]})") from None
-        except Exception as exc:  # zlib.error and friends: a broken member, not a broken load
-            raise ImageRejected(f"damaged in archive ({type(exc).__name__})") from None
+        except MemberRefused as exc:
+            raise ImageRejected(str(exc)) from None
         return b"".join(chunks)
     return read
 

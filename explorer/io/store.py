@@ -25,6 +25,7 @@ from numpy.lib import format as npformat
 
 from explorer import limits as L
 from explorer.imageset import SkippedFile
+from explorer.io.bounded import MemberRefused, open_member
 from explorer.io.names import display_name
 
 REQUIRED = ("ids", "sources", "tags", "vectors")
@@ -81,23 +82,27 @@ def save_embeddings(path: str | os.PathLike, image_set: Any, vectors: np.ndarray
     return path
 
 
-def load_embeddings(path: str | os.PathLike | bytes, *, name: str | None = None, max_rows: int | None = None,
-                    max_dims: int | None = None, max_bytes: int = MAX_UNPACKED_BYTES,
-                    drop_non_finite: bool = False, limits: L.VectorLimits | None = None) -> EmbeddingFile:
+def load_embeddings(path: str | os.PathLike | bytes, *, name: str | None = None,
+                    limits: L.VectorLimits | None = L.CLI_VECTORS, max_rows: int | None = None,
+                    max_dims: int | None = None, max_bytes: int | None = None,
+                    drop_non_finite: bool = False) -> EmbeddingFile:
     """Read and validate a vectors file; ValueError naming the file and the problem when it is bad.
 
     path : a file, or the file's bytes (an upload: nothing is written to disk).
     name : how the file is named in messages (default: the path; give a bare name to keep server paths
         out of what visitors see).
-    max_rows, max_dims, max_bytes : limits checked from the ``.npy`` headers before any array is read.
+    limits : rows, dimensions and bytes checked from the ``.npy`` headers before any array is read
+        (``explorer.limits.APP_VECTORS`` for visitors); every member is then read through the bounded
+        reader, so a member inflating beyond its declared size stops there.
+    max_rows, max_dims, max_bytes : override one field of ``limits`` (older callers).
     drop_non_finite : leave out rows whose vector holds NaN or inf, each reported in ``skipped``.
-    limits : an ``explorer.limits.VectorLimits``; when given, its caps replace the three above.
     """
-    if limits is not None:
-        max_rows, max_dims, max_bytes = limits.max_rows, limits.max_dims, limits.max_bytes
+    limits = L.CLI_VECTORS if limits is None else limits
     shown = name or ("upload.npz" if isinstance(path, (bytes, bytearray)) else str(path))
     path = path if isinstance(path, (bytes, bytearray)) else Path(path)
-    arrays = _read_npz(path, shown, max_rows=max_rows, max_dims=max_dims, max_bytes=max_bytes)
+    arrays = _read_npz(path, shown, max_rows=limits.max_rows if max_rows is None else max_rows,
+                       max_dims=limits.max_dims if max_dims is None else max_dims,
+                       max_bytes=limits.max_bytes if max_bytes is None else max_bytes)
     path = shown
     missing = [k for k in REQUIRED if k not in arrays]
     if missing:
@@ -109,7 +114,8 @@ def load_embeddings(path: str | os.PathLike | bytes, *, name: str | None = None,
         raise ValueError(f"{path}: 'vectors' must be floating point, got {vectors.dtype}")
     n = vectors.shape[0]
     columns = {k: _text_column(path, k, arrays[k], n) for k in ("ids", "sources", "tags")}
-    extra = {k[len(TAG_PREFIX):]: _text_column(path, k, v, n) for k, v in arrays.items() if k.startswith(TAG_PREFIX)}
+    extra = {_column_name(k[len(TAG_PREFIX):]): _text_column(path, k, v, n)
+             for k, v in arrays.items() if k.startswith(TAG_PREFIX)}
     out = EmbeddingFile(ids=columns["ids"], sources=columns["sources"], tags=columns["tags"],
                         vectors=np.ascontiguousarray(vectors, dtype=np.float32),
                         embedder=_scalar_text(path, "embedder", arrays.get("embedder")), extra_tags=extra,
@@ -170,10 +176,16 @@ def _read_npz(path: Path | bytes, shown: str, *, max_rows: int | None, max_dims:
             declared = sum(info.file_size for info in zf.infolist())  # members that are not .npy, too
             if declared > max_bytes:
                 raise _Refused(f"declares {_size(declared)} of arrays, over the limit of {_size(max_bytes)}")
-        if isinstance(handle, io.BytesIO):
-            handle.seek(0)
-        with np.load(handle, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
+            # Each array through the bounded reader, a chunk at a time into an array of its checked header's
+            # size; members that are not arrays are never read (np.load would inflate them in one call).
+            arrays = {}
+            for info in zf.infolist():
+                if info.filename.endswith(".npy"):
+                    with open_member(zf, info, max_bytes) as fh:
+                        arrays[info.filename[:-4]] = npformat.read_array(fh, allow_pickle=False)
+            return arrays
+    except MemberRefused as exc:
+        raise ValueError(f"{shown}: {exc}") from None
     except _Refused as exc:
         raise ValueError(f"{shown}: {exc}") from None
     except FileNotFoundError:
@@ -234,9 +246,13 @@ def _text_column(path: Path, key: str, array: np.ndarray, n: int) -> list[str]:
     return [display_name(v, max_length=10_000) for v in array.tolist()]
 
 
+def _column_name(text: str) -> str:
+    return display_name(text)
+
+
 def _scalar_text(path: Path, key: str, array: np.ndarray | None) -> str | None:
     if array is None:
         return None
     if array.dtype.kind != "U" or array.size != 1:
         raise ValueError(f"{path}: {key!r} must be one text value, got {array.dtype} {array.shape}")
-    return str(array.reshape(()).item())
+    return display_name(str(array.reshape(()).item()), max_length=400)

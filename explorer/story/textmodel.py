@@ -273,14 +273,27 @@ def classify(model: ImageTextModel, X, tag_names: Sequence[str]) -> np.ndarray:
     return np.argmax(model.encode_images(X) @ model.tag_prototypes(tag_names).T, axis=1)
 
 
-def zero_shot(X, tags: Sequence[str], *, held_out: int | Sequence[str] = 2, encoder: TextEncoder | None = None,
-              held_out_images: float = 0.3, settings: TextModelSettings | None = None, seed: int = 0,
-              progress: ProgressCallback | None = None) -> ZeroShotResult:
-    """Hold out whole tags (``held_out``: how many, drawn with the seed, or their names) and a stratified
-    share of the other tags' images; train the projections on the rest; classify every held-out image
-    among all tag names."""
-    X = as_matrix(X, "X", dtype=np.float64, finite=True, min_rows=1)
-    tags = as_tags(tags, len(X))
+@dataclass(frozen=True)
+class ZeroShotSplit:
+    """Rows of one generalised zero-shot split: ``train`` (images of seen tags methods may learn from),
+    ``seen_test`` (the other images of the seen tags) and ``unseen`` (every image of ``unseen_tags``)."""
+
+    names: list[str]
+    unseen_tags: list[str]
+    train: np.ndarray
+    seen_test: np.ndarray
+    unseen: np.ndarray
+
+    @property
+    def seen_tags(self) -> list[str]:
+        return [t for t in self.names if t not in self.unseen_tags]
+
+
+def zero_shot_split(tags: Sequence[str], held_out: int | Sequence[str], *, held_out_images: float = 0.3,
+                    seed: int = 0) -> ZeroShotSplit:
+    """Hold out whole tags (``held_out``: how many, drawn with the seed, or their names) and a stratified,
+    seeded share of the other tags' images. The one split every zero-shot method is measured on."""
+    tags = np.asarray([str(t) for t in tags], dtype=object)
     names = tag_order(tags)
     unseen_tags = choose_held_out_tags(tags, held_out, seed=seed) if isinstance(held_out, (int, np.integer)) \
         else [str(t) for t in held_out]
@@ -290,7 +303,19 @@ def zero_shot(X, tags: Sequence[str], *, held_out: int | Sequence[str] = 2, enco
     unseen = np.flatnonzero(np.isin(tags, unseen_tags))
     seen = np.flatnonzero(~np.isin(tags, unseen_tags))
     train_rel, test_rel = split_by_image(list(tags[seen]), held_out=held_out_images, seed=seed)
-    train, seen_test = seen[train_rel], seen[test_rel]
+    return ZeroShotSplit(names, unseen_tags, seen[train_rel], seen[test_rel], unseen)
+
+
+def zero_shot(X, tags: Sequence[str], *, held_out: int | Sequence[str] = 2, encoder: TextEncoder | None = None,
+              held_out_images: float = 0.3, settings: TextModelSettings | None = None, seed: int = 0,
+              progress: ProgressCallback | None = None) -> ZeroShotResult:
+    """Hold out whole tags and a stratified share of the other tags' images (``zero_shot_split``); train the
+    projections on the rest; classify every held-out image among all tag names."""
+    X = as_matrix(X, "X", dtype=np.float64, finite=True, min_rows=1)
+    tags = as_tags(tags, len(X))
+    split = zero_shot_split(tags, held_out, held_out_images=held_out_images, seed=seed)
+    names, unseen_tags, unseen = split.names, split.unseen_tags, split.unseen
+    train, seen_test = split.train, split.seen_test
     model = train_on_tags(X[train], tags[train], encoder=encoder, settings=settings, seed=seed, progress=progress)
     predicted = np.asarray(names, dtype=object)[classify(model, X, names)]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import map_view, state
+from ui import map_search, map_view, state
 from ui.current import current_set, describe
 
 st.markdown("## Map of feature space")
@@ -30,12 +30,13 @@ caption_box.caption(f"{describe(ws)} ({ws.vectors.shape[1]:,} numbers per image)
                     "nearest neighbours; **drag a box or lasso** (toolbar, top right of the map) to see a group.")
 with controls_box:
     chosen = map_view.controls(ws)
+    rings = map_search.search_panel(ws)  # text search: the rows it found are ringed on the map
 state.set_map_settings(chosen.settings)  # the Export page exports this map
 proj = map_view.projection(ws, chosen.settings, stage)
 # The measures come after the chart (so the map shows first) unless the overlay needs them.
 measured = map_view.measures(ws, proj, chosen.k) if chosen.show == "kept" else None
 kept = measured[0].neighbours_kept if measured is not None and measured[0] is not None else None
-map_view.map_and_panel(ws, proj, chosen.show, chosen.k, kept)
+map_view.map_and_panel(ws, proj, chosen.show, chosen.k, kept, tuple(rings))
 stage.empty()  # only now: the finished map is on screen below, so there is no moment without a map
 map_view.excluded(ws, proj)
 measured = map_view.measures(ws, proj, chosen.k)
