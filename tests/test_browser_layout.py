@@ -32,7 +32,15 @@ SHOTS = Path(os.environ.get("LAYOUT_SHOTS", "/tmp/fse-layout-shots"))
 MIN_TEXT_PX = 12
 TIMES: list[tuple[str, float, float]] = []  # (page, seconds since the previous page was done, clock)
 
-IDLE = "() => !document.querySelector('[data-testid=stStatusWidget]')"
+# Idle: for ``quietMs`` on end (1.2 s after opening a page), the script has not run and no progress box was in the page (background work,
+# such as the pairs page's augmented twins, reruns the page until it is done).
+IDLE = """(quietMs) => {
+  const busy = !!(document.querySelector('[data-testid=stStatusWidget]') ||
+                  document.querySelector('[data-testid=stMain] [data-testid=stProgress]'));
+  const now = performance.now();
+  if (busy || window.__fseQuietSince === undefined) { window.__fseQuietSince = busy ? undefined : now; return false; }
+  return now - window.__fseQuietSince > quietMs;
+}"""
 
 # Returns a list of problems (strings) on the page as drawn now. Text boxes of a chart are compared as
 # the quadrilaterals they are drawn in (getBBox through the screen transform), with a separating-axis
@@ -115,11 +123,13 @@ SHAPE_JS = """() => [...document.querySelectorAll('.js-plotly-plot .main-svg')].
   .join() + '|' + document.querySelector('[data-testid=stMain]').scrollHeight"""
 
 
-def _settle(page, *, script: bool = True) -> None:
-    """Wait until the script has finished (``script``) and the charts have stopped resizing."""
+def _settle(page, *, script: bool = True, quiet_ms: int = 1200) -> None:
+    """Wait until the script has finished (``script``: and stayed idle ``quiet_ms``) and the charts have
+    stopped resizing."""
     if script:
         page.wait_for_timeout(300)
-        page.wait_for_function(IDLE, timeout=180_000)
+        page.evaluate("() => { window.__fseQuietSince = undefined; }")
+        page.wait_for_function(IDLE, arg=quiet_ms, timeout=180_000, polling=100)
     shape = None
     for _ in range(20):
         page.wait_for_timeout(150)
@@ -147,7 +157,7 @@ def _check(page, name: str, sizes, *, fold: bool = False) -> list[str]:
         page.set_viewport_size({"width": w, "height": h})
         if fold:  # the presenter reruns to fit a new window size and says which size it fitted
             page.locator(f'[data-fit="{w}x{h}"]').wait_for(timeout=60_000)
-        _settle(page, script=fold)
+        _settle(page, script=fold, quiet_ms=200)  # a refit is one rerun, no background work
         problems += [f"{name} at {w}x{h}: {p}" for p in page.evaluate(PROBLEMS_JS, MIN_TEXT_PX)]
         if fold:
             bottom, shown = page.evaluate(FOLD_JS)
