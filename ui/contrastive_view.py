@@ -40,26 +40,26 @@ def head_section(ws: WorkSet) -> None:
     if result is None:
         st.info("Press **Train the head**: a few seconds for a couple of thousand images.")
     else:
-        if result.get("note"):  # too few images to hold any out: the head trained on all of them
-            st.info(result["note"])
-        kb, ka = result["knn_before"], result["knn_after"]
+        if result.note:  # too few images to hold any out: the head trained on all of them
+            st.info(result.note)
+        kb, ka = result.knn_before, result.knn_after
         m = st.columns(4)
         m[0].metric("held-out 10-NN agreement, before", "n/a" if kb is None else f"{kb:.3f}")
         m[1].metric("after", "n/a" if ka is None else f"{ka:.3f}", None if ka is None or kb is None else f"{ka - kb:+.3f}")
-        sb, sa = result["silhouette_before"], result["silhouette_after"]
+        sb, sa = result.silhouette_before, result.silhouette_after
         m[2].metric("held-out silhouette, before", "n/a" if sb is None else f"{sb:.3f}")
         m[3].metric("after", "n/a" if sa is None else f"{sa:.3f}", None if sa is None or sb is None else f"{sa - sb:+.3f}")
-        st.caption(f"{result['n_train']} training images, {result['n_held_out']} held out; trained in "
-                   f"{result['seconds']:.1f} s. A gain here means the head generalises to images it never saw; "
+        st.caption(f"{result.n_train} training images, {result.n_held_out} held out; trained in "
+                   f"{result.seconds:.1f} s. A gain here means the head generalises to images it never saw; "
                    "no gain means the embedder's vectors do not carry what separates these tags.")
         with st.expander("Training loss"):
-            st.plotly_chart(story_figures.loss_curve(result["train_loss"]), config=render.PLOTLY_CONFIG, key="head_loss")
+            st.plotly_chart(story_figures.loss_curve(result.train_loss), config=render.PLOTLY_CONFIG, key="head_loss")
         before, after = story_data.head_maps(ws, result, method=method, settings=settings, seed=seed)
         after = story_figures.align_to(before, after)
         st.markdown("#### The map before and after (same projection settings; diamonds = held out)")
         st.plotly_chart(story_figures.before_after_maps(before, after, tags=chosen_tags(ws), sources=ws.sources,
                                                         colors=story_data.tag_colours(ws),
-                                                        held_out=result["held_out_index"],
+                                                        held_out=result.held_out_index,
                                                         titles=(f"{ws.embedder_name} vectors", "after the head")),
                         config=render.PLOTLY_CONFIG, key="head_before_after")
         st.markdown("#### Watch the points move")

@@ -204,8 +204,8 @@ def training_figures(ws: WorkSet) -> dict:
 
 
 def _training_numbers(result: dict) -> dict:
-    return {"held-out k-NN before": result["knn_before"], "after": result["knn_after"],
-            "held-out silhouette before": result["silhouette_before"], "after ": result["silhouette_after"]}
+    return {"held-out k-NN before": result.knn_before, "after": result.knn_after,
+            "held-out silhouette before": result.silhouette_before, "after ": result.silhouette_after}
 
 
 def prepare_training(ws: WorkSet, progress: Progress) -> dict:
@@ -220,13 +220,13 @@ def show_training(ws: WorkSet) -> None:
         st.warning(f"No head trained: {md(exc, max_length=300)}")
         return
     result = story_data.trained_head(ws)
-    if result.get("note"):  # too few images to hold any out: trained on all, said plainly
-        st.info(result["note"])  # our own sentence (counts only), as on the contrastive page
+    if result.note:  # too few images to hold any out: trained on all, said plainly
+        st.info(result.note)  # our own sentence (counts only), as on the contrastive page
     used = _numbers(figs["numbers"], _training_numbers(result), "presenter_numbers", 130)
-    _chart(figs["animation"], "presenter_anim", room(reserve=used + 90 + (60 if result.get("note") else 0)))
-    if result["n_held_out"]:
-        _text(f"Trained on {result['n_train']} images in {result['seconds']:.1f} s; the numbers are for the "
-              f"{result['n_held_out']} held-out images it never saw. Press ▶ play to watch the points move.")
+    _chart(figs["animation"], "presenter_anim", room(reserve=used + 90 + (60 if result.note else 0)))
+    if result.n_held_out:
+        _text(f"Trained on {result.n_train} images in {result.seconds:.1f} s; the numbers are for the "
+              f"{result.n_held_out} held-out images it never saw. Press ▶ play to watch the points move.")
 
 
 def _smear_numbers(measures) -> dict:
