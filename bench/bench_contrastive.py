@@ -50,7 +50,7 @@ def nca_held_out(X, tags, train, test, seed) -> dict:
 def held_out_row(X, tags, seed) -> dict:
     ours = C.held_out_comparison(X, tags, seed=seed)
     mlp = C.held_out_comparison(X, tags, seed=seed, settings=C.TrainSettings(kind="mlp"))
-    nca = nca_held_out(X, np.asarray(tags), ours["train_index"], ours["held_out_index"], seed)
+    nca = nca_held_out(X, np.asarray(tags), ours.train_index, ours.held_out_index, seed)
     return {"ours": ours, "mlp": mlp, "nca": nca}
 
 

@@ -27,6 +27,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from explorer.singleflight import current_check
+from explorer.words import plural
 
 METRICS = ("cosine", "euclidean")
 DEFAULT_MAX_BLOCK_BYTES = 256 * 2**20
@@ -76,7 +77,7 @@ def as_matrix(X, name: str = "X", *, dtype=np.float32, finite: bool = False, min
     if A.shape[1] == 0 and A.shape[0] > 0:
         raise ValueError(f"{name} has rows of length 0; vectors need at least one dimension")
     if A.shape[0] < min_rows:
-        raise ValueError(f"{name} must have at least {min_rows} row(s) (n, d), got shape {A.shape}")
+        raise ValueError(f"{name} must have at least {plural(min_rows, 'row')} (n, d), got shape {A.shape}")
     if dtype is None:
         dtype = A.dtype if A.dtype in (np.float32, np.float64) else np.float64
     A = np.ascontiguousarray(A, dtype=dtype)
@@ -202,7 +203,7 @@ def _finite_or_raise(A: np.ndarray, name: str) -> None:
     bad = np.flatnonzero(~_finite_rows(A))
     if len(bad):
         shown = ", ".join(map(str, bad[:5])) + (", ..." if len(bad) > 5 else "")
-        raise ValueError(f"{name} has {len(bad)} row(s) with NaN or infinite values (rows {shown}); "
+        raise ValueError(f"{name} has {plural(len(bad), 'row')} with NaN or infinite values (rows {shown}); "
                          "euclidean distances are undefined for them: drop them first (see vector_health)")
 
 

@@ -8,6 +8,7 @@ manifest value) that reaches hover text, legends or labels goes through :func:`e
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -160,7 +161,7 @@ def map_figure(
         fig.add_trace(_scatter(coords, idx, webgl=webgl, mode="markers", text=text, hovertemplate=template,
                                name=escape_text(value_name), showlegend=False,
                                marker=dict(size=size, color=values[idx], colorscale=scale, cmin=cmin, cmax=cmax,
-                                           colorbar=dict(title=dict(text=escape_text(value_name))))))
+                                           colorbar=MAP_COLORBAR | dict(title=dict(text=escape_text(value_name), side="right")))))
         blank = np.flatnonzero(finite & np.isnan(values))
         if blank.size:
             fig.add_trace(_scatter(coords, blank, webgl=webgl, mode="markers", name="no value",
@@ -177,23 +178,33 @@ def map_figure(
                                    marker=dict(size=size, color=color, opacity=0.85)))
     _add_highlights(fig, coords, hover, finite, highlight, focus, webgl, size)
     _map_layout(fig, coords, title=title, height=height, legend_title=tag_name if values is None else "")
-    if numeric is not None:  # the "no value" legend entry goes top left, clear of the colour bar
-        fig.update_layout(legend=dict(x=0, y=1, xanchor="left", bgcolor="rgba(255,255,255,0.6)"))
+    if values is not None:  # the colour bar owns the right edge: the "no value" entry goes under the plot
+        fig.update_layout(legend=BELOW_PLOT_LEGEND)
     return fig
 
 
+# A map coloured by values: its colour bar stands right of the plot, its title turned along the bar (a title
+# on top runs into the top tick label), and its legend ("no value") goes under the plot.
+MAP_COLORBAR = dict(x=1.0, xanchor="left", xpad=10, y=0.5, yanchor="middle", len=0.8, thickness=14)
+ABOVE_PLOT_LEGEND = dict(orientation="h", x=0.0, xanchor="left", y=1.02, yanchor="bottom")
+BELOW_PLOT_LEGEND = dict(orientation="h", x=0.0, xanchor="left", y=-0.02, yanchor="top", title=dict(text=""))
+
+
 def _add_highlights(fig, coords, hover, finite, highlight, focus, webgl, size) -> None:
-    template = "%{text}<extra></extra>"
+    """Ring the neighbours, star the focus. Neither enters the legend: a click must not grow the legend and
+    so shrink the plot (the side panel names them, and so does their hover)."""
     ring = np.array([i for i in highlight if 0 <= i < len(coords) and finite[i]], dtype=np.int64)
     if ring.size:
-        fig.add_trace(_scatter(coords, ring, webgl=webgl, mode="markers", name="neighbours",
-                               text=list(hover[ring]), hovertemplate=template,
+        fig.add_trace(_scatter(coords, ring, webgl=webgl, mode="markers", name="neighbours", showlegend=False,
+                               text=list(hover[ring]), hovertemplate="%{text}<br><i>a neighbour of the selected "
+                                                                     "image</i><extra></extra>",
                                marker=dict(size=size + 8, color="rgba(0,0,0,0)",
                                            line=dict(color="black", width=2))))
     if focus is not None and 0 <= focus < len(coords) and finite[focus]:
         idx = np.array([focus], dtype=np.int64)
-        fig.add_trace(_scatter(coords, idx, webgl=webgl, mode="markers", name="selected image",
-                               text=list(hover[idx]), hovertemplate=template,
+        fig.add_trace(_scatter(coords, idx, webgl=webgl, mode="markers", name="selected image", showlegend=False,
+                               text=list(hover[idx]), hovertemplate="%{text}<br><i>the selected image</i>"
+                                                                    "<extra></extra>",
                                marker=dict(size=size + 12, color="gold", symbol="diamond",
                                            line=dict(color="black", width=2))))
 
@@ -202,6 +213,20 @@ def _add_highlights(fig, coords, hover, finite, highlight, focus, webgl, size) -
 # toolbar then never covers the legend, and a map with a title (the t-SNE preview) and without one (the
 # final map) have the same plot area, so nothing jumps when one replaces the other.
 MAP_TOP_MARGIN = 44
+# Room around the points, as a share of their extent: the widest marker (the selected image's) stays inside.
+MAP_PAD = 0.05
+
+
+def map_ranges(coords: np.ndarray) -> list[tuple[float, float]]:
+    """Fixed axis ranges (one per column of ``coords``) around the finite points, ``MAP_PAD`` of the extent
+    each side. Fixed, not autoranged: ringing a neighbour or starring a click adds bigger markers, and
+    autorange would widen the axes for them, so the whole map would rescale on a click."""
+    finite = coords[np.isfinite(coords).all(axis=1)]
+    if finite.size == 0:
+        return [(-1.0, 1.0)] * coords.shape[1]
+    lo, hi = finite.min(axis=0), finite.max(axis=0)
+    pad = np.maximum(MAP_PAD * (hi - lo), 1e-6 * np.maximum(np.abs(lo), 1.0))
+    return [(float(a), float(b)) for a, b in zip(lo - pad, hi + pad)]
 
 
 def _map_layout(fig: go.Figure, coords: np.ndarray, *, title: str, height: int, legend_title: str) -> None:
@@ -212,13 +237,15 @@ def _map_layout(fig: go.Figure, coords: np.ndarray, *, title: str, height: int, 
         dragmode="pan" if coords.shape[1] == 2 else "orbit",
         hovermode="closest", uirevision="map",
     )
+    ranges = map_ranges(coords)
     if coords.shape[1] == 2:
         # Map axes carry no units: hide ticks, keep the aspect so distances look like distances.
-        fig.update_xaxes(showticklabels=False, title=None, zeroline=False)
-        fig.update_yaxes(showticklabels=False, title=None, zeroline=False, scaleanchor="x", scaleratio=1)
+        fig.update_xaxes(showticklabels=False, title=None, zeroline=False, range=ranges[0])
+        fig.update_yaxes(showticklabels=False, title=None, zeroline=False, scaleanchor="x", scaleratio=1,
+                         range=ranges[1])
     else:
-        axis = dict(showticklabels=False, title="")
-        fig.update_layout(scene=dict(xaxis=axis, yaxis=axis, zaxis=axis))
+        x, y, z = (dict(showticklabels=False, title="", range=r) for r in ranges)
+        fig.update_layout(scene=dict(xaxis=x, yaxis=y, zaxis=z))
 
 
 def images_figure(
@@ -393,12 +420,16 @@ def different_tag_mean(similarity: np.ndarray, tags: Sequence[str]) -> float | N
 
 
 def _centred_colors(scale: CentredScale, title: str) -> dict:
+    """Diverging colours around ``scale``'s reference. The colour bar's ticks are bare numbers (long tick
+    labels squeeze the plot); its title, running along the bar, says which value is white. What that value
+    is (``scale.reference_name``) is said under the chart (:meth:`CentredScale.note`): a title longer than
+    a short bar would run off the chart."""
     lo, hi = scale.bounds
     ref = scale.reference
+    name = f"{title.replace('<br>', ' ')} (white = {ref:.3f})"
     return dict(colorscale="RdBu", reversescale=True, zmin=lo, zmax=hi, zmid=ref, colorbar=dict(
-        title=dict(text=title), tickmode="array", tickvals=[lo, ref, hi],
-        ticktext=[f"{lo:.3f} (−{scale.half:.3f})", f"{ref:.3f} = {escape_text(scale.reference_name)}",
-                  f"{hi:.3f} (+{scale.half:.3f})"]))
+        title=dict(text=name, side="right"), tickmode="array", tickvals=[lo, ref, hi], thickness=14,
+        ticktext=[f"{lo:.3f}", f"{ref:.3f}", f"{hi:.3f}"]))
 
 
 def similarity_heatmap(
@@ -409,7 +440,7 @@ def similarity_heatmap(
 
     Callers pass the matrix already ordered (see :func:`order_by_tag`). Colours are centred on
     ``scale`` (by default the mean different-tag similarity, so a bright block means "more alike than
-    two images of different tags usually are"); the colour bar names its ends. Hover names both images
+    two images of different tags usually are"); the colour bar gives its ends and the value drawn white. Hover names both images
     and the value; each axis label is ``"i· source (tag)"`` so labels stay unique.
     """
     similarity = np.asarray(similarity, dtype=np.float32)
@@ -434,8 +465,54 @@ def similarity_heatmap(
     return fig
 
 
-# Cell values are written only while cells are big enough to read them at 14 px.
-MAX_CELL_TEXT_TAGS = 16
+# How wide a chart is drawn, at the narrowest screen the app is laid out for (1280x800, sidebar open):
+# the main column is about 820 px there, half of it (st.columns(2)) about 400. A chart does not know its
+# width (Streamlit stretches it to the column), so a builder that must decide whether text fits is told.
+FULL_COLUMN_PX = 780
+HALF_COLUMN_PX = 380
+# The smallest text drawn anywhere (a cell value, a tick label) and the default chart text size.
+MIN_TEXT_PX = 12
+CHART_TEXT_PX = 14
+# Width of a character as a share of the font size, a little above what Chromium measures for the UI's
+# sans-serif (digits 0.50 em, "%" 0.83, lower-case letters 0.40-0.50), so "fits" errs on hiding text.
+CHAR_EM = 0.58
+NARROW_EM = {".": 0.3, ",": 0.3, " ": 0.3, ":": 0.3, "%": 0.9, "–": 0.6, "−": 0.62, "(": 0.35, ")": 0.35}
+CELL_PAD_PX = 6
+
+
+def text_px(text: str, size: float) -> float:
+    """Estimated width in px of one line of ``text`` at font ``size`` px (an HTML entity counts as one
+    character; markup such as a swatch's ``<span>`` is not text and is skipped)."""
+    plain = html.unescape(re.sub(r"<[^>]*>", "", str(text)))
+    return sum(NARROW_EM.get(c, 0.75 if c.isupper() else CHAR_EM) for c in plain) * size
+
+
+@dataclass(frozen=True)
+class MatrixFit:
+    """How a (t, t) matrix fits the width it is drawn at: cell size, and which texts it can carry.
+
+    ``text_size`` is the cell values' font size (0: cells too small for values; hover gives them);
+    ``x_angle`` the x tick labels' angle (None: the columns are too narrow to label; rows name them).
+    """
+
+    cell_px: float
+    text_size: int
+    x_angle: int | None
+
+
+def matrix_fit(t: int, labels: Sequence[str], cell_texts: Sequence[str], *, width: int, colorbar_px: float,
+               font_size: int = CHART_TEXT_PX) -> MatrixFit:
+    """The :class:`MatrixFit` for a (t, t) matrix drawn ``width`` px wide with row ``labels`` on the left and
+    a colour bar ``colorbar_px`` wide on the right. Values are written at ``font_size`` (or down to
+    ``MIN_TEXT_PX``) only when the widest fits inside a cell with ``CELL_PAD_PX`` to spare."""
+    label_px = max((text_px(x, font_size) for x in labels), default=0.0) + 2.2 * font_size + 20  # swatch, title
+    cell = max(width - label_px - colorbar_px - 20, 0.0) / max(t, 1)
+    widest = max((text_px(x, 1.0) for x in cell_texts), default=0.0)
+    text_size = next((size for size in range(font_size, MIN_TEXT_PX - 1, -1)
+                      if widest * size + CELL_PAD_PX <= cell), 0)
+    # A label turned -45 degrees needs sqrt(2) times its height between neighbours; upright (-90), 1.2 times.
+    x_angle = -45 if cell >= 1.45 * font_size else (-90 if cell >= 1.2 * font_size else None)
+    return MatrixFit(cell, text_size, x_angle)
 
 
 def _tag_ticks(names: Sequence[str], colors: Mapping[str, str] | None) -> dict:
@@ -445,17 +522,31 @@ def _tag_ticks(names: Sequence[str], colors: Mapping[str, str] | None) -> dict:
     return dict(tickmode="array", tickvals=[escape_text(n) for n in names], ticktext=text)
 
 
+def _colorbar_px(colorbar: dict) -> float:
+    """Room a vertical colour bar takes right of the plot: bar, gap, widest tick label or title line."""
+    title = colorbar.get("title", {})
+    ticks = [str(x) for x in colorbar.get("ticktext", ())] or ["100%"]
+    widest = max(text_px(x, CHART_TEXT_PX) for x in ticks)
+    if title.get("side") == "right":  # turned along the bar: one line's height
+        return colorbar.get("thickness", 15) + 16 + widest + 1.5 * CHART_TEXT_PX
+    lines = str(title.get("text", "")).split("<br>")
+    return colorbar.get("thickness", 15) + 16 + max(widest, *(text_px(x, CHART_TEXT_PX) for x in lines))
+
+
 def tag_matrix_heatmap(matrix: np.ndarray, tag_order: Sequence[str], *, colorbar_title: str, hovertemplate: str,
                        x_title: str = "tag", y_title: str = "tag", zrange: tuple[float, float] | None = None,
                        scale: CentredScale | None = None, order: Sequence[int] | None = None,
                        groups: Sequence[str] | None = None, colors: Mapping[str, str] | None = None,
-                       cell_format: str = "{:.2f}", height: int = 480) -> go.Figure:
+                       cell_format: str = "{:.2f}", height: int = 480, width: int = HALF_COLUMN_PX,
+                       font_size: int = CHART_TEXT_PX) -> go.Figure:
     """A (t, t) matrix over tags, rows top to bottom in ``order`` (indices into ``tag_order``).
 
     Colour: ``scale`` (diverging, centred on its reference) or the fixed ``zrange``; with neither, the
     data's own range, which the colour bar then states in its title. ``groups`` (one per tag in
-    ``tag_order``) draw a line between groups. Each cell shows its value (``cell_format``) while the
-    matrix has at most ``MAX_CELL_TEXT_TAGS`` tags; past that, hover gives it.
+    ``tag_order``) draw a line between groups. ``width`` is the narrowest width (px) the chart is drawn at
+    (``HALF_COLUMN_PX`` for half the page, ``FULL_COLUMN_PX`` for all of it): each cell shows its value
+    (``cell_format``) only while the cells there are wide enough for it at ``font_size`` (see
+    :func:`matrix_fit`); otherwise hover gives it. The fit is kept in the trace's ``meta``.
     """
     matrix = np.asarray(matrix, dtype=np.float64)
     t = len(tag_order)
@@ -471,15 +562,21 @@ def tag_matrix_heatmap(matrix: np.ndarray, tag_order: Sequence[str], *, colorbar
         color = _centred_colors(scale, colorbar_title)
     else:
         lo, hi = zrange if zrange is not None else (float(np.nanmin(matrix)), float(np.nanmax(matrix)))
-        color = dict(colorscale="Viridis", zmin=lo, zmax=hi,
-                     colorbar=dict(title=dict(text=f"{colorbar_title}<br>({cell_format.format(lo)}–"
-                                                   f"{cell_format.format(hi)})")))
+        color = dict(colorscale="Viridis", zmin=lo, zmax=hi, colorbar=dict(thickness=14, title=dict(
+            side="right", text=f"{colorbar_title.replace('<br>', ' ')} ({cell_format.format(lo)}–"
+                               f"{cell_format.format(hi)})")))
     text = [[("" if not np.isfinite(v) else cell_format.format(v)) for v in row] for row in matrix]
-    show_text = t <= MAX_CELL_TEXT_TAGS
-    fig = go.Figure(go.Heatmap(z=matrix, x=names, y=names, text=text, texttemplate="%{text}" if show_text else None,
-                               textfont=dict(size=14), hovertemplate=hovertemplate, xgap=1, ygap=1, **color))
+    fit = matrix_fit(t, names, [x for row in text for x in row], width=width, font_size=font_size,
+                     colorbar_px=_colorbar_px(color["colorbar"]))
+    fig = go.Figure(go.Heatmap(z=matrix, x=names, y=names, text=text,
+                               texttemplate="%{text}" if fit.text_size else None,
+                               textfont=dict(size=fit.text_size or font_size), hovertemplate=hovertemplate,
+                               xgap=1, ygap=1, meta=dict(cell_px=fit.cell_px, width=width), **color))
     ticks = _tag_ticks(tags, colors)
-    fig.update_xaxes(type="category", title=x_title, tickangle=-45, **ticks)
+    if fit.x_angle is None:
+        fig.update_xaxes(type="category", title=f"{x_title} (in the same order as the rows)", showticklabels=False)
+    else:
+        fig.update_xaxes(type="category", title=x_title, tickangle=fit.x_angle, **ticks)
     fig.update_yaxes(type="category", autorange="reversed", title=y_title, **ticks)
     if groups is not None:
         g = [str(groups[i]) for i in order]
@@ -488,16 +585,22 @@ def tag_matrix_heatmap(matrix: np.ndarray, tag_order: Sequence[str], *, colorbar
                 line = dict(type="line", line=dict(color="black", width=2), xref="x", yref="y")
                 fig.add_shape(**line, x0=k - 0.5, x1=k - 0.5, y0=-0.5, y1=t - 0.5)
                 fig.add_shape(**line, x0=-0.5, x1=t - 0.5, y0=k - 0.5, y1=k - 0.5)
-    fig.update_layout(height=max(height, 30 * t + 160), margin=dict(l=10, r=10, t=10, b=10), font=dict(size=14))
+    # Rows as tall as the cells are wide (square cells), never shorter than a label needs.
+    row_px = min(max(fit.cell_px, 1.9 * font_size), 48)
+    fig.update_layout(height=max(height, int(row_px * t) + 160), margin=dict(l=10, r=10, t=10, b=10),
+                      font=dict(size=font_size))
     return fig
 
 
 def tag_similarity_figure(matrix: np.ndarray, tag_order: Sequence[str], *, scale: CentredScale | None = None,
                           order: Sequence[int] | None = None, groups: Sequence[str] | None = None,
-                          colors: Mapping[str, str] | None = None, height: int = 480) -> go.Figure:
-    """Mean cosine similarity between every pair of tags, (t, t), with the value written in each cell."""
+                          colors: Mapping[str, str] | None = None, height: int = 480, width: int = HALF_COLUMN_PX,
+                          font_size: int = CHART_TEXT_PX) -> go.Figure:
+    """Mean cosine similarity between every pair of tags, (t, t), with the value written in each cell
+    while the cells are wide enough at ``width`` (see :func:`tag_matrix_heatmap`)."""
     return tag_matrix_heatmap(matrix, tag_order, colorbar_title="mean<br>similarity", height=height, scale=scale,
-                              order=order, groups=groups, colors=colors, cell_format="{:.3f}",
+                              order=order, groups=groups, colors=colors, cell_format="{:.3f}", width=width,
+                              font_size=font_size,
                               hovertemplate="%{y} vs %{x}<br>mean cosine similarity: %{z:.3f}<extra></extra>")
 
 
@@ -516,9 +619,10 @@ def distance_histograms(same: np.ndarray, different: np.ndarray, *, bins: int = 
             fig.add_trace(go.Histogram(x=values, name=f"{name} ({values.size:,} pairs)", histnorm="probability density",
                                        xbins=dict(start=lo, end=hi + step, size=step), opacity=0.6,
                                        marker_color=color))
+    # The legend stands above the plot, never over the peaks (which are at the top of the plot area).
     fig.update_layout(barmode="overlay", height=height, margin=dict(l=10, r=10, t=10, b=10),
                       xaxis_title="cosine distance (0 = same direction, 1 = unrelated, 2 = opposite)",
-                      yaxis_title="share of pairs (density)", legend=dict(yanchor="top", y=0.99, x=0.01))
+                      yaxis_title="share of pairs (density)", legend=ABOVE_PLOT_LEGEND)
     return fig
 
 
@@ -540,7 +644,8 @@ def contribution_bars(
         x=labels, y=values, marker_color=["#1CA71C" if v >= 0 else "#FB0D0D" for v in values],
         hovertemplate="%{x}<br>adds %{y:.4f} to cos θ<extra></extra>",
     ))
-    fig.update_xaxes(type="category", title="dimension")
+    # Turned a fixed -45 degrees: Plotly's own choice (30 degrees) lets 20 labels of a half-width chart overlap.
+    fig.update_xaxes(type="category", title="dimension", tickangle=-45)
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), yaxis_title="contribution to cos θ")
     return fig
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from explorer.distances import METRICS, as_matrix, check_k, distance_blocks, knn, l2_normalize
 from explorer.imageset import tag_codes
+from explorer.words import plural
 
 
 SAMPLE_ABOVE = 20_000  # more usable points than this: "auto" estimates on a sample
@@ -332,7 +333,7 @@ def _agreement_notes(codes, order, keep, k_asked, k_used) -> list[str]:
     notes = []
     left_out = int((~keep).sum())
     if left_out:
-        notes.append(f"{left_out} point(s) with NaN/inf coordinates left out")
+        notes.append(f"{plural(left_out, 'point')} with NaN/inf coordinates left out")
     if keep.sum() < 2:
         notes.append("fewer than two usable points: no neighbours to vote")
     elif k_used < k_asked:
@@ -341,7 +342,7 @@ def _agreement_notes(codes, order, keep, k_asked, k_used) -> list[str]:
         notes.append(f"only one tag ({order[0]!r}): agreement is trivially 1.0 and says nothing")
     singles = [t for c, t in enumerate(order) if (codes[keep] == c).sum() == 1]
     if singles:
-        notes.append(f"{len(singles)} tag(s) with a single image can never be recovered by their "
+        notes.append(f"{plural(len(singles), 'tag')} with a single image can never be recovered by their "
                      f"neighbours: {', '.join(map(repr, singles[:5]))}{', ...' if len(singles) > 5 else ''}")
     return notes
 
@@ -533,10 +534,10 @@ def _separation_notes(A, order, counts, silhouette) -> list[str]:
     bad = int((~np.isfinite(A).all(axis=1)).sum())
     zero = int((np.isfinite(A).all(axis=1) & ~np.any(A != 0, axis=1)).sum())
     if bad or zero:
-        notes.append(f"{zero} zero and {bad} NaN/inf vector(s) counted as at distance 1 from everything")
+        notes.append(f"{zero} zero and {plural(bad, 'NaN/inf vector')} counted as at distance 1 from everything")
     if silhouette is None:
-        notes.append(f"silhouette needs 2 to n - 1 tags; here {len(order)} tag(s) for {len(A)} image(s)")
+        notes.append(f"silhouette needs 2 to n - 1 tags; here {plural(len(order), 'tag')} for {plural(len(A), 'image')}")
     singles = int((counts == 1).sum())
     if singles and silhouette is not None:
-        notes.append(f"{singles} tag(s) with one image get silhouette 0 (sklearn's convention)")
+        notes.append(f"{plural(singles, 'tag')} with one image get silhouette 0 (sklearn's convention)")
     return notes

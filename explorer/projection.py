@@ -20,6 +20,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from explorer.distances import as_matrix, knn
+from explorer.words import plural
 
 # callback(iteration, coords): coords is (n, n_components) float32 with NaN rows for excluded points.
 # Returning True asks the optimisation to stop early (the current layout is then returned).
@@ -432,7 +433,7 @@ def _run_pca(rows: np.ndarray, k: int, random_state: int):
     elif m > 1 and not ratios.any():
         notes.append(f"All {m} points are identical: there is no variance to show, so all sit at the origin.")
     elif m > 1 and min(m, d) < k:
-        notes.append(f"The data has only {min(m, d)} independent direction(s); the remaining axis is flat.")
+        notes.append(f"The data has only {plural(min(m, d), 'independent direction')}; the remaining axis is flat.")
     return coords, ratios, {"svd_solver": solver}, notes
 
 
@@ -446,7 +447,7 @@ def _deduplicated(method: str, rows: np.ndarray, k: int, scatter: _Scatter, rand
     expand = _DuplicateExpander(inverse, k, random_state)
     notes = []
     if expand.n_duplicates:
-        notes.append(f"{expand.n_duplicates} point(s) duplicate another point's vector (or its direction, "
+        notes.append(f"{plural(expand.n_duplicates, 'point')} duplicate another point's vector (or its direction, "
                      "under cosine); each is drawn right next to its twin.")
     m = len(unique_rows)
     if m < 3:

@@ -171,7 +171,7 @@ def test_uploads_build_one_set_over_batches_and_can_be_removed():
     assert "8 images · 2 tags" in texts(at)
     at.button(key=f"fse_remove_{batches[0]['id']}").click().run()
     no_exceptions(at)
-    assert "4 images · 1 tags" in texts(at)
+    assert "4 images · 1 tag" in texts(at)
 
 
 def test_uploaded_zip_of_tagged_folders():
@@ -197,9 +197,9 @@ def test_hostile_uploads_are_skipped_by_name_and_escaped():
     at = _to_uploads(app())
     _add(at, files, HOSTILE)
     no_exceptions(at)
-    assert "3 images · 1 tags" in texts(at)
-    assert [s.value for s in at.success] == ["Added 3 image(s); 3 skipped"]
-    assert "3 file(s) skipped — see why" in [e.label for e in at.expander]
+    assert "3 images · 1 tag" in texts(at)
+    assert [s.value for s in at.success] == ["Added 3 images; 3 skipped"]
+    assert "3 files skipped — see why" in [e.label for e in at.expander]
     skipped_tables = [df.value for df in at.dataframe if "reason" in getattr(df.value, "columns", [])]
     names = " ".join(" ".join(map(str, t["file"])) for t in skipped_tables)
     assert "truncated.jpg" in names

@@ -23,7 +23,7 @@ def _photos(shared: Path, tag: str, n: int) -> list[str]:
 def _add_batch(page, files: list[str], tag: str) -> None:
     from playwright.sync_api import expect
 
-    dropzone = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+    dropzone = page.locator('[data-testid="stFileUploaderDropzoneInput"]:not([webkitdirectory])')
     expect(dropzone).to_have_count(1, timeout=60_000)
     dropzone.set_input_files(files)
     page.get_by_text(Path(files[0]).name).first.wait_for(timeout=60_000)
@@ -78,9 +78,9 @@ def test_uploaded_photos_come_back_on_reload_in_another_browser_and_grow_without
         page.goto(url)
         page.get_by_text("448 images").first.wait_for(timeout=120_000)
         page.get_by_text("Your images (drag & drop)").click()
-        page.get_by_text("Drop images or a ZIP").first.wait_for(timeout=60_000)
+        page.get_by_text("Images or ZIPs").first.wait_for(timeout=60_000)
         _add_batch(page, _photos(shared_data, "3", PER_TAG), "three")
-        page.get_by_text(f"three: {PER_TAG} image(s)").wait_for(timeout=120_000)
+        page.get_by_text(f"three: {PER_TAG} images", exact=True).wait_for(timeout=120_000)
         _add_batch(page, _photos(shared_data, "7", PER_TAG), "seven")
         _settled(page, f"{2 * PER_TAG} images · 2 tags")
         assert "set=" in page.url
@@ -91,7 +91,7 @@ def test_uploaded_photos_come_back_on_reload_in_another_browser_and_grow_without
         page.reload()
         _settled(page, f"{2 * PER_TAG} images · 2 tags")
         assert _map_state(page) == (legend, points)  # same set, same tags, same map
-        assert page.get_by_text(f"seven: {PER_TAG} image(s)").count() == 1
+        assert page.get_by_text(f"seven: {PER_TAG} images", exact=True).count() == 1
 
         other = page.context.browser.new_context(viewport={"width": 1500, "height": 1000})
         second = other.new_page()

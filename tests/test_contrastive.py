@@ -119,9 +119,9 @@ def test_training_lowers_the_loss_and_is_deterministic(kind):
 def test_held_out_agreement_rises_on_nuisance_dominated_clusters():
     X, tags = clustered(seed=1, n_per=40)
     out = C.held_out_comparison(X, tags, settings=C.TrainSettings(steps=200, out_dim=8), seed=0)
-    assert out["knn_after"] > out["knn_before"] + 0.1
-    assert out["silhouette_after"] > out["silhouette_before"]
-    assert set(out["train_index"]).isdisjoint(out["held_out_index"])
+    assert out.knn_after > out.knn_before + 0.1
+    assert out.silhouette_after > out.silhouette_before
+    assert set(out.train_index).isdisjoint(out.held_out_index)
 
 
 def test_split_is_stratified_seeded_and_disjoint():

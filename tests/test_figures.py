@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from explorer import figures
+from explorer.story import figures as story_figures
 
 HOSTILE = "<img src=x onerror=alert(1)>$x^2$.jpg"
 
@@ -177,8 +178,9 @@ def test_similarity_heatmap_is_centred_on_the_mean_different_tag_similarity_with
     assert ref == pytest.approx(0.60, abs=0.002)
     assert trace.zmid == pytest.approx(ref)
     assert trace.zmax - ref == pytest.approx(ref - trace.zmin)
-    assert "mean different-tag similarity" in " ".join(trace.colorbar.ticktext)
+    assert f"white = {ref:.3f}" in trace.colorbar.title.text and trace.colorbar.title.side == "right"
     assert list(trace.colorbar.tickvals) == pytest.approx([trace.zmin, ref, trace.zmax])
+    assert max(len(x) for x in trace.colorbar.ticktext) <= 6  # bare numbers: long tick labels squeeze the plot
 
 
 def test_a_tiny_difference_is_drawn_faint_and_the_note_says_so():
@@ -209,11 +211,47 @@ def test_without_a_given_scale_a_tag_matrix_states_its_data_range():
 
 
 def test_cell_values_are_written_only_while_cells_can_hold_them():
-    t = figures.MAX_CELL_TEXT_TAGS + 1
-    big = figures.tag_similarity_figure(np.eye(t), [f"t{i}" for i in range(t)])
-    small = figures.tag_similarity_figure(np.eye(3), ["a", "b", "c"])
-    assert big.data[0].texttemplate is None and small.data[0].texttemplate == "%{text}"
-    assert big.layout.height >= 30 * t  # rows stay tall enough for readable labels
+    tags = ["open palm", "call me", "rock", "fist", "point", "ok", "peace", "thumbs up", "star", "key", "leaf",
+            "car", "ball", "cup"]
+    means = np.full((14, 14), 0.747)
+    half = figures.tag_similarity_figure(means, tags, width=figures.HALF_COLUMN_PX)
+    full = figures.tag_similarity_figure(means, tags, width=figures.FULL_COLUMN_PX)
+    small = figures.tag_similarity_figure(np.eye(3), ["a", "b", "c"], width=figures.HALF_COLUMN_PX)
+    # 14 tags in half a 1280-px page: cells of about 14 px cannot hold "0.747"; hover gives it instead.
+    assert half.data[0].texttemplate is None and "%{z:.3f}" in half.data[0].hovertemplate
+    for fig in (full, small):
+        trace = fig.data[0]
+        assert trace.texttemplate == "%{text}" and trace.textfont.size >= figures.MIN_TEXT_PX
+        # the widest value, at the size it is drawn, fits inside its cell with room to spare
+        assert figures.text_px("0.747", trace.textfont.size) + figures.CELL_PAD_PX <= trace.meta["cell_px"]
+    assert half.data[0].meta["cell_px"] < figures.text_px("0.747", figures.MIN_TEXT_PX)
+    assert half.layout.height >= 30 * 14  # rows stay tall enough for readable labels
+
+
+def test_text_width_estimate_is_a_little_above_what_the_browser_measures():
+    # Chromium, UI font at 14 px: "0.754" 31.4 px, "32%" 25.9 px, "3%" 19.0 px; tag names at 12 px <= 0.5 em.
+    for text, size, measured in (("0.754", 14, 31.4), ("32%", 14, 25.9), ("3%", 14, 19.0), ("thumbs up", 12, 54)):
+        assert measured <= figures.text_px(text, size) <= 1.25 * measured
+    assert figures.text_px("<span style='color:#123456'>■</span> a&amp;b", 10) == pytest.approx(
+        figures.text_px("■ a&b", 10))
+
+
+def test_matrix_column_labels_turn_upright_then_give_way_when_columns_narrow():
+    names = [f"tag{i}" for i in range(34)]
+    wide = figures.matrix_fit(5, names[:5], ["10%"], width=figures.FULL_COLUMN_PX, colorbar_px=80)
+    narrow = figures.matrix_fit(34, names, ["10%"], width=figures.FULL_COLUMN_PX, colorbar_px=80)
+    cramped = figures.matrix_fit(30, names[:30], ["10%"], width=figures.HALF_COLUMN_PX, colorbar_px=80)
+    assert (wide.x_angle, narrow.x_angle, cramped.x_angle) == (-45, -90, None)
+    assert wide.text_size == figures.CHART_TEXT_PX and cramped.text_size == 0
+    fig = figures.tag_similarity_figure(np.eye(30), names[:30], width=figures.HALF_COLUMN_PX)
+    assert fig.layout.xaxis.showticklabels is False and "same order as the rows" in fig.layout.xaxis.title.text
+
+
+def test_matrix_colour_bars_run_their_title_along_the_bar_clear_of_the_tick_labels():
+    conf = story_figures.confusion_figure(np.eye(3), ["a", "b", "c"])
+    sim = figures.tag_similarity_figure(np.eye(3), ["a", "b", "c"])
+    for fig in (conf, sim):
+        assert fig.data[0].colorbar.title.side == "right"
 
 
 def test_related_order_keeps_groups_together_and_clusters_within():
@@ -238,3 +276,43 @@ def test_map_leaves_room_for_the_toolbar_and_keeps_its_plot_area_with_or_without
     titled = figures.map_figure(_coords(4), tags=list("abab"), sources=list("wxyz"), title="t-SNE optimising…")
     assert plain.layout.margin.t >= 40  # Plotly's toolbar sits in the top margin, not over the legend
     assert plain.layout.margin == titled.layout.margin and plain.layout.legend.y == titled.layout.legend.y == 1.0
+
+
+def test_a_click_neither_grows_the_legend_nor_rescales_the_map():
+    coords = np.array([[0.0, 0.0], [1.0, 0.5], [2.0, 4.0], [3.0, 1.0], [np.nan, 0.0]])
+    kw = dict(tags=list("ababa"), sources=list("vwxyz"))
+    before = figures.map_figure(coords, **kw)
+    after = figures.map_figure(coords, **kw, focus=2, highlight=[0, 3])  # the extreme point is clicked
+    legend = [[t.name for t in fig.data if t.showlegend is not False] for fig in (before, after)]
+    assert legend[0] == legend[1] == ["a", "b"]
+    assert len(after.data) == len(before.data) + 2  # the ring and the diamond are drawn, outside the legend
+    for axis in ("xaxis", "yaxis"):
+        assert before.layout[axis].range == after.layout[axis].range  # fixed, not autoranged
+    x0, x1 = before.layout.xaxis.range
+    y0, y1 = before.layout.yaxis.range
+    assert x0 < 0 and x1 > 3 and y0 < 0 and y1 > 4  # every finite point inside, with a margin
+    cube = figures.map_figure(np.c_[coords, coords[:, 0]], **kw)
+    assert cube.layout.scene.zaxis.range == pytest.approx(before.layout.xaxis.range)
+
+
+def test_a_value_coloured_map_keeps_its_legend_and_colour_bar_apart():
+    coords = _coords(6)
+    values = np.array([0.1, 0.5, np.nan, 0.9, 0.3, 0.7])
+    fig = figures.map_figure(coords, tags=list("aabbab"), sources=list("uvwxyz"), values=values,
+                             value_name="neighbours kept", focus=1, highlight=[0])
+    bar = next(t for t in fig.data if t.marker.colorbar.title.text).marker.colorbar
+    legend = fig.layout.legend
+    # the bar stands right of the plot (x >= 1), its title turned along it; the legend lies under the plot
+    assert bar.x >= 1 and bar.xanchor == "left" and bar.title.side == "right"
+    assert legend.orientation == "h" and legend.y <= 0 and legend.yanchor == "top"
+    assert [t.name for t in fig.data if t.showlegend is not False] == ["no value"]
+
+
+def test_the_histogram_legend_stands_above_the_peaks():
+    fig = figures.distance_histograms(np.array([0.1, 0.2, 0.2]), np.array([0.5, 0.6]))
+    assert fig.layout.legend.y >= 1 and fig.layout.legend.yanchor == "bottom"
+
+
+def test_contribution_bar_labels_are_turned_so_twenty_fit_half_a_page():
+    fig = figures.contribution_bars(np.linspace(1, 0, 40), top=20)
+    assert len(fig.data[0].x) == 20 and fig.layout.xaxis.tickangle == -45

@@ -165,9 +165,10 @@ def test_held_out_comparison_on_a_set_too_small_to_hold_out_trains_on_all_with_a
 
     X = np.random.default_rng(len(tags)).normal(size=(len(tags), 6))
     out = C.held_out_comparison(X, tags, settings=C.TrainSettings(steps=10, out_dim=4))
-    assert out["note"].startswith(f"Only {len(tags)} images in {len(set(tags))} tag(s)")
-    assert out["knn_before"] is None and out["silhouette_after"] is None and out["n_held_out"] == 0
-    assert out["n_train"] == len(tags) and out["result"].head.transform(X).shape == (len(tags), 4)
+    n_tags = len(set(tags))
+    assert out.note.startswith(f"Only {len(tags)} images in {n_tags} tag{'s' if n_tags > 1 else ''}:")
+    assert out.knn_before is None and out.silhouette_after is None and out.n_held_out == 0
+    assert out.n_train == len(tags) and out.result.head.transform(X).shape == (len(tags), 4)
 
 
 def test_held_out_comparison_measures_once_three_images_can_be_held_out():
@@ -176,4 +177,4 @@ def test_held_out_comparison_measures_once_three_images_can_be_held_out():
     tags = list("abc") * 4
     X = np.random.default_rng(0).normal(size=(12, 6))
     out = C.held_out_comparison(X, tags, settings=C.TrainSettings(steps=10, out_dim=4))
-    assert out["note"] == "" and out["n_held_out"] >= C.MIN_HELD_OUT and out["knn_before"] is not None
+    assert out.note == "" and out.n_held_out >= C.MIN_HELD_OUT and out.knn_before is not None

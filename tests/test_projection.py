@@ -297,7 +297,7 @@ def test_two_identical_images_do_not_crash_and_sit_together():
     for twin in (1, 20):
         gap = np.linalg.norm(p.coords[twin] - p.coords[0])
         assert 0 < gap < 0.02 * spread
-    assert any("2 point(s) duplicate another point" in n for n in p.notes)
+    assert any("2 points duplicate another point" in n for n in p.notes)
 
 
 def test_only_two_distinct_rows_among_many():

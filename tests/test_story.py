@@ -181,3 +181,33 @@ def test_for_projector_sets_every_text_to_at_least_16_px():
             assert menu["font"]["size"] >= 16
         for slider in layout.get("sliders", []):
             assert slider["font"]["size"] >= 16 and slider["currentvalue"]["font"]["size"] >= 16
+
+
+def test_for_projector_leaves_cell_values_to_hover_once_they_outgrow_their_cells():
+    from explorer.story import figures as F
+
+    tags = [f"tag {i}" for i in range(8)]
+    roomy = F.confusion_figure(np.eye(8), tags, width=900, font_size=18)
+    tight = F.confusion_figure(np.eye(8), tags, width=560)  # built for 14 px text: "100%" fits, at 18 px not
+    assert roomy.data[0].texttemplate and tight.data[0].texttemplate
+    assert F.for_projector(roomy).data[0].texttemplate == "%{text}"
+    assert F.for_projector(tight).data[0].texttemplate is None
+
+
+def test_per_tag_bar_titles_break_onto_two_lines_so_they_never_meet():
+    from explorer.story import figures as F
+
+    fig = F.per_tag_bars({"a": {"silhouette": 0.1, "knn_agreement": 0.5}, "b": {"silhouette": -0.2}})
+    titles = [a.text for a in fig.layout.annotations]
+    assert len(titles) == 2 and all("<br>" in t for t in titles)
+    assert max(len(line) for t in titles for line in t.split("<br>")) <= 20  # each line under ~150 px at 14 px
+    assert fig.layout.margin.t >= 60  # room for the two lines
+
+
+def test_per_tag_bar_values_stand_beside_their_bars_where_they_keep_their_size():
+    from explorer.story import figures as F
+
+    fig = F.per_tag_bars({"a": {"silhouette": 0.1, "knn_agreement": 0.94}, "b": {"silhouette": -0.2,
+                                                                                "knn_agreement": 0.1}})
+    assert all(t.textposition == "outside" for t in fig.data)  # inside a short bar Plotly would shrink them
+    assert fig.layout.xaxis2.range[1] >= 1.2  # room right of a bar at 0.94 for its "0.94"

@@ -101,15 +101,6 @@ def test_vocabulary_knows_tag_words_and_close_spellings_only():
     assert not vocab.knows("banana") and not vocab.knows("asdfgh") and not vocab.knows("o")
 
 
-def test_ties_share_a_rank():
-    assert T.tie_ranks([0.5, 0.4, 0.4, 0.1]) == ["1", "2=", "2=", "4"]
-    assert T.tie_ranks([0.3, 0.3, 0.3]) == ["1=", "1=", "1="]
-    assert T.tie_ranks([0.9, 0.5]) == ["1", "2"]
-    assert T.tie_ranks([0.5, 0.4996]) == ["1=", "1="]  # equal at the 3 decimals shown
-    with pytest.raises(ValueError, match="sorted"):
-        T.tie_ranks([0.1, 0.2])
-
-
 # ---------------------------------------------------------------------------------------------------------
 # Captions from tags, training on a real set, zero-shot on tags never seen
 

@@ -12,6 +12,7 @@ from explorer.story import contrastive as C
 from explorer.story import figures as story_figures
 from explorer.story import smear as story
 from explorer.story import text_encoders, textmodel
+from explorer.words import tie_ranks
 from explorer.workset import WorkSet
 from ui import render, story_data, zero_shot_view
 from ui.compute import get_projection, memo
@@ -39,26 +40,26 @@ def head_section(ws: WorkSet) -> None:
     if result is None:
         st.info("Press **Train the head**: a few seconds for a couple of thousand images.")
     else:
-        if result.get("note"):  # too few images to hold any out: the head trained on all of them
-            st.info(result["note"])
-        kb, ka = result["knn_before"], result["knn_after"]
+        if result.note:  # too few images to hold any out: the head trained on all of them
+            st.info(result.note)
+        kb, ka = result.knn_before, result.knn_after
         m = st.columns(4)
         m[0].metric("held-out 10-NN agreement, before", "n/a" if kb is None else f"{kb:.3f}")
         m[1].metric("after", "n/a" if ka is None else f"{ka:.3f}", None if ka is None or kb is None else f"{ka - kb:+.3f}")
-        sb, sa = result["silhouette_before"], result["silhouette_after"]
+        sb, sa = result.silhouette_before, result.silhouette_after
         m[2].metric("held-out silhouette, before", "n/a" if sb is None else f"{sb:.3f}")
         m[3].metric("after", "n/a" if sa is None else f"{sa:.3f}", None if sa is None or sb is None else f"{sa - sb:+.3f}")
-        st.caption(f"{result['n_train']} training images, {result['n_held_out']} held out; trained in "
-                   f"{result['seconds']:.1f} s. A gain here means the head generalises to images it never saw; "
+        st.caption(f"{result.n_train} training images, {result.n_held_out} held out; trained in "
+                   f"{result.seconds:.1f} s. A gain here means the head generalises to images it never saw; "
                    "no gain means the embedder's vectors do not carry what separates these tags.")
         with st.expander("Training loss"):
-            st.plotly_chart(story_figures.loss_curve(result["train_loss"]), config=render.PLOTLY_CONFIG, key="head_loss")
+            st.plotly_chart(story_figures.loss_curve(result.train_loss), config=render.PLOTLY_CONFIG, key="head_loss")
         before, after = story_data.head_maps(ws, result, method=method, settings=settings, seed=seed)
         after = story_figures.align_to(before, after)
         st.markdown("#### The map before and after (same projection settings; diamonds = held out)")
         st.plotly_chart(story_figures.before_after_maps(before, after, tags=chosen_tags(ws), sources=ws.sources,
                                                         colors=story_data.tag_colours(ws),
-                                                        held_out=result["held_out_index"],
+                                                        held_out=result.held_out_index,
                                                         titles=(f"{ws.embedder_name} vectors", "after the head")),
                         config=render.PLOTLY_CONFIG, key="head_before_after")
         st.markdown("#### Watch the points move")
@@ -138,14 +139,14 @@ def show_phrase(ws: WorkSet, model) -> None:
                    "(a t-SNE map has no formula for new points, so every map uses the same rule).")
     with col_tags:
         ranked = textmodel.rank_tags(model, phrase, ws.vectors, chosen_tags(ws))
-        ranks = textmodel.tie_ranks([s for _, s in ranked])
+        ranks = tie_ranks([s for _, s in ranked])
         st.markdown("**Tags ranked for this phrase**")
         st.dataframe({"rank": ranks, "tag": [t for t, _ in ranked], "score": [round(s, 3) for _, s in ranked]},
                      hide_index=True)
         tied = [t for (t, _), r in zip(ranked, ranks) if r == "1="]
         if tied:
             st.info(f"A tie for first place: {md(', '.join(tied))} score the same ({ranked[0][1]:.3f}).")
-    image_ranks = textmodel.tie_ranks([s for _, s in query.nearest])
+    image_ranks = tie_ranks([s for _, s in query.nearest])
     render.image_grid(ws, [i for i, _ in query.nearest],
                       captions=[f"{r} · {s:.3f} · {chosen_tags(ws)[i]}" for r, (i, s) in zip(image_ranks, query.nearest)],
                       columns=8, width=90, key="text_nearest")
@@ -214,11 +215,11 @@ def zero_shot_section(ws: WorkSet) -> None:
                                                              len(res.unseen_index)),
                              "images (trained / held-out / never-seen tags)":
                                  f"{len(res.train_index)} / {len(res.seen_test_index)} / {len(res.unseen_index)}"})
-            if rows:
-                st.dataframe(rows, hide_index=True, column_config={
-                    k: st.column_config.NumberColumn(format="%.3f") for k in
-                    ("top-1, held-out images of trained tags", "top-1, images of never-seen tags", "chance",
-                     "top-1 among the never-seen tag names only", "chance among them")})
+            if rows:  # one row per measure, one column per encoder: narrow enough for the page at 1280 px
+                st.dataframe({"measure": [k for k in rows[0] if k != "text encoder"],
+                              **{row["text encoder"]: [fmt(v) if v is None or isinstance(v, float) else str(v)
+                                                       for k, v in row.items() if k != "text encoder"]
+                                 for row in rows}}, hide_index=True, width="stretch")
                 for row in rows:
                     st.markdown(f"- **{md(row['text encoder'])}**: on tags it never saw, top-1 is "
                                 f"{fmt(row['top-1, images of never-seen tags'])} against chance {row['chance']:.3f} — "

@@ -10,6 +10,7 @@ import streamlit as st
 
 from explorer.io import export
 from explorer.workset import WorkSet
+from explorer.words import plural
 from ui import state
 from ui.compute import embed
 from ui.safe import md
@@ -24,7 +25,7 @@ def current_set() -> WorkSet | None:
         _explain_nothing(choice)
         return None
     if len(loaded.ids) < state.MIN_IMAGES:
-        st.warning(f"Only {len(loaded.ids)} image(s) loaded: a map needs at least {state.MIN_IMAGES}. "
+        st.warning(f"Only {plural(len(loaded.ids), 'image')} loaded: a map needs at least {state.MIN_IMAGES}. "
                    "Add more images.")
         return None
     record = loaded

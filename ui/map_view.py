@@ -21,6 +21,7 @@ from explorer.io.interop import has_given_coordinates
 from explorer.measures import knn_tag_agreement, map_measures, sample_rows
 from explorer.projection import available_methods, place_new_points
 from explorer.workset import WorkSet
+from explorer.words import plural
 from ui import map_component, render, sets, state, story_data
 from ui.compute import (background, cached_projection, get_projection, memo, mosaic_for, neighbours_of,
                         thumbnail_uris)
@@ -264,7 +265,7 @@ def explain(ws: WorkSet, proj, geo, agree) -> None:
 
 def excluded(ws: WorkSet, proj) -> None:
     if proj.excluded:
-        with st.expander(f"{len(proj.excluded):,} image(s) not on the map — see why"):
+        with st.expander(f"{plural(len(proj.excluded), 'image')} not on the map — see why"):
             st.dataframe({"image": [ws.sources[i] for i in proj.excluded], "reason": list(proj.excluded.values())},
                          hide_index=True)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import plotly.graph_objects as go
 import streamlit as st
 
 from explorer.figures import map_figure
@@ -18,9 +19,17 @@ from ui import analysis, render, story_data
 from ui.compute import get_neighbours, get_projection, memo
 from ui.safe import md
 from ui.state import chosen_tags, focus_row, tag_column
+from ui.screen import screen_size
 from ui.status import progress_box
 
 FONT_PX = 20  # body text on a 1920x1080 projector; nothing on a step is drawn under 16 px
+# A step fits the screen without scrolling: pictures and charts take the height left under the presenter's
+# chrome (padding, back/next row, title, headline), measured in Chromium at 1920x1080 and 1280x720. Windows
+# under COMPACT_BELOW px tall get a compact chrome (style below) and the big numbers as one line of text.
+CHROME_PX = 320
+CHROME_COMPACT_PX = 230
+COMPACT_BELOW = 1000
+SIDE_PADDING_PX = 176  # Streamlit's wide layout: 5rem each side, and the gap between two columns
 # Fixed markup (no user text). Captions in body colour: light grey vanishes on a projector.
 STYLE = f"""<style>
 [data-testid="stMainBlockContainer"] p, [data-testid="stMainBlockContainer"] li {{font-size:{FONT_PX + 2}px}}
@@ -33,10 +42,17 @@ STYLE = f"""<style>
 [data-testid="stMainBlockContainer"] [data-testid="stSelectbox"] * {{font-size:{FONT_PX}px !important}}
 [data-baseweb="popover"] li, [data-baseweb="popover"] li div {{font-size:{FONT_PX}px !important}}
 [data-testid="stProgress"] p {{font-size:{FONT_PX}px !important}}
-[data-testid="stMainBlockContainer"] {{padding-top:3.75rem}}
+[data-testid="stMainBlockContainer"] {{padding-top:3.75rem; padding-bottom:1rem}}
 .presenter-headline {{font-size:34px !important; font-weight:600; line-height:1.25; margin:0 0 0.4em 0}}
 .presenter-step {{font-size:{FONT_PX + 2}px !important; text-align:center; margin-top:0.35em}}
 .st-key-presenter_keys {{display:none}}
+[data-testid="stMain"]:focus, [data-testid="stMain"]:focus-visible, [data-testid="stAppViewContainer"]:focus,
+[data-testid="stMainBlockContainer"]:focus {{outline:none !important; box-shadow:none !important}}
+@media (max-height: {COMPACT_BELOW - 1}px) {{
+  [data-testid="stMainBlockContainer"] {{padding-top:1.25rem}}
+  [data-testid="stMainBlockContainer"] h1 {{font-size:2rem !important; padding:0.2rem 0 !important}}
+  .presenter-headline {{font-size:26px !important; margin-bottom:0.2em}}
+}}
 </style>"""
 
 Progress = Callable[[int, int, str], None]
@@ -68,12 +84,38 @@ def _image(ws: WorkSet, i: int, width: int, label: str = "") -> None:
 
 def _figures(ws: WorkSet, name: str, build: Callable[[WorkSet], dict]) -> dict:
     """A step's figures, built once per set and image A: building a Plotly figure is the slow part of drawing."""
-    return memo("other", ("presenter_figures", name, ws.key, tag_column(ws), _anchor(ws)),
+    return memo("other", ("presenter_figures", name, ws.key, tag_column(ws), _anchor(ws), half_width()),
                     lambda: {k: story_figures.for_projector(f) for k, f in build(ws).items()})
 
 
-def _chart(fig, key: str) -> None:
+def _compact() -> bool:
+    return screen_size()[1] < COMPACT_BELOW
+
+
+def room(reserve: int = 0) -> int:
+    """Height (px) left for a step's pictures and charts once the chrome and ``reserve`` px of text are drawn."""
+    return max(screen_size()[1] - (CHROME_COMPACT_PX if _compact() else CHROME_PX) - reserve, 160)
+
+
+def half_width() -> int:
+    """Width (px) of one of two columns on this screen (the presenter keeps the sidebar closed)."""
+    return max((screen_size()[0] - SIDE_PADDING_PX) // 2, 300)
+
+
+def _chart(fig, key: str, height: int | None = None) -> None:
+    """A figure at ``height`` px (a copy: the memoised figure is shared) in the projector's fonts."""
+    if height is not None:
+        fig = go.Figure(fig).update_layout(height=int(height))
     st.plotly_chart(fig, config=render.PLOTLY_CONFIG, key=key, theme=None)  # theme=None keeps the big fonts
+
+
+def _numbers(fig, values: dict, key: str, height: int) -> int:
+    """The big numbers: a chart on a tall screen, one line of text on a short one; returns the px used."""
+    if _compact():
+        _text(" · ".join(f"{name.strip()} **{'n/a' if v is None else f'{v:.3f}'}**" for name, v in values.items()))
+        return 40
+    _chart(fig, key, height)
+    return height + 16
 
 
 def _text(markdown: str) -> None:
@@ -86,7 +128,7 @@ def _text(markdown: str) -> None:
 def show_pixels(ws: WorkSet) -> None:
     c = st.columns([1.2, 2])
     with c[0]:
-        _image(ws, _anchor(ws), 300)
+        _image(ws, _anchor(ws), min(300, room(reserve=95 + 70)))  # the set pickers above, the caption below
     with c[1]:
         if ws.images is None:
             st.info("This set holds vectors only, no pictures.")
@@ -100,7 +142,7 @@ def show_pixels(ws: WorkSet) -> None:
 def show_numbers(ws: WorkSet) -> None:
     c = st.columns([1, 2])
     with c[0]:
-        _image(ws, _anchor(ws), 300)
+        _image(ws, _anchor(ws), min(300, room(reserve=70)))
     with c[1]:
         v = ws.vectors[_anchor(ws)]
         _text(f"The **{md(ws.embedder_name)}** embedder makes a row of **{v.size:,} numbers**:")
@@ -109,11 +151,12 @@ def show_numbers(ws: WorkSet) -> None:
 
 def show_cosine(ws: WorkSet) -> None:
     a, b = _anchor(ws), _nearest(ws)
+    side = min(260, room(reserve=70 + 170))  # captions, then the four lines of arithmetic
     c = st.columns(2)
     with c[0]:
-        _image(ws, a, 260, "A: ")
+        _image(ws, a, side, "A: ")
     with c[1]:
-        _image(ws, b, 260, "B (A's nearest neighbour): ")
+        _image(ws, b, side, "B (A's nearest neighbour): ")
     walk = analysis.cosine_walk(ws.vectors[a], ws.vectors[b])
     st.code(f"cos θ = (A · B) / (‖A‖ × ‖B‖)\n      = {walk['dot']:.4g} / ({walk['norm_a']:.4g} × {walk['norm_b']:.4g})"
             f"\n      = {walk['cos']:.4f}", language=None)
@@ -126,7 +169,7 @@ def map_figures(ws: WorkSet) -> dict:
 
 
 def show_map(ws: WorkSet) -> None:
-    _chart(_figures(ws, "map", map_figures)["map"], "presenter_map")
+    _chart(_figures(ws, "map", map_figures)["map"], "presenter_map", room(reserve=110))  # two lines under it
     proj = get_projection(ws, method="pca")
     share = (f" These two axes keep {100 * float(sum(proj.explained_variance_ratio)):.0f}% of the spread of the "
              "vectors; the rest is flattened away." if proj.explained_variance_ratio is not None else "")
@@ -136,14 +179,15 @@ def show_map(ws: WorkSet) -> None:
 
 def show_pairs(ws: WorkSet) -> None:
     info = C.positives_and_negatives(ws.vectors, chosen_tags(ws), _anchor(ws), k=1)
+    side = min(260, room(reserve=70 + 70))  # captions, then the distance
     c = st.columns(3)
     with c[0]:
-        _image(ws, _anchor(ws), 260, "anchor: ")
+        _image(ws, _anchor(ws), side, "anchor: ")
     for col, key, label in ((c[1], "positives", "closest same tag"), (c[2], "hard_negatives", "closest other tag")):
         with col:
             if info[key]:
                 i, d = info[key][0]
-                _image(ws, i, 260, f"{label}: ")
+                _image(ws, i, side, f"{label}: ")
                 st.markdown(f"### cosine distance {d:.3f}")
             else:
                 _text(f"No {label} image in this set.")
@@ -154,12 +198,14 @@ def training_figures(ws: WorkSet) -> dict:
     result = story_data.trained_head(ws)
     before, after = story_data.head_maps(ws, result)
     after = story_figures.align_to(before, after)
-    return {"numbers": story_figures.big_number_row({
-                "held-out k-NN before": result["knn_before"], "after": result["knn_after"],
-                "held-out silhouette before": result["silhouette_before"], "after ": result["silhouette_after"]},
-                height=150),
+    return {"numbers": story_figures.big_number_row(_training_numbers(result), height=150),
             "animation": story_figures.transition_animation(before, after, tags=chosen_tags(ws), sources=ws.sources,
                                                             height=560, colors=story_data.tag_colours(ws))}
+
+
+def _training_numbers(result: dict) -> dict:
+    return {"held-out k-NN before": result.knn_before, "after": result.knn_after,
+            "held-out silhouette before": result.silhouette_before, "after ": result.silhouette_after}
 
 
 def prepare_training(ws: WorkSet, progress: Progress) -> dict:
@@ -174,13 +220,18 @@ def show_training(ws: WorkSet) -> None:
         st.warning(f"No head trained: {md(exc, max_length=300)}")
         return
     result = story_data.trained_head(ws)
-    if result.get("note"):  # too few images to hold any out: trained on all, said plainly
-        st.info(result["note"])  # our own sentence (counts only), as on the contrastive page
-    _chart(figs["numbers"], "presenter_numbers")
-    _chart(figs["animation"], "presenter_anim")
-    if result["n_held_out"]:
-        _text(f"Trained on {result['n_train']} images in {result['seconds']:.1f} s; the numbers are for the "
-              f"{result['n_held_out']} held-out images it never saw. Press ▶ play to watch the points move.")
+    if result.note:  # too few images to hold any out: trained on all, said plainly
+        st.info(result.note)  # our own sentence (counts only), as on the contrastive page
+    used = _numbers(figs["numbers"], _training_numbers(result), "presenter_numbers", 130)
+    _chart(figs["animation"], "presenter_anim", room(reserve=used + 90 + (60 if result.note else 0)))
+    if result.n_held_out:
+        _text(f"Trained on {result.n_train} images in {result.seconds:.1f} s; the numbers are for the "
+              f"{result.n_held_out} held-out images it never saw. Press ▶ play to watch the points move.")
+
+
+def _smear_numbers(measures) -> dict:
+    return {"10-NN tag agreement": measures.knn_agreement, "chance": measures.chance,
+            "silhouette": measures.silhouette}
 
 
 def smear_figures(ws: WorkSet) -> dict:
@@ -188,22 +239,22 @@ def smear_figures(ws: WorkSet) -> dict:
     colours = story_data.tag_colours(ws)
     conf = measures.confusion
     order, groups = story_data.related_tag_order(ws, conf["matrix"], conf["tags"])
-    return {"numbers": story_figures.big_number_row({"10-NN tag agreement": measures.knn_agreement,
-                                                     "chance": measures.chance,
-                                                     "silhouette": measures.silhouette}, height=150),
+    return {"numbers": story_figures.big_number_row(_smear_numbers(measures), height=150),
             "bars": story_figures.per_tag_bars(measures.per_tag, colors=colours),
             "confusion": story_figures.confusion_figure(conf["matrix"], conf["tags"], order=order, groups=groups,
-                                                        colors=colours)}
+                                                        colors=colours, width=half_width(),
+                                                        font_size=story_figures.PROJECTOR_TEXT_PX)}
 
 
 def show_smear(ws: WorkSet) -> None:
     figs = _figures(ws, "smear", smear_figures)
-    _chart(figs["numbers"], "presenter_smear_numbers")
+    used = _numbers(figs["numbers"], _smear_numbers(story_data.tag_measures(ws, 10)), "presenter_smear_numbers", 120)
+    height = room(reserve=used + 50)  # one line under the charts
     c = st.columns(2)
     with c[0]:
-        _chart(figs["bars"], "presenter_bars")
+        _chart(figs["bars"], "presenter_bars", height)
     with c[1]:
-        _chart(figs["confusion"], "presenter_conf")
+        _chart(figs["confusion"], "presenter_conf", height)
     smears = story_data.tag_measures(ws, 10).smears
     if smears:
         p = smears[0]

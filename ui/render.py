@@ -60,6 +60,25 @@ def image_or_name(ws: WorkSet, i: int, *, caption: str, width: int) -> None:
         st.text(caption)
 
 
+# A grid's pictures never grow past their column (st.image's width is a fixed px count) and a caption
+# takes at most two lines (a long file name used to wrap to seven).
+GRID_STYLE = """<style>
+[data-testid="stColumn"] [data-testid="stImageContainer"], [data-testid="stColumn"] [data-testid="stImage"] img
+  {max-width:100% !important; height:auto !important}
+[data-testid="stColumn"] [data-testid="stImageCaption"] {display:-webkit-box; -webkit-line-clamp:2;
+  -webkit-box-orient:vertical; overflow:hidden; overflow-wrap:anywhere}
+</style>"""
+
+
+def short_name(source: str, max_chars: int = 18) -> str:
+    """A file's name without its folders, cut in the middle past ``max_chars`` ("IMG_2024…0131.jpg")."""
+    name = source.replace("\\", "/").rsplit("/", 1)[-1] or source
+    if len(name) <= max_chars:
+        return name
+    keep = max_chars - 1
+    return name[: keep - keep // 2] + "…" + name[-(keep // 2):]
+
+
 def image_grid(ws: WorkSet, rows: Sequence[int], *, captions: Sequence[str] | None = None,
                columns: int = 6, width: int = 110, key: str = "grid", focus_buttons: bool = False) -> None:
     """Thumbnails of ``rows`` in a grid; optional buttons to focus an image.
@@ -71,11 +90,13 @@ def image_grid(ws: WorkSet, rows: Sequence[int], *, captions: Sequence[str] | No
         st.info("This set is an .npz of vectors without pictures; names and tags only.")
         st.dataframe({"image": [ws.sources[i] for i in rows], "tag": [chosen_tags(ws)[i] for i in rows]}, hide_index=True)
         return
+    st.html(GRID_STYLE)
     for start in range(0, len(rows), columns):
         cols = st.columns(columns)
         for j, i in enumerate(rows[start:start + columns]):
             with cols[j]:
-                caption = captions[start + j] if captions is not None else f"{ws.sources[i]} · {chosen_tags(ws)[i]}"
+                caption = (captions[start + j] if captions is not None
+                           else f"{short_name(ws.sources[i])} · {chosen_tags(ws)[i]}")
                 picture = thumbnail(ws, i)
                 if picture is None:  # a sharded folder written from vectors alone
                     st.text(caption)

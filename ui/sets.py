@@ -23,13 +23,14 @@ from explorer.io.setstore import DEFAULT_MAX_BYTES, SetStore, SetStoreError
 from explorer.io.sources import LoadError
 from explorer import limits
 from explorer.io.load import SourceKind, classify_source, load_workset
+from explorer.words import plural
 from explorer.workset import WorkSet
 from ui import state
 from ui.compute import memo
 from ui.paths import configured_roots, hide_roots
 from ui.safe import md
 from ui.state import SourceChoice, upload_batches
-from ui.status import progress_box, show_skipped
+from ui.status import action_area, progress_box, show_skipped
 from ui.vectorfile import vector_source
 
 SET_PARAM = "set"
@@ -91,6 +92,22 @@ def restore_from_url() -> None:
         state.set_message(f"The set in this link could not be opened: {exc}. Showing the demo instead.")
         return
     open_saved(record, info, token)
+    note = newer_note(token, len(record))
+    if note:
+        state.set_message(note)
+
+
+def newer_note(token: str, images: int) -> str:
+    """What a link to an earlier version says when more was added to its set later in the same browser
+    session ("" when nothing newer is kept)."""
+    newer = set_store().newer(token)
+    if newer is None:
+        return ""
+    newest, count = newer
+    if count > images:
+        return (f"This link shows {images:,} of the {count:,} images you have added since; the newest version "
+                f"is at ?set={newest}.")
+    return f"A newer version of this set ({plural(count, 'image')}) was saved later; it is at ?set={newest}."
 
 
 def open_saved(record: WorkSet, info: dict, token: str) -> None:
@@ -105,6 +122,7 @@ def open_saved(record: WorkSet, info: dict, token: str) -> None:
             start += count
         state.set_upload_batches(restored)
         state.set_source_kind("upload")
+        state.upload_lineage()[:] = [token]  # batches added now make newer versions of this one
     else:
         state.set_opened_set((token, record))
         state.set_source_kind("saved")
@@ -127,12 +145,18 @@ def token_for(loaded: WorkSet, choice: SourceChoice) -> str | None:
                            for b in upload_batches() if len(b["images"])]
     try:
         with st.spinner(f"Saving the set ({len(loaded):,} images) so its link brings it back…"):
-            token = set_store().save(loaded, info=info, owner=state.session_id())
+            store = set_store()
+            token = store.save(loaded, info=info, owner=state.session_id())
     except (SetStoreError, OSError, ValueError) as exc:
         st.warning(f"This set could not be saved on the server ({md(exc, max_length=200)}); it lasts only as "
                    "long as this browser tab.")
         return None
     tokens[loaded.set_key] = token
+    if choice.kind == "upload":  # earlier versions' links will say that this one exists
+        lineage = state.upload_lineage()
+        for old in lineage:
+            store.note_newer(old, token, len(loaded))
+        lineage.append(token)
     return token
 
 
@@ -174,13 +198,17 @@ def load_choice(choice: SourceChoice) -> WorkSet | None:
         key = ("src", spec, choice.manifest_tag_column, _mtime(spec))
         return memo("set", key, lambda: _load_source(spec, choice.manifest_tag_column))
     except LoadError as exc:  # messages quote file, folder and manifest column names: escape them
-        st.error(f"Could not load this source: {md(_shown(exc), max_length=400)}")
+        action_area().error(f"Could not load this source: {md(_one_line(_shown(exc)), max_length=400)}")
         show_skipped(exc.skipped)
     except (OSError, ValueError, KeyError) as exc:
-        st.error(f"Could not load this source: {md(_shown(exc), max_length=400)}")
+        action_area().error(f"Could not load this source: {md(_one_line(_shown(exc)), max_length=400)}")
     except MemoryError:  # a file whose size the limits could not foresee: say so, keep the server up
-        st.error("Could not load this source: it needs more memory than this server has free.")
+        action_area().error("Could not load this source: it needs more memory than this server has free.")
     return None
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
 
 
 def _shown(text: object) -> str:

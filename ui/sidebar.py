@@ -21,12 +21,14 @@ from explorer.cluster.shards import is_sharded_folder
 from explorer.embedders import EMBEDDERS, available_embedders
 from explorer.io.demos import DEMOS
 from explorer.io.interop import projector_tensors, zipped_bundle_member
+from explorer.io.drop import plan_drop
 from explorer.io.sources import AllowanceExceeded, LoadError, Upload, load_uploads
+from explorer.words import plural
 from ui import sets, state, upload_budget
 from ui.paths import PathRefused, configured_roots, list_choices, resolve_in_root
 from ui.safe import md, plain
 from ui.state import DEFAULT_EMBEDDER, DEFAULT_SOURCE, SourceChoice, upload_batches
-from ui.status import progress_box, show_skipped
+from ui.status import action_area, action_done, fail_action, progress_box, show_skipped
 from ui.vectorfile import NPZ_UPLOAD_PREFIX
 
 IMAGE_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
@@ -95,7 +97,7 @@ def draw() -> SourceChoice:
         state.set_choice(choice)
         token = None
         if loaded is not None:
-            st.caption(f"{len(loaded.ids):,} images · {len(set(loaded.columns[tag_column])):,} tags")
+            st.caption(f"{plural(len(loaded.ids), 'image')} · {plural(len(set(loaded.columns[tag_column])), 'tag')}")
             show_skipped(loaded.skipped)
             token = sets.token_for(loaded, choice)
         if token:
@@ -143,22 +145,26 @@ def _embedder_picker(*, disabled: bool) -> str:
 def _uploader() -> None:
     batches = upload_batches()
     nonce = state.uploader_nonce()
-    files = st.file_uploader("Drop images or a ZIP (one folder per tag)", type=UPLOAD_TYPES,
-                             accept_multiple_files=True, key=f"fse_uploader_{nonce}")
+    files = st.file_uploader("Images or ZIPs (in a ZIP, one folder per tag)", type=UPLOAD_TYPES,
+                             accept_multiple_files=True, key=f"fse_uploader_{nonce}",
+                             help="JPG, PNG, WEBP, BMP, GIF or TIFF images, or a ZIP holding one folder per tag.")
+    folder = _folder_drop(nonce)
     _pending_upload_refusal()
     tag = st.text_input("Tag for these files", key="fse_upload_tag", max_chars=60,
-                        placeholder="e.g. open hand (ZIP folders name their own tags)")
-    if st.button("Add to set", type="primary", disabled=not files, key="fse_add"):
-        result = add_batch([(f.name, f.getvalue()) for f in files], tag)
+                        placeholder="e.g. open hand (folders name their own tags)")
+    plan = _drop_plan([(f.name, f.getvalue()) for f in [*(files or []), *folder]], tag)
+    if st.button("Add to set", type="primary", disabled=plan is None or bool(plan.problem), key="fse_add"):
+        result = add_batch([(u.name, u.data) for u in plan.uploads], tag, tags=[u.tag for u in plan.uploads])
         if result.refused:
-            st.error(result.refused)  # already escaped by add_batch
+            fail_action(result.refused)  # already escaped by add_batch
         else:
+            action_done()
             state.bump_uploader()
             state.set_last_batch(result)
             st.rerun()
     last = state.take_last_batch()
     if last is not None:
-        st.success(f"Added {last.added:,} image(s)" + (f"; {last.skipped:,} skipped" if last.skipped else ""))
+        st.success(f"Added {plural(last.added, 'image')}" + (f"; {last.skipped:,} skipped" if last.skipped else ""))
     for batch in list(batches):
         cols = st.columns([4, 1])
         cols[0].text(batch_line(batch))
@@ -167,11 +173,40 @@ def _uploader() -> None:
             st.rerun()
 
 
+def _folder_drop(nonce: int) -> list:
+    """The directory uploader: a chosen folder arrives with its files' paths (``photos/rock/1.jpg``), so its
+    sub-folders name the tags. Every file comes (no type filter), so the ones that are not images are
+    reported by name; a folder dragged onto it arrives without its paths (the browser does not give them to
+    a drop), and its files then count as loose images."""
+    return st.file_uploader("…or a folder (one sub-folder per tag)", accept_multiple_files="directory",
+                            key=f"fse_folder_{nonce}",
+                            help="Choose a folder with Browse: photos/rock/…, photos/paper/… become the tags "
+                                 "rock and paper. Images at the top of the folder take the tag typed below.") or []
+
+
+def _drop_plan(files: list[tuple[str, bytes]], tag: str):
+    """What the dropped files would add, by tag, before anything is decoded; a drop that cannot be added
+    says why in the main area. None when nothing is dropped."""
+    if state.new_drop(tuple((name, len(data)) for name, data in files)):
+        action_done()  # a new drop is a new action: the last one's failure goes
+    if not files:
+        return None
+    plan = plan_drop(files, tag or "")
+    for name, n in plan.counts.items():
+        st.text(f"{plain(name or 'untagged', max_length=40)}: {plural(n, 'image')} to add")
+    if plan.skipped:
+        st.caption(f"Not images, left out: {md(', '.join(s.file for s in plan.skipped[:8]), max_length=300)}"
+                   + (f" and {len(plan.skipped) - 8:,} more" if len(plan.skipped) > 8 else ""))
+    if plan.problem:
+        fail_action(md(plan.problem, max_length=400))
+    return plan
+
+
 def _pending_upload_refusal() -> None:
     """Say why a file dropped on an uploader was not kept (ui.upload_budget refused it as it arrived)."""
     refused = upload_budget.take_refusal(state.session_id() or "")
-    if refused:
-        st.warning(md(refused, max_length=300))
+    if refused:  # a failed action: said in the main area
+        fail_action(md(refused, max_length=300))
 
 
 def batch_line(batch: dict) -> str:
@@ -179,7 +214,7 @@ def batch_line(batch: dict) -> str:
     tags = list(dict.fromkeys(batch["images"].tags)) or [batch["tag"]]
     shown = ", ".join(plain(t or "untagged", max_length=40) for t in tags[:4])
     more = f" +{len(tags) - 4} more" if len(tags) > 4 else ""
-    return f"{shown}{more}: {len(batch['images']):,} image(s)"
+    return f"{shown}{more}: {plural(len(batch['images']), 'image')}"
 
 
 def session_usage() -> tuple[int, int, int]:
@@ -194,8 +229,9 @@ def decoded_bytes(images) -> int:
     return int(images.pixels.nbytes) + sum(len(t) for t in images.thumbnails)
 
 
-def add_batch(files: list[tuple[str, bytes]], tag: str) -> BatchResult:
-    """Decode one batch of uploaded ``(name, bytes)`` with ``tag`` and add it to this session's set.
+def add_batch(files: list[tuple[str, bytes]], tag: str, *, tags: list[str] | None = None) -> BatchResult:
+    """Decode one batch of uploaded ``(name, bytes)`` with ``tag`` (or ``tags``, one per file, from a
+    folder's sub-folders) and add it to this session's set.
 
     Refuses the whole batch (nothing added) when it would exceed the session caps (images, with every ZIP
     member counted from the archive's directory before decoding; uploaded and decoded bytes) or nothing
@@ -206,18 +242,18 @@ def add_batch(files: list[tuple[str, bytes]], tag: str) -> BatchResult:
     if used_bytes + size > MAX_UPLOAD_BYTES:
         return BatchResult(0, 0, f"Too much data: this session may hold at most {MAX_UPLOAD_BYTES // 2**20:,} MB "
                                  f"({used_bytes / 2**20:,.1f} MB already, {size / 2**20:,.1f} MB in this batch).")
-    uploads = [Upload(name=name, data=data, tag=(tag or "").strip()) for name, data in files]
+    per_file = tags if tags is not None else [tag] * len(files)
+    uploads = [Upload(name=name, data=data, tag=(t or "").strip()) for (name, data), t in zip(files, per_file)]
     try:
-        with progress_box(f"Reading {len(files):,} file(s)") as progress:
+        with progress_box(f"Reading {plural(len(files), 'file')}", where=action_area()) as progress:
             images = load_uploads(uploads, progress=progress, max_images=MAX_IMAGES - used_images,
                                   max_decoded_bytes=MAX_DECODED_BYTES - used_decoded)
     except AllowanceExceeded as exc:
         return BatchResult(0, 0, f"Too many images: {md(exc, max_length=300)} (this session may hold "
                                  f"{MAX_IMAGES:,} images, {used_images:,} already added).")
     except LoadError as exc:
-        show_skipped(exc.skipped)
-        # the message quotes the upload's name; BatchResult.refused is shown as Markdown
-        return BatchResult(0, len(exc.skipped), f"Nothing could be added: {md(exc, max_length=300)}")
+        # the message quotes the upload's name; BatchResult.refused is shown as Markdown (one line)
+        return BatchResult(0, len(exc.skipped), f"Nothing could be added: {md(_first_line(exc), max_length=300)}")
     decoded = decoded_bytes(images)
     if used_decoded + decoded > MAX_DECODED_BYTES:
         return BatchResult(0, 0, f"Too much decoded data: this batch is {decoded / 2**20:,.1f} MB decoded and this "
@@ -226,6 +262,10 @@ def add_batch(files: list[tuple[str, bytes]], tag: str) -> BatchResult:
     upload_batches().append({"id": uuid.uuid4().hex[:12], "tag": (tag or "").strip(), "images": images,
                                  "files": len(files), "bytes": size, "decoded": decoded})
     return BatchResult(len(images), len(images.skipped))
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def remove_batch(batch_id: str) -> None:

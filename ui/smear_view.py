@@ -8,6 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from explorer.embedders import available_embedders
+from explorer.figures import FULL_COLUMN_PX
 from explorer.story import figures as story_figures
 from explorer.story import smear as story
 from explorer.io.load import load_workset
@@ -34,25 +35,26 @@ def measures_section(ws: WorkSet, k: int) -> None:
     for note in measures.notes:
         st.caption(md(note, max_length=300))
 
-    left, right = st.columns(2)
+    st.markdown("#### Separation per tag (worst on top)")
+    left, right = st.columns([3, 2])
     with left:
-        st.markdown("#### Separation per tag (worst on top)")
         st.plotly_chart(story_figures.per_tag_bars(measures.per_tag, colors=colours), config=render.PLOTLY_CONFIG,
                         key="smear_bars")
+    with right:
         st.caption("Silhouette (−1 to 1): how much closer an image is to its own tag than to the nearest other tag; "
                    "below 0 (red) the tag sits inside another. k-NN agreement (0 to 1): the share of its images whose "
                    f"{k} nearest neighbours mostly carry its tag.")
-    with right:
-        st.markdown("#### Which tags smear together")
-        conf = measures.confusion
-        order, groups = story_data.related_tag_order(ws, conf["matrix"], conf["tags"])
-        st.plotly_chart(story_figures.confusion_figure(conf["matrix"], conf["tags"], order=order, groups=groups,
-                                                       colors=colours),
-                        config=render.PLOTLY_CONFIG, key="smear_confusion")
-        st.caption("Row: an image's tag; column: the tag of its neighbours; colour fixed from 0 to 100 % of "
-                   "neighbours. " + (f"Tags are grouped by *{md(story_data.grouping(ws))}* (black lines), then "
-                                     "ordered so tags that share neighbours sit together." if groups else
-                                     "Tags are ordered so tags that share neighbours sit together."))
+    # The matrix takes the page's width, so its cells can hold their percentages (figures.matrix_fit).
+    st.markdown("#### Which tags smear together")
+    conf = measures.confusion
+    order, groups = story_data.related_tag_order(ws, conf["matrix"], conf["tags"])
+    st.plotly_chart(story_figures.confusion_figure(conf["matrix"], conf["tags"], order=order, groups=groups,
+                                                   colors=colours, width=FULL_COLUMN_PX),
+                    config=render.PLOTLY_CONFIG, key="smear_confusion")
+    st.caption("Row: an image's tag; column: the tag of its neighbours; colour fixed from 0 to 100 % of "
+               "neighbours. " + (f"Tags are grouped by *{md(story_data.grouping(ws))}* (black lines), then "
+                                 "ordered so tags that share neighbours sit together." if groups else
+                                 "Tags are ordered so tags that share neighbours sit together."))
     if measures.smears:
         st.markdown("**Most mixed-up pairs:** " + "; ".join(
             f"{md(p['tags'][0])} ↔ {md(p['tags'][1])} ({p['share']:.0%} of neighbours)" for p in measures.smears))
@@ -99,7 +101,7 @@ def groups_section(ws: WorkSet, k: int) -> None:
             st.caption("Controlled: " + "; ".join(md(c, max_length=200) for c in cmp.controlled)
                        + ". Not controlled: " + "; ".join(cmp.not_controlled) + ".")
     else:
-        st.caption("This set has no `kind` column (hand/object); the built-in demo:hands has one.")
+        st.caption("This set has no kind column (hand/object); the built-in demo:hands has one.")
 
 
 def real_photos_section(k: int) -> None:

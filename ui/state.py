@@ -23,6 +23,10 @@ ROWS_OF_KEY = "fse_rows_of"
 UPLOAD_JOINED_KEY = "fse_upload_joined"
 UPLOADER_NONCE_KEY = "fse_uploader_nonce"
 LAST_BATCH_KEY = "fse_last_batch"
+ACTION_AREA_KEY = "fse_action_area"  # this run's placeholder at the top of the main area
+ACTION_ERROR_KEY = "fse_action_error"  # the last failed action's one-line message, until the next action
+SCREEN_KEY = "fse_screen_size"  # the window-size component's state: {"size": [width, height]}
+DROP_KEY = "fse_drop_signature"  # (name, size) of the files in the uploaders, to notice a new drop
 FAILED_LOADS_KEY = "fse_failed_loads"  # {(ref, signature): message} vector files that failed to load
 NPZ_UPLOAD_KEY = "fse_npz_held"  # (ref, name, bytes, file_id) of this session's uploaded vector file
 MAP_SETTINGS_KEY = "fse_map_settings"
@@ -39,6 +43,7 @@ OPENED_KEY = "fse_opened_set"
 MESSAGE_KEY = "fse_set_message"
 URL_READ_KEY = "fse_url_read"
 URL_FOCUS_KEY = "fse_url_focus"
+LINEAGE_KEY = "fse_upload_lineage"  # tokens of the versions of this session's uploaded set, oldest first
 
 # Widget keys read back by code or set for another widget (the presenter drives the sidebar).
 KIND_KEY = "fse_kind"
@@ -229,6 +234,44 @@ def take_last_batch():
     return st.session_state.pop(LAST_BATCH_KEY, None)
 
 
+def action_area():
+    """This run's placeholder at the top of the main area (``app.py`` makes it), or None outside the app."""
+    return st.session_state.get(ACTION_AREA_KEY)
+
+
+def set_action_area(area) -> None:
+    st.session_state[ACTION_AREA_KEY] = area
+
+
+def action_error() -> str | None:
+    """The one-line (escaped Markdown) message of the last action that failed, shown until the next action."""
+    return st.session_state.get(ACTION_ERROR_KEY)
+
+
+def set_action_error(message: str | None) -> None:
+    if message is None:
+        st.session_state.pop(ACTION_ERROR_KEY, None)
+    else:
+        st.session_state[ACTION_ERROR_KEY] = message
+
+
+def reported_screen() -> tuple[int, int] | None:
+    """(width, height) of the browser window as the screen component last reported it, or None."""
+    size = (st.session_state.get(SCREEN_KEY) or {}).get("size")
+    try:
+        width, height = (int(v) for v in size)
+    except (TypeError, ValueError):
+        return None
+    return (width, height) if width > 0 and height > 0 else None
+
+
+def new_drop(signature: tuple) -> bool:
+    """True when the uploaders hold other files than at the last run (and remember these)."""
+    changed = st.session_state.get(DROP_KEY) != signature
+    st.session_state[DROP_KEY] = signature
+    return changed
+
+
 def held_vector_upload() -> tuple | None:
     """(ref, name, bytes, file_id) of the vector file uploaded in this session, or None."""
     return st.session_state.get(NPZ_UPLOAD_KEY)
@@ -258,6 +301,11 @@ def set_opened_set(opened: tuple | None) -> None:
         st.session_state.pop(OPENED_KEY, None)
     else:
         st.session_state[OPENED_KEY] = opened
+
+
+def upload_lineage() -> list[str]:
+    """Tokens of the saved versions of this session's uploaded set, oldest first (each batch saves one)."""
+    return st.session_state.setdefault(LINEAGE_KEY, [])
 
 
 def set_message(message: str) -> None:

@@ -56,7 +56,7 @@ def head_maps(ws: WorkSet, result: dict, *, method: str = "pca", settings: C.Tra
     """(before, after) maps of the vectors and of the head's outputs, same method and seed (not aligned)."""
     def compute():
         before = project(ws.vectors, method=method, random_state=seed).coords
-        after = project(result["result"].head.transform(ws.vectors), method=method, random_state=seed).coords
+        after = project(result.result.head.transform(ws.vectors), method=method, random_state=seed).coords
         return before, after
 
     return memo("other", ("story_head_maps", method) + head_key(ws, settings, seed), compute)

@@ -30,7 +30,7 @@ from explorer.io.decoded import DecodedCache
 from explorer.io.interop import load_vectors, parquet_has_vectors, projector_tensors, zipped_bundle_member
 from explorer.io.names import display_name
 from explorer.io.sources import LoadError, load_source
-from explorer.io.store import EmbeddingFile, load_embeddings
+from explorer.io.store import EmbeddingFile
 from explorer.progress import ProgressCallback
 from explorer.workset import WorkSet, columns_of, content_key, image_set_key, vectors_set_key, workset_key
 

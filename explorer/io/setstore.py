@@ -204,6 +204,31 @@ class SetStore:
             self._remove(path)
         return True
 
+    def note_newer(self, token: str, newer: str, images: int) -> None:
+        """Record that ``newer`` (``images`` images) is a later version of the set behind ``token`` (more
+        images added in the same browser session), so ``token``'s link can say so. Best effort: a token that
+        is gone, or a disk error, leaves nothing to say."""
+        path = self.root / "tokens" / f"{token}.json"
+        if not (is_token(token) and is_token(newer)):
+            return
+        try:
+            entry = json.loads(path.read_text(encoding="utf-8"))
+            entry.update(newer=newer, newer_images=int(images))
+            atomic_write(path, json.dumps(entry).encode())
+        except (OSError, ValueError, AttributeError):
+            pass
+
+    def newer(self, token: str) -> tuple[str, int] | None:
+        """(token, images) of the latest version noted for ``token`` that is still kept, else None."""
+        try:
+            entry = json.loads((self.root / "tokens" / f"{token}.json").read_text(encoding="utf-8"))
+            newer, images = entry.get("newer"), int(entry.get("newer_images", 0))
+        except (OSError, ValueError, AttributeError, TypeError):
+            return None
+        if not is_token(newer) or _token_object(self.root / "tokens" / f"{newer}.json") is None:
+            return None
+        return newer, images
+
     def size_bytes(self) -> int:
         """Bytes of all stored objects."""
         return sum(p.stat().st_size for p in self._object_files())

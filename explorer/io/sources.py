@@ -96,7 +96,8 @@ class _Entry:
 
 
 
-def _is_junk(part: str) -> bool:
+def is_junk(part: str) -> bool:
+    """A name that is operating-system clutter (.DS_Store, __MACOSX, ._x), never an image: left out silently."""
     low = part.lower()
     return low in JUNK_FILES or low in JUNK_DIRS or part.startswith("._")
 
@@ -237,7 +238,7 @@ def _walk(real_root: str, folder: str, rel: tuple[str, ...], entries: list[_Entr
                                    f"folder could not be read ({exc.strerror})"))
         return
     for child in children:
-        if _is_junk(child.name):
+        if is_junk(child.name):
             continue
         parts = rel + (child.name,)
         shown = display_name("/".join(parts))
@@ -435,14 +436,14 @@ def _zip_entries(archive: zipfile.ZipFile, shown: str, zl: ZipLimits, *, default
     for info in infos:
         parts = [p for p in info.filename.replace("\\", "/").split("/") if p not in ("", ".")]
         label = display_name(prefix + info.filename)
-        if info.is_dir() or not parts or any(_is_junk(p) for p in parts):
+        if info.is_dir() or not parts or any(is_junk(p) for p in parts):
             continue
         reason = _member_problem(info, parts, zl)
         if reason:
             skipped.append(SkippedFile(label, reason))
         else:
             candidates.append((info, parts, label))
-    strip = _wrapper_depth([parts for _, parts, _ in candidates])
+    strip = wrapper_depth([parts for _, parts, _ in candidates])
     entries = [_Entry(label, display_name(parts[strip]) if len(parts) - strip > 1 else default_tag,
                       _member_reader(archive, info, zl, budget))
                for info, parts, label in candidates]
@@ -466,7 +467,7 @@ def _member_problem(info: zipfile.ZipInfo, parts: list[str], zl: ZipLimits) -> s
     return ""
 
 
-def _wrapper_depth(paths: list[list[str]]) -> int:
+def wrapper_depth(paths: list[list[str]]) -> int:
     """1 when every member sits under one common top folder that itself holds tag folders, else 0."""
     tops = {p[0] for p in paths if len(p) > 1}
     if len(tops) == 1 and all(len(p) > 1 for p in paths) and any(len(p) > 2 for p in paths):
@@ -564,7 +565,7 @@ def _upload_entries(upload: Upload, entries: list[_Entry], skipped: list[Skipped
                     archives: list[zipfile.ZipFile], zl: ZipLimits) -> None:
     base = PurePosixPath(upload.name.replace("\\", "/")).name or upload.name
     shown = display_name(base)
-    if _is_junk(base):
+    if is_junk(base):
         return
     tag = display_name(upload.tag.strip()) if upload.tag and upload.tag.strip() else UNTAGGED
     if not base.lower().endswith(".zip"):

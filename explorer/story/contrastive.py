@@ -16,6 +16,7 @@ from explorer.distances import as_matrix, l2_normalize
 from explorer.measures import knn_tag_agreement, separation
 from explorer.imageset import tag_codes
 from explorer.progress import ProgressCallback, report
+from explorer.words import plural
 
 EPS = 1e-12
 
@@ -491,9 +492,40 @@ def cosine_silhouette(X, tags: Sequence[str]) -> float | None:
     return separation(_as_matrix(X), list(as_tags(tags, len(X))), k=1).silhouette
 
 
+@dataclass(frozen=True)
+class HeldOutComparison:
+    """What ``held_out_comparison`` measured: held-out k-NN agreement and silhouette before (the embedder's
+    vectors) and after (the head's outputs); None with a ``note`` when the set was too small to hold out."""
+
+    knn_before: float | None
+    knn_after: float | None
+    silhouette_before: float | None
+    silhouette_after: float | None
+    train_index: np.ndarray
+    held_out_index: np.ndarray
+    result: TrainResult
+    note: str = ""
+
+    @property
+    def n_train(self) -> int:
+        return int(len(self.train_index))
+
+    @property
+    def n_held_out(self) -> int:
+        return int(len(self.held_out_index))
+
+    @property
+    def train_loss(self) -> list[float]:
+        return self.result.losses
+
+    @property
+    def seconds(self) -> float:
+        return self.result.seconds
+
+
 def held_out_comparison(X, tags: Sequence[str], *, X_twin=None, settings: TrainSettings | None = None,
                         held_out: float = 0.3, k: int = 10, seed: int = 0,
-                        progress: ProgressCallback | None = None) -> dict:
+                        progress: ProgressCallback | None = None) -> HeldOutComparison:
     """Train a head on a stratified training split; measure the held-out images before and after.
 
     Held-out measures compare held-out images only with each other (leave-one-out k-NN agreement,
@@ -511,24 +543,21 @@ def held_out_comparison(X, tags: Sequence[str], *, X_twin=None, settings: TrainS
     twin = None if X_twin is None else _as_matrix(X_twin, "X_twin")[train]
     result = train_head(X[train], tags[train], X_twin=twin, settings=settings, seed=seed, progress=progress)
     after = result.head.transform(X[test])
-    return {"knn_before": knn_agreement(X[test], tags[test], k=k),
-            "knn_after": knn_agreement(after, tags[test], k=k),
-            "silhouette_before": cosine_silhouette(X[test], tags[test]),
-            "silhouette_after": cosine_silhouette(after, tags[test]),
-            "train_loss": result.losses, "seconds": result.seconds, "n_train": int(len(train)),
-            "n_held_out": int(len(test)), "train_index": train, "held_out_index": test, "result": result,
-            "note": ""}
+    return HeldOutComparison(knn_before=knn_agreement(X[test], tags[test], k=k),
+                             knn_after=knn_agreement(after, tags[test], k=k),
+                             silhouette_before=cosine_silhouette(X[test], tags[test]),
+                             silhouette_after=cosine_silhouette(after, tags[test]),
+                             train_index=train, held_out_index=test, result=result)
 
 
 def _trained_on_all(X: np.ndarray, tags: np.ndarray, would_hold: int, *, X_twin, settings, seed: int,
-                    progress) -> dict:
+                    progress) -> HeldOutComparison:
     """A small set: no held-out measure is possible, so the head trains on every image and says so."""
     twin = None if X_twin is None else _as_matrix(X_twin, "X_twin")
     result = train_head(X, tags, X_twin=twin, settings=settings, seed=seed, progress=progress)
-    note = (f"Only {len(X)} images in {len(set(tags.tolist()))} tag(s): holding some out would leave {would_hold} "
+    note = (f"Only {plural(len(X), 'image')} in {plural(len(set(tags.tolist())), 'tag')}: holding some out would leave {would_hold} "
             f"to measure on, and the held-out measures need at least {MIN_HELD_OUT} (roughly 10 images with "
             "2 or more per tag). The head was trained on all images; the before/after numbers are not measured.")
-    return {"knn_before": None, "knn_after": None, "silhouette_before": None, "silhouette_after": None,
-            "train_loss": result.losses, "seconds": result.seconds, "n_train": int(len(X)), "n_held_out": 0,
-            "train_index": np.arange(len(X), dtype=np.int64), "held_out_index": np.zeros(0, dtype=np.int64),
-            "result": result, "note": note}
+    return HeldOutComparison(knn_before=None, knn_after=None, silhouette_before=None, silhouette_after=None,
+                             train_index=np.arange(len(X), dtype=np.int64),
+                             held_out_index=np.zeros(0, dtype=np.int64), result=result, note=note)

@@ -12,7 +12,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from explorer.figures import colors_for, escape_text, map_figure, tag_matrix_heatmap
+from explorer.figures import (CELL_PAD_PX, CHART_TEXT_PX, HALF_COLUMN_PX, colors_for, escape_text, map_figure,
+                              tag_matrix_heatmap, text_px)
 
 Colors = Mapping[str, str] | None
 
@@ -149,43 +150,47 @@ def per_tag_bars(per_tag: dict, *, colors: Colors = None, height: int = 380) -> 
     """Silhouette and k-NN agreement per tag, the worst (lowest silhouette, most smeared) on top."""
     tags = sorted(per_tag, key=lambda t: (per_tag[t].get("silhouette") is None, per_tag[t].get("silhouette") or 0))
     names = [escape_text(t) for t in tags]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=["silhouette (cosine, −1 to 1)", "k-NN tag agreement (0 to 1)"],
+    # Each title on two lines: on one, the two run into each other in half a 1280-px page.
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["silhouette<br>(cosine, −1 to 1)", "k-NN tag agreement<br>(0 to 1)"],
                         horizontal_spacing=0.06, shared_yaxes=True)
     sil = [per_tag[t].get("silhouette") for t in tags]
     knn = [per_tag[t].get("knn_agreement") for t in tags]
     fig.add_trace(go.Bar(y=names, x=sil, orientation="h", marker_color=["#C83818" if (v or 0) < 0 else "#30A860"
                                                                          for v in sil],
-                         text=[("n/a" if v is None else f"{v:.2f}") for v in sil], name="silhouette", cliponaxis=False),
-                  row=1, col=1)
+                         text=[("n/a" if v is None else f"{v:.2f}") for v in sil], name="silhouette", cliponaxis=False,
+                         textposition="outside"), row=1, col=1)
+    # Values beside the bars, never inside: Plotly shrinks text that does not fit a bar below a readable size.
     fig.add_trace(go.Bar(y=names, x=knn, orientation="h", marker_color="#3080F8",
                          text=[("n/a" if v is None else f"{v:.2f}") for v in knn], name="k-NN agreement",
-                         cliponaxis=False), row=1, col=2)
+                         cliponaxis=False, textposition="outside"), row=1, col=2)
     # A category axis draws its first category at the bottom: reversed, the worst tag is on top.
     ticks = dict(tickmode="array", tickvals=names, ticktext=[
         f"<span style='color:{colors[t]}'>■</span> {escape_text(t)}" if colors and t in colors else escape_text(t)
         for t in tags])
     fig.update_yaxes(type="category", categoryorder="array", categoryarray=names, autorange="reversed", **ticks)
     fig.update_xaxes(range=[-1, 1], row=1, col=1)
-    fig.update_xaxes(range=[0, 1.05], row=1, col=2)
-    fig.update_layout(height=max(height, 30 * len(tags) + 90), showlegend=False, margin=dict(l=10, r=30, t=40, b=10),
+    fig.update_xaxes(range=[0, 1.25], tickvals=[0, 0.5, 1], row=1, col=2)  # room for "0.94" beside its bar
+    fig.update_layout(height=max(height, 30 * len(tags) + 110), showlegend=False, margin=dict(l=10, r=30, t=60, b=10),
                       font=dict(size=14))
     return fig
 
 
 def confusion_figure(matrix, tag_order: Sequence[str], *, order: Sequence[int] | None = None,
-                     groups: Sequence[str] | None = None, colors: Colors = None, height: int = 480) -> go.Figure:
+                     groups: Sequence[str] | None = None, colors: Colors = None, height: int = 480,
+                     width: int = HALF_COLUMN_PX, font_size: int = CHART_TEXT_PX) -> go.Figure:
     """Row a, column b: share of tag a's nearest neighbours that carry tag b ("which tags smear together").
 
     The colour scale is fixed at 0–100 % (said on the colour bar); ``order``/``groups``/``colors`` as in
-    :func:`explorer.figures.tag_matrix_heatmap` (see :func:`explorer.figures.related_order`).
+    :func:`explorer.figures.tag_matrix_heatmap` (see :func:`explorer.figures.related_order`), and so are
+    ``width`` and ``font_size``, which decide whether the cells can carry their percentages.
     """
     fig = tag_matrix_heatmap(
-        matrix, tag_order, colorbar_title="share of neighbours", zrange=(0, 1), height=height, order=order,
-        groups=groups, colors=colors, cell_format="{:.0%}",
+        matrix, tag_order, colorbar_title="share of neighbours", zrange=(0, 1), height=height,
+        order=order, groups=groups, colors=colors, cell_format="{:.0%}", width=width, font_size=font_size,
         hovertemplate="%{z:.0%} of the neighbours of %{y} images are %{x}<extra></extra>",
         x_title="neighbour's tag", y_title="image's tag")
     fig.update_traces(colorscale="Blues", colorbar=dict(tickformat=".0%", title=dict(
-        text="share of<br>neighbours<br>(fixed 0–100%)")))
+        text="share of neighbours (fixed 0–100%)")))
     return fig
 
 
@@ -234,12 +239,14 @@ def big_number_row(values: dict, *, height: int = 180) -> go.Figure:
 
 
 BODY_COLOUR = "#31333F"  # Streamlit's body text colour: no light grey on a projector
+PROJECTOR_TEXT_PX = 18
 
 
-def for_projector(fig: go.Figure, *, size: int = 18) -> go.Figure:
+def for_projector(fig: go.Figure, *, size: int = PROJECTOR_TEXT_PX) -> go.Figure:
     """Every text of ``fig`` at least ``size`` px and in body colour (axes, legend, hover, colour bars,
     subplot titles, numbers, animation buttons and slider), on a white template, for a presenter's screen
-    read from the back of a room. Draw it with ``st.plotly_chart(..., theme=None)``: Streamlit's chart theme
+    read from the back of a room. A matrix whose cell values no longer fit their cells at ``size`` leaves
+    them to hover (build it with ``font_size=size`` and the presenter's ``width`` to keep them). Draw it with ``st.plotly_chart(..., theme=None)``: Streamlit's chart theme
     would set its own, smaller fonts. Returns ``fig``."""
     text = dict(size=size, color=BODY_COLOUR)
     fig.update_layout(template="plotly_white", font=text, hoverlabel=dict(font=dict(size=size)),
@@ -257,6 +264,10 @@ def for_projector(fig: go.Figure, *, size: int = 18) -> go.Figure:
     for trace in fig.data:
         if "textfont" in trace:
             trace.textfont.size = max(trace.textfont.size or 0, size)
+        if isinstance(trace, go.Heatmap) and trace.texttemplate and trace.meta and "cell_px" in trace.meta:
+            widest = max((text_px(x, trace.textfont.size) for row in trace.text for x in row), default=0.0)
+            if widest + CELL_PAD_PX > trace.meta["cell_px"]:  # bigger text no longer fits: hover gives it
+                trace.texttemplate = None
         if "colorbar" in trace:
             trace.colorbar.tickfont = text
             trace.colorbar.title.font = text

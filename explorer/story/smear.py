@@ -237,18 +237,18 @@ def _held_out_entry(X, tags, seed: int, k: int, progress, notes: list) -> dict:
     except ValueError as exc:
         notes.append(f"contrastive head not trained: {exc}")
         return {"held_out_knn_agreement": None, "held_out_silhouette": None}
-    if res["note"]:  # too few images to hold any out
-        notes.append(f"contrastive head not measured: {res['note']}")
+    if res.note:  # too few images to hold any out
+        notes.append(f"contrastive head not measured: {res.note}")
         return {"held_out_knn_agreement": None, "held_out_silhouette": None}
-    settings = res["result"].settings
+    settings = res.result.settings
     return {
-        "held_out_knn_agreement": {"before": _num(res["knn_before"]), "after": _num(res["knn_after"])},
-        "held_out_silhouette": {"before": _num(res["silhouette_before"]), "after": _num(res["silhouette_after"])},
+        "held_out_knn_agreement": {"before": _num(res.knn_before), "after": _num(res.knn_after)},
+        "held_out_silhouette": {"before": _num(res.silhouette_before), "after": _num(res.silhouette_after)},
         "contrastive": {"kind": settings.kind, "loss": settings.loss, "steps": settings.steps,
                         "temperature": settings.temperature, "out_dim": settings.out_dim,
-                        "n_train": res["n_train"], "n_held_out": res["n_held_out"],
-                        "seconds": _num(res["seconds"]), "loss_start": _num(res["train_loss"][0]),
-                        "loss_end": _num(res["train_loss"][-1])},
+                        "n_train": res.n_train, "n_held_out": res.n_held_out,
+                        "seconds": _num(res.seconds), "loss_start": _num(res.train_loss[0]),
+                        "loss_end": _num(res.train_loss[-1])},
     }
 
 

@@ -25,6 +25,7 @@ from explorer.story.contrastive import (Adam, as_tags, check_settings, clip_loss
 from explorer.story.text_encoders import (WORD, HashedTextEncoder, TextEncoder, get_text_encoder,
                                           hash_text_features)
 
+
 def image_texts(tags: Sequence[str], extra_tags: dict[str, Sequence[str]] | None = None) -> list[str]:
     """The caption of each image: its tag followed by its extra tag values ("thumbs up hand")."""
     extra = extra_tags or {}
@@ -400,23 +401,6 @@ def rank_tags(model: ImageTextModel, phrase: str, X, tags: Sequence[str]) -> lis
     centroids = l2_normalize(np.stack([Z[tags == tag].mean(axis=0) for tag in order]), dtype=None)
     scores = centroids @ t
     return [(order[i], float(scores[i])) for i in np.argsort(-scores, kind="stable")]
-
-
-def tie_ranks(scores: Sequence[float], *, tolerance: float = 5e-4) -> list[str]:
-    """Competition ranks for scores sorted best first, ties marked: [0.5, 0.4, 0.4, 0.1] -> ["1", "2=", "2=", "4"].
-
-    Neighbours closer than ``tolerance`` (half the last shown digit at 3 decimals) share a rank.
-    """
-    scores = [float(s) for s in scores]
-    if any(a < b for a, b in zip(scores, scores[1:])):
-        raise ValueError("scores must be sorted best first")
-    ranks, group_start = [], 0
-    for i in range(len(scores)):
-        if i and scores[i - 1] - scores[i] > tolerance:
-            group_start = i
-        ranks.append(group_start)
-    sizes = {r: ranks.count(r) for r in set(ranks)}
-    return [f"{r + 1}=" if sizes[r] > 1 else str(r + 1) for r in ranks]
 
 
 def star_position(coords, scores, *, k: int = 10, sharpness: float = 20.0) -> np.ndarray:

@@ -64,25 +64,25 @@ st.plotly_chart(figures.similarity_heatmap(S, tags=view_tags, sources=[ws.source
                 config=render.PLOTLY_CONFIG, key="dist_heatmap")
 st.markdown(scale.note())  # fixed words and numbers, no user text
 
-left, right = st.columns(2)
-with left:
-    st.markdown("#### Mean similarity between tags")
-    st.plotly_chart(figures.tag_similarity_figure(means, tag_order, scale=scale, order=related, groups=groups,
-                                                  colors=colours),
-                    config=render.PLOTLY_CONFIG, key="dist_tags")
-    diag = np.diag(means)
-    st.caption("Each cell averages every pair of images with those two tags (an image is never paired with "
-               "itself), on the same colour scale as the matrix above. Same-tag means range "
-               f"{np.nanmin(diag):.3f}–{np.nanmax(diag):.3f} against {scale.reference:.3f} for different tags"
-               + (f"; tags grouped by *{md(story_data.grouping(ws))}* (black lines)" if groups else "") + ".")
-with right:
-    st.markdown("#### Same tag vs different tags")
-    same, different = analysis.same_vs_different(S, view_tags)
-    if same.size + different.size:
-        st.plotly_chart(figures.distance_histograms(same, different), config=render.PLOTLY_CONFIG, key="dist_hist")
-    overlap = ""
-    if same.size and different.size:
-        overlap = (f"Median distance: same tag {np.median(same):.3f}, different tags {np.median(different):.3f}. "
-                   f"{100 * np.mean(different < np.median(same)):.0f}% of different-tag pairs are closer than the "
-                   "typical same-tag pair.")
-    st.caption("Where the two histograms overlap, distance alone cannot tell the tags apart. " + overlap)
+# The tag matrix takes the page's width: at 14 tags, half of a 1280-px page leaves cells too small for
+# their values (figures.matrix_fit decides, for the narrowest width the chart gets).
+st.markdown("#### Mean similarity between tags")
+st.plotly_chart(figures.tag_similarity_figure(means, tag_order, scale=scale, order=related, groups=groups,
+                                              colors=colours, width=figures.FULL_COLUMN_PX),
+                config=render.PLOTLY_CONFIG, key="dist_tags")
+diag = np.diag(means)
+st.caption("Each cell averages every pair of images with those two tags (an image is never paired with "
+           "itself), on the same colour scale as the matrix above. Same-tag means range "
+           f"{np.nanmin(diag):.3f}–{np.nanmax(diag):.3f} against {scale.reference:.3f} for different tags"
+           + (f"; tags grouped by *{md(story_data.grouping(ws))}* (black lines)" if groups else "") + ".")
+st.markdown("#### Same tag vs different tags")
+left, right = st.columns([3, 2])
+same, different = analysis.same_vs_different(S, view_tags)
+if same.size + different.size:
+    left.plotly_chart(figures.distance_histograms(same, different), config=render.PLOTLY_CONFIG, key="dist_hist")
+overlap = ""
+if same.size and different.size:
+    overlap = (f"Median distance: same tag {np.median(same):.3f}, different tags {np.median(different):.3f}. "
+               f"{100 * np.mean(different < np.median(same)):.0f}% of different-tag pairs are closer than the "
+               "typical same-tag pair.")
+right.caption("Where the two histograms overlap, distance alone cannot tell the tags apart. " + overlap)

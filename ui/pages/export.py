@@ -103,7 +103,7 @@ b[2].download_button("Standalone HTML map", html_bytes, file_name=f"{stem}-map.h
 # ----------------------------------------------------------------------------------------- embeddings
 st.markdown("### The embeddings")
 st.caption(f"{ws.vectors.shape[0]:,} vectors of {ws.vectors.shape[1]:,} numbers. The .npz and Parquet load back "
-           "here (sidebar: precomputed embeddings) and in `python -m explorer`; the ZIP is a TensorFlow "
+           "here (sidebar: precomputed embeddings) and in python -m explorer; the ZIP is a TensorFlow "
            "Embedding Projector bundle (tensors.tsv, metadata.tsv"
            + (", sprite.png" if rows.thumbnails else "") + ", projector_config.json).")
 b = st.columns(3)

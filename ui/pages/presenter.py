@@ -17,6 +17,7 @@ from explorer.io.demos import DEMOS
 from explorer.workset import WorkSet
 from ui.current import current_set
 from ui.presenter_steps import STEPS, STYLE, warm_up
+from ui.screen import screen_size, watch_screen
 from ui.safe import md
 from ui.state import (PRESENTER_EMBEDDER_KEY, PRESENTER_SET_KEY, choose_demo, choose_embedder, current_choice,
                       set_widget_value, widget_value)
@@ -40,7 +41,9 @@ def _navigation(step: int) -> None:
     nav = st.columns([1.3, 5, 1.3], vertical_alignment="center")
     nav[0].button("◀ back", disabled=step == 1, key="presenter_prev", width="stretch", shortcut="PageUp",
                   on_click=_go, args=(-1,), help="PageUp or ←")
-    nav[1].markdown(f"<p class='presenter-step'>Step {step} of {len(STEPS)}</p>", unsafe_allow_html=True)
+    width, height = screen_size()  # the size the step is fitted to, in the markup (tests wait for it)
+    nav[1].markdown(f"<p class='presenter-step' data-fit='{width}x{height}'>Step {step} of {len(STEPS)}</p>",
+                    unsafe_allow_html=True)
     nav[2].button("next ▶", disabled=step == len(STEPS), key="presenter_next", width="stretch", shortcut="PageDown",
                   on_click=_go, args=(1,), help="PageDown, → or Space")
     with st.container(key="presenter_keys"):
@@ -96,6 +99,7 @@ def _choose_set() -> None:
 
 st.set_page_config(initial_sidebar_state="collapsed")
 st.markdown(STYLE, unsafe_allow_html=True)
+watch_screen()  # the window's size: each step sizes its pictures and charts to fit it
 step_no = _step_from_url()
 st.query_params["step"] = str(step_no)
 _navigation(step_no)
