@@ -186,6 +186,9 @@ def _map_panels(page) -> list[str]:
     at the two laptop sizes, where the panel is narrowest."""
     click_first_point(page)
     page.get_by_text("nearest neighbours").first.wait_for(timeout=60_000)
+    # The pointer leaves the map, as a reader's does to look at the panel: the map component keeps its chart
+    # (no redraw after a click), so a resting pointer would keep Plotly's hover box over the legend.
+    page.mouse.move(2, 2)
     _settle(page)
     problems = _check(page, "map-clicked", SIZES[:2])
     page.locator('.modebar-btn[data-title="Box Select"]').first.click()

@@ -116,8 +116,14 @@ async function draw(component) {
   plot.style.height = (figure.layout && figure.layout.height ? figure.layout.height : 620) + "px";
   if (state.mapId !== data.map_id || (data.figure && data.keep === false)) {  // a new map, or a one-off frame
     state.base = figure.data.length;
-    await window.Plotly.react(plot, figure.data.concat(overlayTraces(data)), figure.layout, data.config || {});
-    if (!state.attached) { attach(state, plot, send); state.attached = true; }
+    const config = { ...(data.config || {}), responsive: true };
+    await window.Plotly.react(plot, figure.data.concat(overlayTraces(data)), figure.layout, config);
+    if (!state.attached) {
+      attach(state, plot, send);
+      // The map follows its column's width (a window resize or a narrower layout), as st.plotly_chart does.
+      new ResizeObserver(() => { if (plot._fullLayout) window.Plotly.Plots.resize(plot); }).observe(root);
+      state.attached = true;
+    }
     state.mapId = data.map_id;
   } else {
     const traces = overlayTraces(data);
@@ -130,6 +136,10 @@ async function draw(component) {
     await window.Plotly.restyle(plot, upd, idx);
   }
   const o = data.overlay || {};
+  const focusNow = o.focus && o.focus.rows && o.focus.rows.length ? String(o.focus.rows[0]) : "";
+  if (focusNow && focusNow !== plot.dataset.focusRow && window.Plotly.Fx) {
+    window.Plotly.Fx.unhover(plot);  // the answer is in the side panel now: the hover box would cover the legend
+  }
   plot.dataset.mapId = data.map_id;
   plot.dataset.focusRow = o.focus && o.focus.rows && o.focus.rows.length ? String(o.focus.rows[0]) : "";
   plot.dataset.ringRows = o.ring ? o.ring.rows.join(",") : "";
