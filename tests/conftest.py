@@ -11,6 +11,8 @@ import pytest
 TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS))  # lets tests import helpers such as hostile_corpus
 
+from browser_helpers import browser_missing_reason  # noqa: E402
+
 SHARED_DATA = TESTS.parents[0].parent / "shared" / "data"
 
 
@@ -43,3 +45,13 @@ def pytest_runtest_makereport(item, call):
     if any(word in reason.lower() for word in ("torch", "efficientnet", "pretrained")):
         report.outcome = "failed"
         report.longrepr = f"REQUIRE_PRETRAINED=1 but the test was skipped: {reason}"
+
+
+@pytest.fixture(scope="session")
+def browser_ok():
+    """Skips a browser test where Chromium or Playwright is missing; fails instead with REQUIRE_BROWSER=1 (CI)."""
+    reason = browser_missing_reason()
+    if reason:
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail(f"REQUIRE_BROWSER=1 but {reason}")
+        pytest.skip(reason)

@@ -354,7 +354,6 @@ def test_images_as_points_draws_every_image_of_a_large_set_as_one_picture():
     at.radio(key="map_show").set_value("images").run()
     no_exceptions(at)
     assert "All 1,797 images drawn as one picture" in texts(at)
-    import json
 
     spec = map_specs(at)[0]
     (image,) = spec["layout"]["images"]

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from browser_helpers import (REPO, app_server, browser_missing_reason, click_first_point, offline_page,
+from browser_helpers import (REPO, app_server, click_first_point, offline_page,
                              wait_for_map)
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = REPO / "artifacts"
 
-
-@pytest.fixture(scope="module")
-def browser_ok():
-    reason = browser_missing_reason()
-    if reason:
-        if os.environ.get("REQUIRE_BROWSER") == "1":
-            pytest.fail(f"REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
 
 
 def _photos(tmp_path: Path, shared: Path, tag: str, n: int, seed: int) -> list[Path]:

@@ -7,7 +7,6 @@ folder does what a user choosing that folder does.
 
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -15,19 +14,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from browser_helpers import app_server, browser_missing_reason, offline_page, wait_for_map
+from browser_helpers import app_server, offline_page, wait_for_map
 
 pytestmark = pytest.mark.browser
 COUNTS = {"rock": 4, "paper": 3, "scissors": 2}
 
-
-@pytest.fixture(scope="module")
-def browser_ok():
-    reason = browser_missing_reason()
-    if reason:
-        if os.environ.get("REQUIRE_BROWSER") == "1":
-            pytest.fail(f"REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
 
 
 def _folder(root: Path) -> Path:

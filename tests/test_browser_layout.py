@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_helpers import app_server, browser_missing_reason, click_first_point, offline_page, wait_for_map
+from browser_helpers import app_server, click_first_point, offline_page, wait_for_map
 
 pytestmark = pytest.mark.browser
 
@@ -108,14 +108,6 @@ FOLD_JS = """() => { const m = document.querySelector('[data-testid=stMain]'); m
     if (r.height > 1 && getComputedStyle(el).display !== 'none') bottom = Math.max(bottom, r.bottom); });
   return [Math.ceil(bottom), window.innerHeight]; }"""
 
-
-@pytest.fixture(scope="module")
-def browser_ok():
-    reason = browser_missing_reason()
-    if reason:
-        if os.environ.get("REQUIRE_BROWSER") == "1":
-            pytest.fail(f"REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
 
 
 # Stable when every chart's drawn width and the main area's height read the same twice, 150 ms apart.

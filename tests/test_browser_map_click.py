@@ -7,27 +7,18 @@ component without sending the figure again) and list them in the side panel.
 
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
 import pytest
 
-from browser_helpers import app_server, browser_missing_reason, offline_page
+from browser_helpers import app_server, offline_page
 
 pytestmark = pytest.mark.browser
 N_POINTS = 20_000
 ANSWER_S = 2.0
 IDLE_JS = "!document.querySelector('[data-testid=\"stStatusWidget\"]')"
 
-
-@pytest.fixture(scope="module")
-def browser_ok():
-    reason = browser_missing_reason()
-    if reason:
-        if os.environ.get("REQUIRE_BROWSER") == "1":
-            pytest.fail(f"REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
 
 
 def _saved_set(store_dir, n: int) -> str:

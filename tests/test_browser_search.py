@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 
 import pytest
 
-from browser_helpers import app_server, browser_missing_reason, offline_page, wait_for_map
+from browser_helpers import app_server, offline_page, wait_for_map
 
 pytestmark = pytest.mark.browser
 
@@ -16,14 +15,6 @@ RINGED_JS = """() => { const gd = document.querySelector('.js-plotly-plot');
   const t = gd && gd._fullData ? gd._fullData.find(d => d.name === 'search matches') : null;
   return t ? Array.from(t.customdata) : []; }"""
 
-
-@pytest.fixture(scope="module")
-def browser_ok():
-    reason = browser_missing_reason()
-    if reason:
-        if os.environ.get("REQUIRE_BROWSER") == "1":
-            pytest.fail(f"REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
 
 
 def test_search_box_rings_the_matches(browser_ok, tmp_path):

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from browser_helpers import MAP_POINTS, REPO, app_server, click_first_point, offline_page, wait_for_map
-from test_browser import browser_ok  # noqa: F401 (the fixture: skips, or fails with REQUIRE_BROWSER=1)
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = REPO / "artifacts"

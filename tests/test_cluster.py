@@ -228,7 +228,6 @@ def test_the_app_opens_a_sharded_folder_with_its_written_map(photos, tmp_path, m
     assert "20 points were fitted" in body and "17 placed into that map" in body
     assert "tsne map" in at.selectbox(key="fse_tag_column").options
     import base64
-    import json
 
     def values(x):  # plotly sends typed arrays as {"dtype", "bdata"}
         if isinstance(x, dict):

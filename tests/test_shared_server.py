@@ -3,25 +3,16 @@ each step (the server log says so), and files waiting in an uploader are bounded
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from pathlib import Path
 
 import pytest
 
-from browser_helpers import CHROMIUM, CHROMIUM_ARGS, MAP_POINTS, app_server, browser_missing_reason
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS, MAP_POINTS, app_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(400)]
 
-
-@pytest.fixture
-def browser_ok():
-    reason = browser_missing_reason()
-    if reason:
-        if os.environ.get("REQUIRE_BROWSER") == "1":
-            pytest.fail(f"REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
 
 
 def computations(log: Path) -> list[tuple[str, str]]:
