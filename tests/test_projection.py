@@ -102,6 +102,8 @@ def test_pca_of_an_offset_plane_with_euclidean_metric():
 def test_pca_solver_chosen_by_shape():
     assert projection.choose_pca_solver(10_000, 512) == "covariance_eigh"
     assert projection.choose_pca_solver(100, 512) == "full"
+    assert projection.choose_pca_solver(100_000, 1024) == "covariance_eigh"  # no n x d copy for wide vectors
+    assert projection.choose_pca_solver(100_000, 8192) == "full"
     p = project(np.random.default_rng(0).normal(size=(400, 20)), method="pca")
     assert p.params["svd_solver"] == "covariance_eigh"
     assert p.method == "pca" and p.coords.dtype == np.float32
@@ -479,3 +481,13 @@ def test_pca_preview_fitted_on_a_sample_places_every_row_like_the_full_one():
         assert abs(np.corrcoef(full[ok, axis], quick[ok, axis])[0, 1]) > 0.99
     with pytest.raises(ValueError, match="max_rows"):
         pca_preview(X, max_rows=1)
+
+
+def test_float32_kept_by_the_largest_finite_value_read_in_blocks():
+    X = np.zeros((10_000, 8), dtype=np.float32)
+    X[9_999, 3] = -7.5  # in the last block
+    X[5, 0], X[6, 1] = np.inf, np.nan  # neither counts
+    assert projection._finite_peak(X, block_rows=4096) == 7.5
+    assert projection._as_matrix(X).dtype == np.float32
+    X[7_000, 2] = 3e30  # too large for float32 sums of squares: the matrix is promoted
+    assert projection._as_matrix(X).dtype == np.float64
