@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import hosts, sidebar, status, upload_budget
+from ui import hosts, map_component, sidebar, status, upload_budget
 
 st.set_page_config(page_title="Feature Space Explorer", layout="wide")
 hosts.stop_unless_allowed()  # allowedHosts with ports honoured (Streamlit itself ignores them)
@@ -23,5 +23,7 @@ PAGES = [
 
 page = st.navigation(PAGES)
 status.draw_action_area()  # top of the main area: a failed action (in the sidebar too) says why here
+if page.title == "Map":
+    map_component.preload()  # plotly.js travels to the browser while the sidebar loads the set
 sidebar.draw()
 page.run()

@@ -38,6 +38,7 @@ from explorer.projection import Projection, pca_preview, project
 from explorer.singleflight import Cancelled, SingleFlight, cancel_scope
 from explorer.thumbs import mosaic_uri, sprite_uris
 from explorer.io.load import embed_workset
+from explorer.io.shipped import MapParams, shipped_projection
 from explorer.workset import WorkSet
 from ui.liveness import abandon_check
 from ui.status import progress_box
@@ -261,7 +262,7 @@ def get_projection(ws, *, method: str = "pca", dims: int = 2, perplexity: float 
     On a cache miss ``on_layout(iteration, coords)`` sees intermediate t-SNE layouts, and t-SNE starts
     from ``initialization`` when given (an earlier map with new points placed), else from PCA.
     """
-    params = (method, int(dims), float(perplexity) if method == "tsne" else None, int(seed))
+    params = map_params(method, dims, perplexity, seed)
     if method != "tsne":
         initialization = None
     shard = getattr(ws, "shard", None)  # duck-typed records (tests) may not have one
@@ -270,6 +271,9 @@ def get_projection(ws, *, method: str = "pca", dims: int = 2, perplexity: float 
         return _written_projection(written)
     if method == "given":  # the set's own x, y (, z) columns, drawn as they are
         return memo("projection", (ws.key, params), lambda: given_projection(ws.columns, dims=int(dims), name=ws.name))
+    shipped = shipped_projection(ws.key, params)
+    if shipped is not None:  # the demo's first map, computed by this code before it shipped: drawn at once
+        return shipped
     still_wanted = abandon_check()
     key = (ws.key, params)
 
@@ -313,9 +317,15 @@ def _written_projection(written):
 
 
 def cached_projection(ws, *, method: str, dims: int, perplexity: float, seed: int = 0):
-    """The projection if it is already cached, else None (never computes)."""
-    params = (method, int(dims), float(perplexity) if method == "tsne" else None, int(seed))
-    return _stores()["projection"].get(("projection", (ws.key, params)))[1]
+    """The projection if it is already cached (or shipped with the app), else None (never computes)."""
+    params = map_params(method, dims, perplexity, seed)
+    cached = _stores()["projection"].get(("projection", (ws.key, params)))[1]
+    return cached if cached is not None else shipped_projection(ws.key, params)
+
+
+def map_params(method: str, dims: int, perplexity: float, seed: int = 0) -> MapParams:
+    """The parameters a map is cached under: the perplexity counts for t-SNE only."""
+    return MapParams(method, int(dims), float(perplexity) if method == "tsne" else None, int(seed))
 
 
 def get_neighbours(ws, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -99,24 +99,76 @@ function attach(state, plot, send) {
   });
 }
 
+const DTYPES = { f4: Float32Array, f8: Float64Array, i1: Int8Array, u1: Uint8Array, i2: Int16Array,
+  u2: Uint16Array, i4: Int32Array, u4: Uint32Array };
+
+function numbers(v) {  // a plotly.py array: a list, or typed base64 {dtype, bdata}
+  if (Array.isArray(v)) return v;
+  if (!v || !v.bdata || !DTYPES[v.dtype]) return [];
+  const bin = atob(v.bdata);
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  return new DTYPES[v.dtype](bytes.buffer);
+}
+
+// Until plotly.js is read (about a second on a first open, while the figure may already be here): the map's
+// points on a plain canvas, at their places and in their colours, replaced by the real chart when it is ready.
+function quickView(plot, figure) {
+  const layout = figure.layout || {};
+  const xr = layout.xaxis && layout.xaxis.range, yr = layout.yaxis && layout.yaxis.range;
+  if (layout.scene || !xr || !yr) return;  // a 3D map, or ranges left to plotly: wait for the real chart
+  const m = { l: 10, r: 10, t: 44, b: 10, ...(layout.margin || {}) };
+  const w = plot.clientWidth || 600, h = parseFloat(plot.style.height) || 620;
+  const canvas = document.createElement("canvas");
+  canvas.className = "fse-quick";
+  canvas.width = w; canvas.height = h;
+  const ctx = canvas.getContext("2d");
+  const pw = w - m.l - m.r, ph = h - m.t - m.b;
+  const scale = Math.min(pw / (xr[1] - xr[0]), ph / (yr[1] - yr[0]));  // equal scales, as the map's axes
+  const x0 = m.l + (pw - scale * (xr[1] - xr[0])) / 2, y0 = m.t + (ph - scale * (yr[1] - yr[0])) / 2;
+  for (const t of figure.data || []) {
+    const mk = t.marker || {};
+    if (t.type === "heatmap" || typeof mk.color !== "string") continue;
+    const xs = numbers(t.x), ys = numbers(t.y), r = (mk.size || 6) / 2;
+    ctx.fillStyle = mk.color;
+    ctx.globalAlpha = mk.opacity || 1;
+    for (let i = 0; i < xs.length; i++) {
+      ctx.beginPath();
+      ctx.arc(x0 + (xs[i] - xr[0]) * scale, y0 + (yr[1] - ys[i]) * scale, r, 0, 2 * Math.PI);
+      ctx.fill();
+    }
+  }
+  ctx.globalAlpha = 1;
+  ctx.fillStyle = "#555";
+  ctx.font = "14px sans-serif";
+  ctx.fillText("Loading the interactive map (hover, click, zoom)…", m.l, 24);
+  plot.appendChild(canvas);
+}
+
 async function draw(component) {
   const { data, parentElement, setTriggerValue } = component;
   const root = parentElement.querySelector(".fse-map");
   const plot = root.querySelector(".fse-plot");
   const state = (root.__fse = root.__fse || { seq: 0, mapId: null, base: 0 });
   const send = (name, value) => setTriggerValue(name, value);
+  const preloadOnly = !data.map_id;  // ui.map_component.preload: plotly.js only, nothing to draw
+  if (preloadOnly) root.style.display = "none";
   const plotly = loadPlotly(data.plotly);
-  if (!plotly) { send("need", { what: "plotly", map_id: data.map_id }); return; }
-  await plotly;
+  if (!plotly) { if (!preloadOnly) send("need", { what: "plotly", map_id: data.map_id }); return; }
+  if (preloadOnly) return;
+  root.style.display = "";
   let figure = data.figure ? JSON.parse(data.figure) : FIGURES.get(data.map_id);
   if (data.figure && data.keep !== false) remember(data.map_id, figure);
   if (!figure) { send("need", { what: "figure", map_id: data.map_id }); return; }
+  if (!window.Plotly && state.mapId !== data.map_id) quickView(plot, figure);
+  await plotly;
   state.dims = data.dims;
   state.large = !!data.large;
   plot.style.height = (figure.layout && figure.layout.height ? figure.layout.height : 620) + "px";
   if (state.mapId !== data.map_id || (data.figure && data.keep === false)) {  // a new map, or a one-off frame
     state.base = figure.data.length;
     const config = { ...(data.config || {}), responsive: true };
+    plot.querySelectorAll(".fse-quick").forEach((c) => c.remove());
     await window.Plotly.react(plot, figure.data.concat(overlayTraces(data)), figure.layout, config);
     if (!state.attached) {
       attach(state, plot, send);

@@ -145,6 +145,16 @@ def draw(fig_json: Optional[str], *, map_id: str, dims: int, overlay: Overlay, k
     return _event(result)
 
 
+def preload(key: str = "map_plotly_preload") -> None:
+    """Send plotly.js now if this session has not had it: called before the sidebar loads the set, so the
+    browser reads its 4 MB while the server prepares the first map (on a first open, the demo's drawing and
+    embedding) instead of after. Takes no room on the page; the map drawn later uses the same copy."""
+    if state.map_sent(PLOTLY_ID):
+        return
+    st.html(f"<style>.st-key-{key} {{display: none}}</style>")  # style only: no element, no gap
+    draw(None, map_id="", dims=2, overlay=Overlay(), key=key, send_figure=False, keep=False)
+
+
 def _dispatch(key: str, on_event: Optional[Callable[[MapEvent], None]]) -> None:
     """The component's callback (trigger values are recorded only with one): a browser that lost plotly.js
     or a figure gets it on the rerun this causes; any other event goes to ``on_event``."""

@@ -29,6 +29,7 @@ from explorer.io.cache import EmbeddingCache, default_cache_dir
 from explorer.io.decoded import DecodedCache
 from explorer.io.interop import load_vectors, parquet_has_vectors, projector_tensors, zipped_bundle_member
 from explorer.io.names import display_name
+from explorer.io.shipped import find_shipped
 from explorer.io.sources import LoadError, load_source
 from explorer.io.store import EmbeddingFile
 from explorer.progress import ProgressCallback
@@ -143,14 +144,22 @@ def load_workset(source: str | os.PathLike | ImageSet | VectorBytes, *, embedder
 
 
 def embed_workset(record: WorkSet, embedder: Any, *, cache: Any = None,
-                  progress: ProgressCallback | None = None) -> WorkSet:
-    """A new record: ``record`` with ``embedder``'s vectors of its images (through ``cache``) and their key."""
+                  progress: ProgressCallback | None = None, use_shipped: bool = True) -> WorkSet:
+    """A new record: ``record`` with ``embedder``'s vectors of its images (through ``cache``) and their key.
+
+    ``use_shipped``: vectors shipped with the app for exactly this set and embedder (the built-in demo's,
+    explorer.io.shipped) are taken instead of computed; False computes them (to rebuild or check those)."""
     if record.images is None:
         raise ValueError(f"{record.name}: holds precomputed vectors and no images to embed")
     model = _embedder(embedder)
-    vectors = np.asarray(embed_set(record.images, model, cache=cache, progress=progress), dtype=np.float32)
-    return dataclasses.replace(record, vectors=vectors, embedder=model, embedder_name=model.name,
-                               key=workset_key(record.set_key, model.cache_key), vectors_file="")
+    key = workset_key(record.set_key, model.cache_key)
+    shipped = find_shipped(key) if use_shipped else None  # the built-in demo's vectors ship with the app (explorer.io.shipped)
+    if shipped is not None and shipped.vectors is not None and len(shipped.vectors) == len(record.ids):
+        vectors = shipped.vectors
+    else:
+        vectors = np.asarray(embed_set(record.images, model, cache=cache, progress=progress), dtype=np.float32)
+    return dataclasses.replace(record, vectors=vectors, embedder=model, embedder_name=model.name, key=key,
+                               vectors_file="")
 
 
 def workset_from_images(images: ImageSet, *, name: str | None = None) -> WorkSet:
