@@ -14,7 +14,6 @@ from browser_helpers import CHROMIUM, CHROMIUM_ARGS, MAP_POINTS, app_server
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(400)]
 
 
-
 def computations(log: Path) -> list[tuple[str, str]]:
     """(kind, key digest) of every "fse compute" line ui/compute wrote to the server's log."""
     return re.findall(r"fse compute (\w+) ([0-9a-f]+)", log.read_text(errors="replace"))
@@ -55,11 +54,7 @@ def test_two_visitors_opening_the_same_new_set_share_one_computation(browser_ok,
         done = computations(log)
     kinds = [kind for kind, _ in done]
     assert kinds.count("vectors") == 1 and kinds.count("projection") >= 1, done
-    heavy = [step for step in done if step[0] != "other"]
-    assert len(heavy) == len(set(heavy)), f"a step was computed twice: {done}"  # one computation per question
-    # Known race, left open (closing note of this wave): a small "other" entry (the map's measures, polled by
-    # each visitor) was once computed twice under load when the second visitor asked after the first had
-    # collected the finished job; the set, its vectors and its map never were.
+    assert len(done) == len(set(done)), f"a step was computed twice: {done}"  # one computation per question
 
 
 def server_rss_mb(port: int) -> int:
