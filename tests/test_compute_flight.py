@@ -14,28 +14,6 @@ from explorer.singleflight import wait_until
 from ui import compute
 
 
-class FakeRuntime:
-    def __init__(self):
-        self.active = {"s1"}
-
-    def is_active_session(self, session_id):
-        return session_id in self.active
-
-
-@pytest.fixture
-def runtime(monkeypatch):
-    import streamlit.runtime as rt
-    import streamlit.runtime.scriptrunner as sr
-
-    fake = FakeRuntime()
-    monkeypatch.setattr(rt.Runtime, "exists", classmethod(lambda cls: True))
-    monkeypatch.setattr(rt.Runtime, "instance", classmethod(lambda cls: fake))
-    ctx = type("Ctx", (), {"session_id": "s1"})()
-    monkeypatch.setattr(sr, "get_script_run_ctx", lambda suppress_warning=False: ctx)
-    monkeypatch.setattr(compute, "get_script_run_ctx", lambda suppress_warning=False: ctx)
-    return fake
-
-
 def test_concurrent_sessions_asking_the_same_key_compute_it_once(capfd):
     calls, results = [], []
     key = ("flight-test", time.time())
