@@ -25,7 +25,7 @@ from explorer.cluster.placement import DEFAULT_FIT_SAMPLE, map_folder
 from explorer.cluster.shards import ClusterError
 from explorer.embedders import get_embedder
 from explorer.io import export
-from explorer.io.cache import EmbeddingCache, default_cache_dir
+from explorer.io.cache import EmbeddingCache, atomic_write, default_cache_dir
 from explorer.io.export import ExportRows, map_frame, write_map_table
 from explorer.io.interop import (COORDINATE_COLUMNS, bundle_thumbnails, coordinate_columns, given_projection,
                                  read_points_table)
@@ -491,7 +491,7 @@ def run_export(args: argparse.Namespace) -> int:
             projection = export_projection(args, loaded)
             page = export.html_map(rows, projection.coords, title=f"{Path(args.source).name} · {loaded.embedder_name}",
                                    method_note=f"{projection.method} map")
-            export.atomic_write(out, page.encode("utf-8"))
+            atomic_write(out, page.encode("utf-8"))
             say(f"wrote {out}: a {projection.coords.shape[1]}D {projection.method} map of {len(rows)} images "
                 f"({len(page) / 2**20:.1f} MB, opens offline)")
     except OSError as exc:
