@@ -39,9 +39,9 @@ def free_port() -> int:
 @contextmanager
 def app_server(cache_dir: Path, *, env: dict | None = None, timeout: float = 120.0, script: str = "app.py",
                repo: Path = REPO):
-    """Run ``streamlit run app.py`` (or ``script``) of the checkout ``repo`` (this one unless a benchmark serves
-    an older one) on a free localhost port, its log in ``cache_dir/server.log``; yields (url, seconds until
-    healthy). ``server_pid(url)`` finds its process."""
+    """Run ``streamlit run app.py`` (or ``script``) of the checkout ``repo`` (this one unless a benchmark
+    serves an older one) on a free localhost port, its log in ``cache_dir/server.log``; yields (url, seconds
+    until healthy). ``server_pid(url)`` finds its process."""
     port = free_port()
     full_env = {**os.environ, "EXPLORER_CACHE_DIR": str(cache_dir), **(env or {})}
     cmd = [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true",

@@ -101,7 +101,11 @@ def test_a_visitor_arriving_as_a_background_job_finishes_finds_it_or_its_value(m
 
     assert compute.background("other", key, measures) == (False, None)
     pool, running, _ = compute._jobs()
-    first = threading.Thread(target=wait_until, args=(lambda: compute.background("other", key, measures)[0], 10))
+
+    def collected() -> bool:
+        return compute.background("other", key, measures)[0]
+
+    first = threading.Thread(target=wait_until, args=(collected, 10))  # a visitor polling until it is done
     assert wait_until(lambda: calls, 10)
     first.start()
     assert wait_until(storing.is_set, 10)  # the value is being stored (by the job, or by the first visitor)

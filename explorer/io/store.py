@@ -27,6 +27,7 @@ from explorer.imageset import SkippedFile
 from explorer.io.bounded import MemberRefused, open_member
 from explorer.io.cache import atomic_write
 from explorer.io.names import display_name
+from explorer.words import plural
 
 REQUIRED = ("ids", "sources", "tags", "vectors")
 TAG_PREFIX = "tag__"
@@ -106,7 +107,8 @@ def load_embeddings(path: str | os.PathLike | bytes, *, name: str | None = None,
     path = shown
     missing = [k for k in REQUIRED if k not in arrays]
     if missing:
-        raise ValueError(f"{path}: missing array(s) {', '.join(missing)} (a vectors file needs {', '.join(REQUIRED)})")
+        raise ValueError(f"{path}: missing {plural(len(missing), 'array')}: {', '.join(missing)} "
+                         f"(a vectors file needs {', '.join(REQUIRED)})")
     vectors = arrays["vectors"]
     if vectors.ndim != 2:
         raise ValueError(f"{path}: 'vectors' must be 2-D (n, d), got shape {vectors.shape}")
