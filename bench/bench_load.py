@@ -20,48 +20,17 @@ import asyncio
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from browser_helpers import CHROMIUM, CHROMIUM_ARGS, MAP_POINTS, browser_missing_reason, free_port  # noqa: E402
+from browser_helpers import (CHROMIUM, CHROMIUM_ARGS, MAP_POINTS, app_server,  # noqa: E402
+                             browser_missing_reason, server_pid)
 
 STATUS = '[data-testid="stStatusWidget"]'
 HERE = Path(__file__).resolve().parents[1]
-
-
-@contextmanager
-def server(repo: Path, cache: Path):
-    """``streamlit run app.py`` of ``repo`` on a free 127.0.0.1 port with an empty cache; yields (url, pid)."""
-    port = free_port()
-    env = {**os.environ, "EXPLORER_CACHE_DIR": str(cache)}
-    log = open(cache / "server.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.port", str(port), "--server.address", "127.0.0.1",
-                             "--browser.gatherUsageStats", "false"], cwd=repo, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.2)
-        yield url, proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 TIMEOUT_MS = 240_000
 
 
@@ -177,7 +146,8 @@ def main() -> int:
           f"on {os.cpu_count()} cores")
     rows = []
     for n in [int(v) for v in args.visitors.split(",")]:
-        with tempfile.TemporaryDirectory() as tmp, server(Path(args.repo), Path(tmp)) as (url, pid):
+        with tempfile.TemporaryDirectory() as tmp, app_server(Path(tmp), repo=Path(args.repo)) as (url, _):
+            pid = server_pid(url)
             idle, cpu0, t0 = peak_mb(pid), cpu_seconds(pid), time.monotonic()
             query = f"/?source={args.source}" if args.source else "/"
             result = asyncio.run(one_round(url + query, n, args.clicks))

@@ -25,7 +25,7 @@ from explorer.cluster.placement import DEFAULT_FIT_SAMPLE, map_folder
 from explorer.cluster.shards import ClusterError
 from explorer.embedders import get_embedder
 from explorer.io import export
-from explorer.io.cache import EmbeddingCache, default_cache_dir
+from explorer.io.cache import EmbeddingCache, atomic_write, default_cache_dir
 from explorer.io.export import ExportRows, map_frame, write_map_table
 from explorer.io.interop import (COORDINATE_COLUMNS, bundle_thumbnails, coordinate_columns, given_projection,
                                  read_points_table)
@@ -40,6 +40,7 @@ from explorer.story.smear import default_zero_shot_holdout, separation_report
 from explorer.story.text_encoders import get_text_encoder
 from explorer.story.zeroshot import separation_entry
 from explorer.workset import WorkSet, columns_of
+from explorer.words import plural
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -150,7 +151,7 @@ def load_with_vectors(args: argparse.Namespace, progress) -> WorkSet:
 
 def report_skips(skipped: Sequence) -> None:
     if skipped:
-        say(f"skipped {len(skipped)} file(s):")
+        say(f"skipped {plural(len(skipped), 'file')}:")
         for item in skipped:
             say(f"  {item.file}: {item.reason}")
 
@@ -174,7 +175,7 @@ def run_info(args: argparse.Namespace) -> int:
     for tag, count in counts.items():
         print(f"  {tag.ljust(width)}  {count}")
     if skipped:
-        print(f"skipped {len(skipped)} file(s):")
+        print(f"skipped {plural(len(skipped), 'file')}:")
         for item in skipped:
             print(f"  {item['file']}: {item['reason']}")
     return EXIT_OK
@@ -309,7 +310,7 @@ def run_embed_cluster(args: argparse.Namespace) -> int:
     report_skips(summary.skipped)
     resumed = summary.partitions - summary.recomputed
     say(f"wrote {summary.folder}: {summary.images} vectors of {summary.dims} dims ({args.embedder}) in "
-        f"{summary.partitions} partition(s)" + (f", {resumed} kept from an earlier run" if resumed else "")
+        + plural(summary.partitions, "partition") + (f", {resumed} kept from an earlier run" if resumed else "")
         + f" in {summary.seconds:.1f} s")
     return EXIT_OK
 
@@ -491,7 +492,7 @@ def run_export(args: argparse.Namespace) -> int:
             projection = export_projection(args, loaded)
             page = export.html_map(rows, projection.coords, title=f"{Path(args.source).name} · {loaded.embedder_name}",
                                    method_note=f"{projection.method} map")
-            export.atomic_write(out, page.encode("utf-8"))
+            atomic_write(out, page.encode("utf-8"))
             say(f"wrote {out}: a {projection.coords.shape[1]}D {projection.method} map of {len(rows)} images "
                 f"({len(page) / 2**20:.1f} MB, opens offline)")
     except OSError as exc:

@@ -37,15 +37,18 @@ def free_port() -> int:
 
 
 @contextmanager
-def app_server(cache_dir: Path, *, env: dict | None = None, timeout: float = 120.0, script: str = "app.py"):
-    """Run ``streamlit run app.py`` (or ``script``) on a free localhost port; yields (url, seconds until healthy)."""
+def app_server(cache_dir: Path, *, env: dict | None = None, timeout: float = 120.0, script: str = "app.py",
+               repo: Path = REPO):
+    """Run ``streamlit run app.py`` (or ``script``) of the checkout ``repo`` (this one unless a benchmark
+    serves an older one) on a free localhost port, its log in ``cache_dir/server.log``; yields (url, seconds
+    until healthy). ``server_pid(url)`` finds its process."""
     port = free_port()
     full_env = {**os.environ, "EXPLORER_CACHE_DIR": str(cache_dir), **(env or {})}
     cmd = [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true",
            "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
     log = open(cache_dir / "server.log", "wb")
     start = time.monotonic()
-    proc = subprocess.Popen(cmd, cwd=REPO, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, cwd=repo, env=full_env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         while True:
@@ -68,6 +71,20 @@ def app_server(cache_dir: Path, *, env: dict | None = None, timeout: float = 120
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def server_pid(url: str) -> int:
+    """The process id of the streamlit server ``app_server`` runs at ``url`` (from /proc)."""
+    port = urlparse(url).port
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"streamlit" in b" ".join(cmd) and str(port).encode() in cmd:
+                return int(entry.name)
+    raise LookupError(f"no streamlit process on port {port}")
 
 
 @contextmanager

@@ -1,4 +1,5 @@
-"""Shared pytest fixtures: where the real photo sets live, and the generated hostile corpus."""
+"""Shared pytest fixtures: where the real photo sets live, the generated hostile corpus, a stand-in for the
+Streamlit server's runtime and the browser check."""
 
 from __future__ import annotations
 
@@ -55,3 +56,31 @@ def browser_ok():
         if os.environ.get("REQUIRE_BROWSER") == "1":
             pytest.fail(f"REQUIRE_BROWSER=1 but {reason}")
         pytest.skip(reason)
+
+
+class FakeRuntime:
+    """Stands in for Streamlit's ``Runtime``: the sessions in ``active`` have a browser open."""
+
+    def __init__(self):
+        self.active = {"s1"}
+
+    def is_active_session(self, session_id):
+        return session_id in self.active
+
+
+@pytest.fixture
+def runtime(monkeypatch):
+    """A server whose session "s1" runs this test (ui.liveness and ui.compute see it); clearing the returned
+    FakeRuntime's ``active`` closes its browser."""
+    import streamlit.runtime as rt
+    import streamlit.runtime.scriptrunner as sr
+
+    from ui import compute
+
+    fake = FakeRuntime()
+    ctx = type("Ctx", (), {"session_id": "s1"})()
+    monkeypatch.setattr(rt.Runtime, "exists", classmethod(lambda cls: True))
+    monkeypatch.setattr(rt.Runtime, "instance", classmethod(lambda cls: fake))
+    monkeypatch.setattr(sr, "get_script_run_ctx", lambda suppress_warning=False: ctx)
+    monkeypatch.setattr(compute, "get_script_run_ctx", lambda suppress_warning=False: ctx)
+    return fake

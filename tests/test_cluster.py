@@ -131,7 +131,7 @@ def test_interrupted_run_recomputes_only_missing_partitions(photos, client, tmp_
     again = embed_to_folder(str(photos), out, "color-histogram", client=client, partition_size=8,
                             progress=lambda done, total, message: messages.append(message))
     assert again.recomputed == 2
-    assert "3 partition(s) already written" in messages[0]
+    assert "3 partitions already written" in messages[0]
     after = {i: (out / PART_PATTERN.format(i)).stat().st_mtime_ns for i in range(5)}
     assert [i for i in range(5) if after[i] != before[i]] == [1, 3]
     resumed = open_sharded(out).data

@@ -14,28 +14,6 @@ from explorer.singleflight import wait_until
 from ui import compute
 
 
-class FakeRuntime:
-    def __init__(self):
-        self.active = {"s1"}
-
-    def is_active_session(self, session_id):
-        return session_id in self.active
-
-
-@pytest.fixture
-def runtime(monkeypatch):
-    import streamlit.runtime as rt
-    import streamlit.runtime.scriptrunner as sr
-
-    fake = FakeRuntime()
-    monkeypatch.setattr(rt.Runtime, "exists", classmethod(lambda cls: True))
-    monkeypatch.setattr(rt.Runtime, "instance", classmethod(lambda cls: fake))
-    ctx = type("Ctx", (), {"session_id": "s1"})()
-    monkeypatch.setattr(sr, "get_script_run_ctx", lambda suppress_warning=False: ctx)
-    monkeypatch.setattr(compute, "get_script_run_ctx", lambda suppress_warning=False: ctx)
-    return fake
-
-
 def test_concurrent_sessions_asking_the_same_key_compute_it_once(capfd):
     calls, results = [], []
     key = ("flight-test", time.time())
@@ -54,6 +32,25 @@ def test_concurrent_sessions_asking_the_same_key_compute_it_once(capfd):
     assert len(calls) == 1 and len(results) == 4 and all(r is results[0] for r in results)
     assert compute.memo("projection", key, slow) is results[0] and len(calls) == 1  # then a plain lookup
     assert capfd.readouterr().err.count("fse compute projection ") == 1  # one line in the server's log
+
+
+def test_a_caller_whose_look_missed_just_before_the_value_was_stored_computes_nothing(monkeypatch, capfd):
+    """A second visitor's first look can miss just before the first one's value is stored; it then leads an
+    empty flight and finds the value stored. It computed nothing, so the log must not say it did (the
+    two-visitor browser test counts those lines: tag colours were once 'computed' twice)."""
+    key = ("late-look-test", time.time())
+    assert compute.memo("other", key, lambda: "coloured") == "coloured"
+    get, missed = compute._Store.get, []
+
+    def late_get(self, k):
+        if k == ("other", key) and not missed:  # this look happened before the value was stored
+            missed.append(k)
+            return False, None
+        return get(self, k)
+
+    monkeypatch.setattr(compute._Store, "get", late_get)
+    assert compute.memo("other", key, lambda: "computed again") == "coloured" and missed
+    assert capfd.readouterr().err.count("fse compute other ") == 1
 
 
 def test_background_measures_stop_when_their_visitor_leaves(runtime):
@@ -80,6 +77,45 @@ def test_background_measures_stop_when_their_visitor_leaves(runtime):
     runtime.active.add("s1")  # someone asks again: the job starts over
     done, _ = compute.background("other", key, lambda: "again")
     assert wait_until(lambda: compute.background("other", key, lambda: "again")[0], 10)
+
+
+def test_a_visitor_arriving_as_a_background_job_finishes_finds_it_or_its_value(monkeypatch):
+    """The map measures were once computed twice: a finished job's value was stored by the visitor who
+    collected it (taken out of the running jobs, then stored), and a second visitor asking in between found
+    neither. Here the value's storing is held open while two more visitors ask: no second computation."""
+    key = ("collect-race-test", time.time())
+    calls, storing, release = [], threading.Event(), threading.Event()
+    put = compute._Store.put
+
+    def held_put(self, k, value):
+        if k == ("other", key) and not release.is_set():
+            storing.set()
+            release.wait(10)
+        put(self, k, value)
+
+    monkeypatch.setattr(compute._Store, "put", held_put)
+
+    def measures():
+        calls.append(1)
+        return "measured"
+
+    assert compute.background("other", key, measures) == (False, None)
+    pool, running, _ = compute._jobs()
+
+    def collected() -> bool:
+        return compute.background("other", key, measures)[0]
+
+    first = threading.Thread(target=wait_until, args=(collected, 10))  # a visitor polling until it is done
+    assert wait_until(lambda: calls, 10)
+    first.start()
+    assert wait_until(storing.is_set, 10)  # the value is being stored (by the job, or by the first visitor)
+    second = compute.background("other", key, measures)  # arrives meanwhile
+    release.set()
+    first.join(10)
+    pool.submit(lambda: None).result(10)  # one worker: every job asked for so far has run
+    assert len(calls) == 1, "a second visitor computed the finished job again"
+    assert second in ((False, None), (True, "measured"))
+    assert compute.background("other", key, measures) == (True, "measured") and ("other", key) not in running
 
 
 def test_a_refused_vector_file_is_parsed_once_per_session(monkeypatch):

@@ -12,26 +12,6 @@ from ui import status
 from ui.compute import memo
 
 
-class FakeRuntime:
-    def __init__(self):
-        self.active = {"s1"}
-
-    def is_active_session(self, session_id):
-        return session_id in self.active
-
-
-@pytest.fixture
-def runtime(monkeypatch):
-    import streamlit.runtime as rt
-    import streamlit.runtime.scriptrunner as sr
-
-    fake = FakeRuntime()
-    monkeypatch.setattr(rt.Runtime, "exists", classmethod(lambda cls: True))
-    monkeypatch.setattr(rt.Runtime, "instance", classmethod(lambda cls: fake))
-    monkeypatch.setattr(sr, "get_script_run_ctx", lambda suppress_warning=False: type("Ctx", (), {"session_id": "s1"})())
-    return fake
-
-
 def test_outside_a_server_the_check_does_nothing():
     liveness.abandon_check()()  # AppTest, scripts and the CLI run without a Runtime
 

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from browser_helpers import CHROMIUM, CHROMIUM_ARGS, MAP_POINTS, app_server
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS, MAP_POINTS, app_server, server_pid
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(400)]
-
 
 
 def computations(log: Path) -> list[tuple[str, str]]:
@@ -55,25 +54,13 @@ def test_two_visitors_opening_the_same_new_set_share_one_computation(browser_ok,
         done = computations(log)
     kinds = [kind for kind, _ in done]
     assert kinds.count("vectors") == 1 and kinds.count("projection") >= 1, done
-    heavy = [step for step in done if step[0] != "other"]
-    assert len(heavy) == len(set(heavy)), f"a step was computed twice: {done}"  # one computation per question
-    # Known race, left open (closing note of this wave): a small "other" entry (the map's measures, polled by
-    # each visitor) was once computed twice under load when the second visitor asked after the first had
-    # collected the finished job; the set, its vectors and its map never were.
+    assert len(done) == len(set(done)), f"a step was computed twice: {done}"  # one computation per question
 
 
-def server_rss_mb(port: int) -> int:
-    """VmRSS of the streamlit process serving ``port`` (from /proc)."""
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmd = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"streamlit" in b" ".join(cmd) and str(port).encode() in cmd:
-                status = (entry / "status").read_text()
-                return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) // 1024
-    raise AssertionError(f"no streamlit process on port {port}")
+def server_rss_mb(url: str) -> int:
+    """VmRSS of the streamlit process serving ``url`` (from /proc)."""
+    status = Path(f"/proc/{server_pid(url)}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) // 1024
 
 
 def test_files_waiting_in_the_uploader_are_bounded_as_they_arrive(browser_ok, tmp_path):
@@ -91,7 +78,6 @@ def test_files_waiting_in_the_uploader_are_bounded_as_they_arrive(browser_ok, tm
             fh.truncate(99_000_000)
         files.append(str(path))
     with app_server(tmp_path) as (url, _), sync_playwright() as p:
-        port = int(url.rsplit(":", 1)[1])
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             page = browser.new_context(viewport={"width": 1300, "height": 900}).new_page()
@@ -99,12 +85,12 @@ def test_files_waiting_in_the_uploader_are_bounded_as_they_arrive(browser_ok, tm
             page.wait_for_function(f"document.querySelectorAll({MAP_POINTS!r}).length > 0", timeout=120_000)
             page.get_by_text("Your images (drag & drop)").click()
             page.get_by_text("Images or ZIPs").first.wait_for(timeout=60_000)
-            before = server_rss_mb(port)
+            before = server_rss_mb(url)
             page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(files)  # the image uploader
             readings, stable = [], 0
             for _ in range(240):  # until the server's memory has not moved for 3 s (every file answered)
                 page.wait_for_timeout(500)
-                readings.append(server_rss_mb(port))
+                readings.append(server_rss_mb(url))
                 stable = stable + 1 if len(readings) > 1 and abs(readings[-1] - readings[-2]) < 5 else 0
                 if stable >= 20:
                     break

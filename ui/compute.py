@@ -125,8 +125,7 @@ def _log_compute(key: Any) -> None:
 
 @st.cache_resource(show_spinner=False)
 def _flight() -> SingleFlight:
-    return SingleFlight(heavy_slots=limits.HEAVY_SLOTS, retry_on=(StopException, RerunException),
-                        on_compute=_log_compute)
+    return SingleFlight(heavy_slots=limits.HEAVY_SLOTS, retry_on=(StopException, RerunException))
 
 
 def _alive() -> Callable[[], bool]:
@@ -160,6 +159,7 @@ def memo(kind: str, key: Any, compute: Callable[[], Any], *, heavy: bool | None 
         hit, value = store.get((kind, key))  # a leader that just finished may have stored it
         if hit:
             return value
+        _log_compute((kind, key))  # here, not when leading: a leader finding it stored computes nothing
         value = compute()
         store.put((kind, key), value)
         return value
@@ -190,7 +190,9 @@ def background(kind: str, key: Any, compute: Callable[[], Any]) -> tuple[bool, A
     it runs. ``compute`` must not draw anything (it runs outside the page). Its exception is re-raised.
 
     One job per key, whoever asks; it stops at its next neighbour-search block once none of the sessions
-    that asked for it is still there (its visitors left), and starts again if someone asks later."""
+    that asked for it is still there (its visitors left), and starts again if someone asks later. The job
+    stores its value before it leaves the running jobs, so a visitor always finds one or the other (when
+    visitors collected it, one arriving in between found neither and computed it again)."""
     stores = _stores()
     store = stores.get(kind) or stores["other"]
     hit, value = store.get((kind, key))
@@ -199,22 +201,30 @@ def background(kind: str, key: Any, compute: Callable[[], Any]) -> tuple[bool, A
     pool, running, lock = _jobs()
     with lock:
         job = running.get((kind, key))
+        if job is None:
+            hit, value = store.get((kind, key))  # its job finished since the look above: stored, then left
+            if hit:
+                return True, value
         if job is None or (job[0].done() and isinstance(job[0].exception(), Cancelled)):
             askers: dict = {_session_id(): _alive()}  # before the job starts: it checks them at once
-            job = running[(kind, key)] = (pool.submit(_background_job, kind, key, compute, askers), askers)
+            job = running[(kind, key)] = (
+                pool.submit(_background_job, kind, key, compute, askers, store, (running, lock)), askers)
         else:
             job[1][_session_id()] = _alive()
     future = job[0]
     if not future.done():
         return False, None
-    with lock:
-        running.pop((kind, key), None)
-    value = future.result()
-    store.put((kind, key), value)
-    return True, value
+    if isinstance(future.exception(), Cancelled):  # its visitors left just now: the next poll starts it again
+        return False, None
+    if future.exception() is not None:  # told to the visitor who collects it; the next one asks again
+        with lock:
+            if running.get((kind, key)) is job:
+                running.pop((kind, key))
+    return True, future.result()
 
 
-def _background_job(kind: str, key: Any, compute: Callable[[], Any], askers: dict) -> Any:
+def _background_job(kind: str, key: Any, compute: Callable[[], Any], askers: dict, store: _Store,
+                    jobs: tuple[dict, threading.Lock]) -> Any:
     def still_wanted() -> None:
         if not any(alive() for alive in list(askers.values())):
             raise Cancelled("every visitor who asked for it has left")
@@ -222,7 +232,13 @@ def _background_job(kind: str, key: Any, compute: Callable[[], Any], askers: dic
     _log_compute((kind, key))
     with cancel_scope(still_wanted), _flight().slot(alive=lambda: any(a() for a in list(askers.values()))):
         still_wanted()
-        return compute()
+        value = compute()
+    store.put((kind, key), value)  # stored before it leaves `running`: no visitor finds neither
+    running, lock = jobs
+    with lock:
+        if (kind, key) in running and running[(kind, key)][1] is askers:  # this job's entry, not a newer one
+            running.pop((kind, key))
+    return value
 
 
 def _session_id() -> str:

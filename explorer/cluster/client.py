@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Optional, Sequence
 
 from explorer.cluster.shards import ClusterError
+from explorer.words import plural
 
 
 @contextmanager
@@ -39,7 +40,7 @@ def open_client(workers: Optional[int] = None, scheduler: Optional[str] = None,
         client = Client(cluster)
     try:
         count = len(client.scheduler_info().get("workers", {}))
-        say(f"Dask: {count} worker(s) at {client.scheduler.address}")
+        say(f"Dask: {plural(count, 'worker')} at {client.scheduler.address}")
         if client.scheduler_info().get("services", {}).get("dashboard"):
             say(f"Dask dashboard: {client.dashboard_link}")
         yield client

@@ -30,6 +30,7 @@ from explorer.imageset import SkippedFile
 from explorer.io.cache import atomic_write
 from explorer.io.sources import LoadError, build_image_set, folder_entries, manifest_entries, skip_summary
 from explorer.progress import ProgressCallback, report
+from explorer.words import plural
 
 REPORT_EVERY_S = 1.0  # at most one progress line a second (plus the last)
 
@@ -111,7 +112,7 @@ def embed_to_folder(source: str, out: str | os.PathLike, embedder_name: str, *, 
     images = sum(r.images for r in results.values())
     if results:
         report(progress, len(results), len(ranges),
-                f"{len(results)} partition(s) already written ({images:,} images), resuming")
+                f"{plural(len(results), 'partition')} already written ({plural(images, 'image')}), resuming")
     tasks = [(index, part, str(folder), embedder_name, image_size, columns) for index, part in todo]
     last_report = 0.0
     for result in run_tasks(client, embed_partition, tasks):
@@ -124,7 +125,7 @@ def embed_to_folder(source: str, out: str | os.PathLike, embedder_name: str, *, 
                     f"partitions done, {images:,} images embedded ({images / max(now - start_time, 1e-9):,.0f}/s)")
     renumbered = fix_ids(folder, len(ranges))
     if renumbered:
-        report(progress, len(ranges), len(ranges), f"ids renumbered in {renumbered} partition(s) "
+        report(progress, len(ranges), len(ranges), f"ids renumbered in {plural(renumbered, 'partition')} "
                 "(the same picture in several partitions)")
     skipped = sorted(walk_skips + [SkippedFile(f, r) for i in sorted(results) for f, r in results[i].skipped],
                      key=lambda s: s.file)

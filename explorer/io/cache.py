@@ -38,7 +38,7 @@ import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import BinaryIO, Callable, Sequence
 
 import numpy as np
 
@@ -403,9 +403,11 @@ def _write_blob_pack(folder: Path, keys: list[bytes], blobs: list[bytes]) -> Pat
     return path
 
 
-def atomic_write(path: Path, data) -> None:
+def atomic_write(path: str | os.PathLike, data: bytes | Callable[[BinaryIO], object]) -> Path:
     """Write ``data`` (bytes, or a function writing into the open file) to a temporary file in the same
-    folder, fsync, then rename over ``path``."""
+    folder, fsync, then rename over ``path``: a reader sees the old file or the whole new one, never half
+    (the one atomic writer of the package: caches, stores, exports). Returns ``path``."""
+    path = Path(path)
     tmp = path.parent / f".tmp-{os.getpid()}-{uuid.uuid4().hex}"
     try:
         with open(tmp, "wb") as fh:
@@ -419,6 +421,7 @@ def atomic_write(path: Path, data) -> None:
                 tmp.unlink()
             except OSError:
                 pass
+    return path
 
 
 def _open_pack(path: Path) -> _Pack:

@@ -32,6 +32,7 @@ from typing import Sequence
 import numpy as np
 
 from explorer.figures import escape_text, map_figure, thumbnail_data_uri
+from explorer.io.cache import atomic_write  # the one atomic writer (temporary file, fsync, rename)
 from explorer.io.interop import CONFIG, METADATA, TENSORS
 from explorer.io.names import csv_cell, display_name
 from explorer.io.store import save_embeddings
@@ -436,20 +437,7 @@ function fseShow(i) {{
 """
 
 
-def atomic_write(path: Path, data: bytes) -> Path:
-    """Write ``data`` to a temporary file beside ``path`` and rename it into place."""
-    path = Path(path)
-    tmp = path.parent / f".{path.name}.tmp{os.getpid()}"
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
-
-
 __all__ = ["ExportRows", "map_frame", "map_table_bytes", "write_map_table", "embeddings_table",
            "embeddings_parquet_bytes", "write_embeddings_parquet", "npz_bytes", "sprite_png", "tensors_tsv",
            "metadata_tsv", "projector_files", "write_projector", "zip_bytes", "selection_csv",
-           "selection_images_zip", "html_map", "atomic_write"]
+           "selection_images_zip", "html_map"]

@@ -26,6 +26,7 @@ from explorer.io.names import display_name
 from explorer.io.store import EmbeddingFile, load_embeddings
 from explorer.limits import CLI_VECTORS, VectorLimits
 from explorer.projection import Projection
+from explorer.words import plural
 
 TENSORS = "tensors.tsv"
 METADATA = "metadata.tsv"
@@ -698,7 +699,7 @@ def given_projection(columns: dict[str, Sequence[str]], *, dims: int = 2, name: 
     missing = np.flatnonzero(~np.isfinite(coords).all(axis=1))
     coords[missing] = np.nan  # a Projection's excluded rows are NaN in every coordinate
     excluded = {int(i): "no coordinates given" for i in missing}
-    notes = [f"{len(missing):,} row(s) have no coordinates and are left off the map"] if len(missing) else []
+    notes = [f"{plural(len(missing), 'row')} without coordinates, left off the map"] if len(missing) else []
     return Projection(coords=coords, method="given", params={"columns": coordinate_columns(columns)[:dims]},
                       explained_variance_ratio=None, notes=notes, excluded=excluded)
 

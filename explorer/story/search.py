@@ -17,6 +17,7 @@ import numpy as np
 
 from explorer.story.conse import ConseModel
 from explorer.story.textmodel import ImageTextModel, query_images
+from explorer.words import plural
 
 KINDS = ("name", "tag", "text", "unknown", "empty")
 DEFAULT_K = 10
@@ -44,13 +45,14 @@ class SearchResult:
     @property
     def message(self) -> str:
         """One line for the page: what was found, how, and what was not understood."""
-        shown = f"{len(self.rows)} of {self.total}" if self.total > len(self.rows) else f"{len(self.rows)}"
+        shown = (f"{len(self.rows)} of {plural(self.total, 'image')}" if self.total > len(self.rows)
+                 else plural(len(self.rows), "image"))
         if self.kind == "empty":
             return "Type a phrase, an image name or a tag."
         if self.kind == "name":
-            return f"Name match: {shown} image(s) named “{self.phrase}”."
+            return f"Name match: {shown} named “{self.phrase}”."
         if self.kind == "tag":
-            return f"Tag match: {shown} image(s) tagged “{self.phrase}” ({self.column})."
+            return f"Tag match: {shown} tagged “{self.phrase}” ({self.column})."
         unknown = f" Unknown words: {', '.join(self.unknown_words)}." if self.unknown_words else ""
         if self.kind == "unknown":
             return f"No word of “{self.phrase}” is known to the {self.method}; nothing ranked.{unknown}"
