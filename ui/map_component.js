@@ -147,16 +147,19 @@ function quickView(plot, figure) {
 
 async function draw(component) {
   const { data, parentElement, setTriggerValue } = component;
-  const root = parentElement.querySelector(".fse-map");
+  const root = parentElement.querySelector(".fse-map, .fse-preload");
   const plot = root.querySelector(".fse-plot");
   const state = (root.__fse = root.__fse || { seq: 0, mapId: null, base: 0 });
   const send = (name, value) => setTriggerValue(name, value);
   const preloadOnly = !data.map_id;  // ui.map_component.preload: plotly.js only, nothing to draw
-  if (preloadOnly) root.style.display = "none";
+  if (preloadOnly) {  // not a map: pages and tests looking for .fse-map / .fse-plot must not find it
+    root.className = "fse-preload";
+    if (plot) plot.className = "";
+    root.style.display = "none";
+  }
   const plotly = loadPlotly(data.plotly);
   if (!plotly) { if (!preloadOnly) send("need", { what: "plotly", map_id: data.map_id }); return; }
   if (preloadOnly) return;
-  root.style.display = "";
   let figure = data.figure ? JSON.parse(data.figure) : FIGURES.get(data.map_id);
   if (data.figure && data.keep !== false) remember(data.map_id, figure);
   if (!figure) { send("need", { what: "figure", map_id: data.map_id }); return; }
@@ -204,6 +207,6 @@ async function draw(component) {
 export default function (component) {
   draw(component).catch((err) => {
     const root = component.parentElement.querySelector(".fse-map");
-    if (root) root.querySelector(".fse-error").textContent = "The map could not be drawn: " + err;
+    if (root && root.querySelector(".fse-error")) root.querySelector(".fse-error").textContent = "The map could not be drawn: " + err;
   });
 }
