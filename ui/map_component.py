@@ -27,6 +27,7 @@ from ui import state
 
 HERE = Path(__file__).resolve().parent
 COMPONENT_NAME = "fse_map"
+PRELOAD_NAME = "fse_plotly_preload"
 HTML = '<div class="fse-map"><div class="fse-plot"></div><div class="fse-error"></div></div>'
 CSS = ".fse-map { width: 100%; } .fse-plot { width: 100%; min-height: 200px; } .fse-error { color: #b00; }"
 EVENTS = ("click", "select", "view", "need")
@@ -39,11 +40,11 @@ def plotly_source() -> str:
     return (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_text(encoding="utf-8")
 
 
-@functools.lru_cache(maxsize=1)
-def _component():
+@functools.lru_cache(maxsize=2)
+def _component(name: str = COMPONENT_NAME):
     # Not style-isolated: plotly.js puts its stylesheet (hover labels, toolbar) in the page's <head>, which a
     # shadow root would not see.
-    return st.components.v2.component(COMPONENT_NAME, html=HTML, css=CSS, isolate_styles=False,
+    return st.components.v2.component(name, html=HTML, css=CSS, isolate_styles=False,
                                       js=(HERE / "map_component.js").read_text(encoding="utf-8"))
 
 
@@ -152,7 +153,9 @@ def preload(key: str = "map_plotly_preload") -> None:
     if state.map_sent(PLOTLY_ID):
         return
     st.html(f"<style>.st-key-{key} {{display: none}}</style>")  # style only: no element, no gap
-    draw(None, map_id="", dims=2, overlay=Overlay(), key=key, send_figure=False, keep=False)
+    # Its own component name (same script): whatever looks for the map (COMPONENT_NAME) never finds it.
+    _component(PRELOAD_NAME)(key=key, data={"map_id": "", "plotly": plotly_source()})
+    state.set_map_sent(PLOTLY_ID, True)
 
 
 def _dispatch(key: str, on_event: Optional[Callable[[MapEvent], None]]) -> None:
