@@ -169,16 +169,25 @@ def main(argv=None) -> None:
     print(f"\nload after: {load()}")
 
 
-# Page pixels of points of the map's point traces (not the density layer), spread over them.
-POINTS_JS = """(count) => {
+# Page pixels of one point of the map's point traces (not the density layer) that is on screen now (inside
+# the plot area and the window), the ``index``-th of a spread over them: asked afresh before each click,
+# since the side panel's growth can move the map (a point computed earlier may be off the window).
+POINT_JS = """(index) => {
     const gd = document.querySelector('.fse-plot'), fl = gd._fullLayout, box = gd.getBoundingClientRect();
     const traces = gd._fullData.filter(t => t.type === 'scattergl' && t.x && t.x.length > 50);
-    const out = [];
-    for (let i = 0; i < count; i++) {
-        const t = traces[i % traces.length], k = Math.floor(t.x.length * (i + 1) / (count + 2));
-        out.push([box.left + fl.xaxis._offset + fl.xaxis.l2p(t.x[k]), box.top + fl.yaxis._offset + fl.yaxis.l2p(t.y[k])]);
+    const xa = fl.xaxis, ya = fl.yaxis, out = [];
+    for (const t of traces) for (let k = 0; k < t.x.length; k += 97) {
+        const px = xa.l2p(t.x[k]), py = ya.l2p(t.y[k]);
+        const x = box.left + xa._offset + px, y = box.top + ya._offset + py;
+        if (px > 5 && px < xa._length - 5 && py > 5 && py < ya._length - 5 && x > 0 && y > 0 &&
+            x < window.innerWidth && y < window.innerHeight) out.push([x, y]);
     }
-    return out; }"""
+    return out.length ? out[Math.floor(out.length * ((index * 0.37 + 0.11) % 1))] : null; }"""
+# The large map of the chosen folder is drawn: a new map id (not the demo's) with its density layer.
+DRAWN_JS = """(before) => {
+    const gd = document.querySelector('.fse-plot');
+    return !!gd && !!gd.dataset.mapId && gd.dataset.mapId !== before && !!gd._fullData &&
+           gd._fullData.some(t => t.type === 'heatmap') && /[0-9,]{7,} points: /.test(document.body.innerText); }"""
 ANSWERED_JS = """(before) => {
     const d = document.querySelector('.fse-plot').dataset;
     return d.focusRow && d.focusRow !== before && !d.pendingRow && d.ringRows.split(',').length >= 3 &&
@@ -210,17 +219,19 @@ def browser(folder: Path) -> None:
         page.wait_for_function(IDLE_JS, timeout=600_000)
         box.click()
         option = page.get_by_role("option", name=folder.name, exact=True)
+        demo_map = page.evaluate("(document.querySelector('.fse-plot') || {dataset: {}}).dataset.mapId || ''")
         start = time.monotonic()
         option.click()
-        page.wait_for_function("() => /[0-9,]{7,} points: /.test(document.body.innerText) && "
-                               "!!document.querySelector('.fse-plot .main-svg')", timeout=600_000)
+        page.wait_for_function(DRAWN_JS, arg=demo_map, timeout=600_000)
         first = time.monotonic() - start
         page.get_by_text("Map faithfulness").first.wait_for(timeout=1_800_000)
         measured = time.monotonic() - start
         page.wait_for_function(IDLE_JS, timeout=600_000)
         page.wait_for_timeout(500)
         clicks, focus = [], ""
-        for x, y in page.evaluate(POINTS_JS, 5):
+        page.locator(".fse-plot").scroll_into_view_if_needed()
+        for i in range(5):
+            x, y = page.evaluate(POINT_JS, i)
             page.mouse.move(x, y)
             page.wait_for_timeout(200)
             t = time.monotonic()
