@@ -195,6 +195,28 @@ ANSWERED_JS = """(before) => {
 IDLE_JS = "!document.querySelector('[data-testid=\"stStatusWidget\"]')"
 
 
+def click_points(page, indices, focus: str) -> tuple[list[float], str]:
+    """Click one on-screen point per index, each after the previous answer: (seconds each, last focus row)."""
+    times = []
+    for i in indices:
+        where = page.evaluate(POINT_JS, i)
+        if where is None:
+            raise RuntimeError("no point of the map is on screen to click")
+        page.mouse.move(*where)
+        page.wait_for_timeout(200)
+        t = time.monotonic()
+        page.mouse.click(*where)
+        page.wait_for_function(ANSWERED_JS, arg=focus, timeout=300_000)
+        times.append(time.monotonic() - t)
+        focus = page.evaluate("document.querySelector('.fse-plot').dataset.focusRow")
+    return times, focus
+
+
+def spread(times: list[float]) -> str:
+    return (f"median {statistics.median(times):.2f} s (min {min(times):.2f}, max {max(times):.2f}, "
+            f"n={len(times)})")
+
+
 def browser(folder: Path) -> None:
     """The real app, the folder chosen in the sidebar's server picker (its parent is the data root)."""
     from browser_helpers import app_server, browser_missing_reason, offline_page
@@ -224,21 +246,15 @@ def browser(folder: Path) -> None:
         option.click()
         page.wait_for_function(DRAWN_JS, arg=demo_map, timeout=600_000)
         first = time.monotonic() - start
+        # At once, as a visitor would: the map's measures are still being computed in the background.
+        page.locator(".fse-plot").scroll_into_view_if_needed()
+        early, focus = click_points(page, range(5), "")
+        early_busy = not page.get_by_text("Map faithfulness").count()
         page.get_by_text("Map faithfulness").first.wait_for(timeout=1_800_000)
         measured = time.monotonic() - start
         page.wait_for_function(IDLE_JS, timeout=600_000)
         page.wait_for_timeout(500)
-        clicks, focus = [], ""
-        page.locator(".fse-plot").scroll_into_view_if_needed()
-        for i in range(5):
-            x, y = page.evaluate(POINT_JS, i)
-            page.mouse.move(x, y)
-            page.wait_for_timeout(200)
-            t = time.monotonic()
-            page.mouse.click(x, y)
-            page.wait_for_function(ANSWERED_JS, arg=focus, timeout=300_000)
-            clicks.append(time.monotonic() - t)
-            focus = page.evaluate("document.querySelector('.fse-plot').dataset.focusRow")
+        clicks, _ = click_points(page, range(5, 10), focus)
         t = time.monotonic()
         page.evaluate("""() => { const gd = document.querySelector('.fse-plot'), xa = gd._fullLayout.xaxis.range,
             ya = gd._fullLayout.yaxis.range, cx = (xa[0] + xa[1]) / 2, cy = (ya[0] + ya[1]) / 2,
@@ -252,8 +268,10 @@ def browser(folder: Path) -> None:
     print(f"  choose the folder -> first view (density + sampled points): {first:6.1f} s   target <= 10 s: "
           f"{'met' if first <= 10 else 'MISSED'}")
     print(f"  choose -> measures on their sample shown:                   {measured:6.1f} s")
-    print(f"  click -> neighbours ringed + listed: median {statistics.median(clicks):.2f} s (min {min(clicks):.2f}, "
-          f"max {max(clicks):.2f}, n={len(clicks)})   target <= 1 s: "
+    print(f"  click -> neighbours ringed + listed, right after the first view (measures "
+          f"{'still running' if early_busy else 'done'} by the 5th): {spread(early)}   target <= 1 s: "
+          f"{'met' if statistics.median(early) <= 1 else 'MISSED'}")
+    print(f"  click -> neighbours ringed + listed, measures done:         {spread(clicks)}   target <= 1 s: "
           f"{'met' if statistics.median(clicks) <= 1 else 'MISSED'}")
     print(f"  zoom to 1/40 of each axis -> {region} real points of the region drawn: {zoom:.2f} s")
     if peak:
