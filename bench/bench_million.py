@@ -137,6 +137,42 @@ def server_side(folder: Path) -> dict:
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
+def tsne_cost(folder: Path, sizes: tuple[int, ...]) -> None:
+    """Wall time of ``python -m explorer map SUB --method tsne --fit-sample n`` (t-SNE of all n rows, measures
+    included) on folders of the first n rows, and 1,000,000 extrapolated as n log n from the largest."""
+    import math
+
+    from explorer.cluster.shards import open_sharded, write_vectors_folder
+    from explorer.io.store import EmbeddingFile
+
+    data = open_sharded(folder).data
+    work = Path(tempfile.mkdtemp(prefix="tsne_cost_"))
+    times = {}
+    for n in sizes:
+        sub = work / f"{n}"
+        write_vectors_folder(sub, EmbeddingFile(ids=data.ids[:n], sources=data.sources[:n], tags=data.tags[:n],
+                                                vectors=data.vectors[:n], embedder=data.embedder, extra_tags={},
+                                                embedder_key=data.embedder_key), partition_size=1000)
+        t = time.monotonic()
+        run = subprocess.run([sys.executable, "-m", "explorer", "map", str(sub), "--method", "tsne",
+                              "--fit-sample", str(n)], cwd=ROOT, capture_output=True, text=True)
+        if run.returncode:
+            sys.exit(f"map failed: {run.stderr[-2000:]}")
+        times[n] = time.monotonic() - t
+        print(f"  t-SNE of {n:,} x {data.vectors.shape[1]} rows (map SUB --method tsne --fit-sample {n}): "
+              f"{times[n]:6.0f} s   load {load()}", flush=True)
+    big = max(times)
+    nlogn = lambda m: m * math.log(m)  # noqa: E731 (Barnes-Hut / FFT t-SNE: about n log n per iteration)
+    if len(times) > 1:
+        small = min(times)
+        print(f"  {big:,} / {small:,}: {times[big] / times[small]:.2f}x measured, "
+              f"{nlogn(big) / nlogn(small):.2f}x if the cost grows as n log n")
+    full = len(data.ids)
+    print(f"  a t-SNE of all {full:,} points, extrapolated from {big:,} as n log n: "
+          f"{times[big] * nlogn(full) / nlogn(big) / 60:.0f} min (assumption: the per-iteration cost grows as "
+          "n log n, the number of iterations fixed; memory not measured)")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000)
@@ -144,12 +180,17 @@ def main(argv=None) -> None:
     parser.add_argument("--folder", type=Path, default=None,
                         help="where to build (or reuse) the shard folder; its parent becomes the app's data root")
     parser.add_argument("--no-browser", action="store_true", help="server-side figures only")
+    parser.add_argument("--tsne-cost", type=int, nargs="*", metavar="N", default=None,
+                        help="only time t-SNE of the first N rows (default 50000 100000) and extrapolate to all")
     args = parser.parse_args(argv)
     # Its own parent folder: the app's data root in the browser part lists only this set.
     folder = args.folder or Path(tempfile.gettempdir()) / "bench_million" / f"{args.n}x{args.dim}"
     print(f"load before: {load()}")
     build(folder, args.n, args.dim)
     print(f"load after building: {load()}")
+    if args.tsne_cost is not None:
+        tsne_cost(folder, tuple(args.tsne_cost) or (50_000, 100_000))
+        return
     s = server_side(folder)
     clicks = s["clicks"]
     print(f"\nserver side, fresh process, {args.n:,} x {args.dim}:")
