@@ -11,6 +11,7 @@ import pytest
 
 from explorer.cluster.shards import (MAP_PATTERN, PART_PATTERN, ClusterError, open_sharded, write_table,
                                      write_vectors_folder)
+from explorer.io.load import load_workset
 from explorer.io.store import EmbeddingFile
 
 
@@ -107,6 +108,9 @@ def test_a_written_map_is_read_and_checked_against_the_rows(folder):
     write_table(out / MAP_PATTERN.format("pca"), pa.table(table))
     mapped = open_sharded(out).maps["pca"]
     assert np.array_equal(mapped.coords, xy) and np.array_equal(mapped.fitted, fitted)
+    ws = load_workset(str(out))  # the record the app draws: a column says how each point got on the map
+    assert ws.columns["pca map"] == ["fitted" if f else "placed" for f in fitted]
+    assert ws.ids == ids and ws.vectors.tobytes() == data.vectors[keep].tobytes()
     table["id"] = pa.array(ids[:-2] + [ids[-1], ids[-2]], pa.string())  # two rows swapped
     write_table(out / MAP_PATTERN.format("pca"), pa.table(table))
     with pytest.raises(ClusterError, match=r"map-pca\.parquet: its rows do not match"):
