@@ -281,8 +281,7 @@ def open_sharded(folder: str | os.PathLike, *, vectors: bool = True,
         pool.shutdown(wait=True, cancel_futures=True)
     table = pa.concat_tables(tables) if tables else pa.table({name: pa.array([], pa.string()) for name in wanted})
     del tables
-    ids = table.column("id").to_pylist()
-    data = EmbeddingFile(ids=ids, sources=table.column("source").to_pylist(), tags=_string_list(table.column("tag")),
+    data = EmbeddingFile(ids=table.column("id").to_pylist(), sources=table.column("source").to_pylist(), tags=_string_list(table.column("tag")),
                          vectors=matrix, embedder=meta.get("embedder"), embedder_key=meta.get("embedder_key"),
                          extra_tags={name: _string_list(table.column(column_name(name))) for name in tag_columns})
     parts = [(path, int(starts[i]), int(starts[i + 1] - starts[i])) for i, path in enumerate(paths)]
