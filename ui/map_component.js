@@ -93,9 +93,15 @@ function attach(state, plot, send) {
     state.viewTimer = setTimeout(() => {
       const layout = plot._fullLayout;
       if (!layout || !layout.xaxis) return;
-      state.seq += 1;
       const auto = ev["xaxis.autorange"] || ev.autosize;
-      send("view", { seq: state.seq, x: auto ? null : layout.xaxis.range.slice(), y: auto ? null : layout.yaxis.range.slice() });
+      const view = { x: auto ? null : layout.xaxis.range.slice(), y: auto ? null : layout.yaxis.range.slice() };
+      // The first draw and every resize report a relayout too: a view Python already has costs a rerun
+      // (and a redraw) for nothing, just when a visitor clicks the map they have just been shown.
+      const key = JSON.stringify(view);
+      if (key === state.lastView) return;
+      state.lastView = key;
+      state.seq += 1;
+      send("view", { seq: state.seq, ...view });
     }, 250);
   });
 }
@@ -126,6 +132,8 @@ async function draw(component) {
       state.attached = true;
     }
     state.mapId = data.map_id;
+    // Drawn whole (autorange): Python has no zoom for it unless its overlay holds a region's points.
+    state.lastView = data.overlay && data.overlay.region ? null : JSON.stringify({ x: null, y: null });
   } else {
     const traces = overlayTraces(data);
     const keys = ["x", "y", "customdata", "text", "marker.color"].concat(data.dims === 3 ? ["z"] : []);
