@@ -37,6 +37,9 @@ DECODE_SLOTS = 2
 # every session (explorer.singleflight): on 2 cores one visitor's t-SNE leaves a core for the others, and
 # a visitor whose answer is cached (a lookup) never waits for a slot.
 HEAVY_SLOTS = 1
+# Partition files of a sharded folder read at once (threads; pyarrow decodes without the GIL): a million
+# rows in 1,000 files open in about a second instead of three on 2 cores. Each thread holds one partition.
+SHARD_READ_THREADS = 4
 
 # --- archives (a .zip source or upload), checked from the central directory ------------------------------
 ZIP_MAX_ENTRIES = 50_000

@@ -138,3 +138,36 @@ def test_a_refused_vector_file_is_parsed_once_per_session(monkeypatch):
         with pytest.raises(LoadError, match="over the limit of 100,000 rows"):
             sets._load_vectors_once(ref)
     assert parsed == [ref]
+
+
+class Vectors:
+    """The two things a click's lookup reads from a record: its content key and its vectors."""
+
+    def __init__(self, vectors: np.ndarray):
+        self.key, self.vectors = f"click-test-{time.time()}", vectors
+
+    def __len__(self) -> int:
+        return len(self.vectors)
+
+
+def test_a_click_does_not_wait_for_the_heavy_slot_of_background_measures(runtime):
+    """At 1M points the map's measures hold the heavy slot for seconds; the first click builds the set's
+    neighbour index and must not queue behind them (it took the measures' whole length before)."""
+    release = threading.Event()
+    key = ("slot-holder-test", time.time())
+    done, _ = compute.background("other", key, lambda: release.wait(30))
+    try:
+        _, running, _ = compute._jobs()
+        assert wait_until(lambda: not running[("other", key)][0].done(), 5)
+        time.sleep(0.2)  # the job has its slot
+        ws = Vectors(np.random.default_rng(1).normal(size=(500, 8)).astype(np.float32))
+        answer = []
+        asker = threading.Thread(target=lambda: answer.append(compute.neighbours_of(ws, 3, 5)))
+        asker.start()
+        asker.join(5)
+        assert answer, "the click waited for the background job's heavy slot"
+        idx, _ = answer[0]
+        expected = knn(ws.vectors, 5, metric="cosine", exclude_self=True)[0][3]
+        assert list(idx) == list(expected)
+    finally:
+        release.set()

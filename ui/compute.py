@@ -353,8 +353,9 @@ def get_neighbours(ws, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 def neighbour_index(ws) -> NeighbourIndex:
     """The set's click lookup (explorer.largemap.NeighbourIndex): built once per set in a fraction of a
-    second, it keeps no normalised copy of the vectors (a million 128-d rows stay 512 MB, not 1 GB)."""
-    return memo("vectors", ("neighbour-index", ws.key), lambda: NeighbourIndex(ws.vectors))
+    second, it keeps no normalised copy of the vectors (a million 128-d rows stay 512 MB, not 1 GB). Not a
+    heavy step: a click must not wait for the slot the map's background measures hold (seconds at 1M)."""
+    return memo("vectors", ("neighbour-index", ws.key), lambda: NeighbourIndex(ws.vectors), heavy=False)
 
 
 def neighbours_of(ws, row: int, k: int) -> tuple[np.ndarray, np.ndarray]:

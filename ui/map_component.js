@@ -68,13 +68,14 @@ function attach(state, plot, send) {
     const row = point ? rowOf(point) : null;
     if (row === null || String(row) === plot.dataset.focusRow) return;  // already the clicked image
     state.seq += 1;
-    // Instant feedback: the clicked point is starred before Python answers with its neighbours.
+    plot.dataset.pendingRow = String(row);
+    // Sent first: Python looks the neighbours up while the browser redraws (a redraw of a large map's
+    // WebGL points takes 50-100 ms). Instant feedback: the clicked point is starred before the answer.
+    send("click", { row, seq: state.seq });
     const i = state.base + OVERLAYS.indexOf("focus");
     const upd = { x: [[point.x]], y: [[point.y]], customdata: [[row]], text: [[point.text || ""]] };
     if (state.dims === 3) upd.z = [[point.z]];
     window.Plotly.restyle(plot, upd, [i]);
-    plot.dataset.pendingRow = String(row);
-    send("click", { row, seq: state.seq });
   });
   plot.on("plotly_selected", (ev) => {
     if (!ev) return;
@@ -92,9 +93,15 @@ function attach(state, plot, send) {
     state.viewTimer = setTimeout(() => {
       const layout = plot._fullLayout;
       if (!layout || !layout.xaxis) return;
-      state.seq += 1;
       const auto = ev["xaxis.autorange"] || ev.autosize;
-      send("view", { seq: state.seq, x: auto ? null : layout.xaxis.range.slice(), y: auto ? null : layout.yaxis.range.slice() });
+      const view = { x: auto ? null : layout.xaxis.range.slice(), y: auto ? null : layout.yaxis.range.slice() };
+      // The first draw and every resize report a relayout too: a view Python already has costs a rerun
+      // (and a redraw) for nothing, just when a visitor clicks the map they have just been shown.
+      const key = JSON.stringify(view);
+      if (key === state.lastView) return;
+      state.lastView = key;
+      state.seq += 1;
+      send("view", { seq: state.seq, ...view });
     }, 250);
   });
 }
@@ -180,6 +187,8 @@ async function draw(component) {
       state.attached = true;
     }
     state.mapId = data.map_id;
+    // Drawn whole (autorange): Python has no zoom for it unless its overlay holds a region's points.
+    state.lastView = data.overlay && data.overlay.region ? null : JSON.stringify({ x: null, y: null });
   } else {
     const traces = overlayTraces(data);
     const keys = ["x", "y", "customdata", "text", "marker.color"].concat(data.dims === 3 ? ["z"] : []);
