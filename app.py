@@ -23,7 +23,7 @@ PAGES = [
 
 page = st.navigation(PAGES)
 status.draw_action_area()  # top of the main area: a failed action (in the sidebar too) says why here
-if page.title == "Map":
+if getattr(page, "title", None) == "Map":  # getattr: run bare (a Dask worker re-importing __main__) it has none
     map_component.preload()  # plotly.js travels to the browser while the sidebar loads the set
 sidebar.draw()
 page.run()

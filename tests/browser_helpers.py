@@ -130,3 +130,22 @@ def click_first_point(page) -> None:
     page.mouse.move(x, y)
     page.wait_for_timeout(300)
     page.mouse.click(x, y)
+
+
+def saved_synthetic_set(store_dir: Path, n: int, *, groups: int, dims: int, noise: float, name: str,
+                        source_format: str = "vec {}") -> str:
+    """Save ``n`` clustered synthetic vectors (``groups`` tags) as a set; returns its token for ``?set=``."""
+    import numpy as np
+
+    from explorer.io.setstore import SetStore
+    from explorer.workset import WorkSet, vectors_set_key
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, groups, n)
+    vectors = (rng.normal(size=(groups, dims))[labels] + rng.normal(scale=noise, size=(n, dims))).astype(np.float32)
+    ids = [f"v{i:06d}" for i in range(n)]
+    key = vectors_set_key(ids, "synthetic", vectors)
+    record = WorkSet(name=name, key=key, set_key=key, images=None, ids=ids,
+                     sources=[source_format.format(i) for i in range(n)],
+                     columns={"tag": [f"group {t}" for t in labels]}, vectors=vectors, embedder_name="synthetic")
+    return SetStore(store_dir).save(record)

@@ -4,10 +4,9 @@ has) cost no rerun. Headless Chromium, localhost only."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from browser_helpers import app_server, offline_page
+from browser_helpers import app_server, offline_page, saved_synthetic_set
 from explorer.largemap import LARGE_MAP_ABOVE
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
@@ -21,25 +20,12 @@ ZOOM_JS = """(factor) => { const gd = document.querySelector('.fse-plot'), xa = 
     window.Plotly.relayout(gd, {'xaxis.range': [cx - hx, cx + hx], 'yaxis.range': [cy - hy, cy + hy]}); }"""
 
 
-def _saved_set(store_dir, n: int) -> str:
-    from explorer.io.setstore import SetStore
-    from explorer.workset import WorkSet, vectors_set_key
-
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 5, n)
-    vectors = (rng.normal(size=(5, 4))[labels] + rng.normal(scale=0.5, size=(n, 4))).astype(np.float32)
-    ids = [f"v{i:06d}" for i in range(n)]
-    key = vectors_set_key(ids, "synthetic", vectors)
-    record = WorkSet(name="large.npz", key=key, set_key=key, images=None, ids=ids,
-                     sources=[f"vec {i}" for i in range(n)], columns={"tag": [f"group {t}" for t in labels]},
-                     vectors=vectors, embedder_name="synthetic")
-    return SetStore(store_dir).save(record)
 
 
 def test_a_large_map_sends_zooms_but_not_the_views_python_already_has(browser_ok, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    token = _saved_set(tmp_path / "sets", N_POINTS)
+    token = saved_synthetic_set(tmp_path / "sets", N_POINTS, groups=5, dims=4, noise=0.5, name="large.npz")
     views: list[str] = []  # the view events the page sent ('"x":null' zoomed out, '"x":[' a region)
 
     def watch(ws) -> None:

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 import pytest
 
-from browser_helpers import app_server, offline_page
+from browser_helpers import app_server, offline_page, saved_synthetic_set
 
 pytestmark = pytest.mark.browser
 N_POINTS = 20_000
@@ -21,19 +20,6 @@ IDLE_JS = "!document.querySelector('[data-testid=\"stStatusWidget\"]')"
 
 
 
-def _saved_set(store_dir, n: int) -> str:
-    from explorer.io.setstore import SetStore
-    from explorer.workset import WorkSet, vectors_set_key
-
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 12, n)
-    vectors = (rng.normal(size=(12, 32))[labels] + rng.normal(scale=0.7, size=(n, 32))).astype(np.float32)
-    ids = [f"v{i:05d}" for i in range(n)]
-    key = vectors_set_key(ids, "synthetic", vectors)
-    record = WorkSet(name="twenty-thousand.npz", key=key, set_key=key, images=None, ids=ids,
-                     sources=[f"<vec {i}>" for i in range(n)], columns={"tag": [f"group {t}" for t in labels]},
-                     vectors=vectors, embedder_name="synthetic")
-    return SetStore(store_dir).save(record)
 
 
 # Page pixels and whole-set rows of points of the map's point traces, spread over the set.
@@ -58,7 +44,8 @@ ANSWERED_JS = """(before) => {
 def test_five_clicks_on_20000_points_are_each_answered_within_two_seconds(browser_ok, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    token = _saved_set(tmp_path / "sets", N_POINTS)
+    token = saved_synthetic_set(tmp_path / "sets", N_POINTS, groups=12, dims=32, noise=0.7,
+                                name="twenty-thousand.npz", source_format="<vec {}>")
     with app_server(tmp_path) as (url, _), sync_playwright() as p, offline_page(p) as (page, blocked):
         page.goto(f"{url}/?set={token}&method=pca&dims=2&show=dots&k=10")
         page.wait_for_selector(".fse-plot .main-svg", timeout=120_000)
