@@ -261,6 +261,20 @@ def test_presenter_bookmark_with_a_hostile_demo_name_is_an_escaped_error():
     assert not live_markdown(markdown_strings(at))
 
 
+@pytest.mark.parametrize("reported", [{"size": ["<script>x</script>", "1"]}, {"size": [1e300, 900]},
+                                      {"size": "1280"}, ["size"], {"size": [10 ** 9, 900]}])
+def test_the_presenters_html_gets_the_default_size_from_a_hostile_screen_report(reported):
+    from ui.screen import DEFAULT_SIZE
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    at.session_state[state.SCREEN_KEY] = reported
+    at.switch_page("ui/pages/presenter.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    marks = [m.value for m in at.markdown if "data-fit=" in m.value]
+    assert marks and f"data-fit='{DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]}'" in marks[0], marks
+
+
 def test_manifest_errors_quote_column_names_escaped(tmp_path, monkeypatch):
     root = tmp_path / "root"
     root.mkdir()

@@ -26,6 +26,7 @@ LAST_BATCH_KEY = "fse_last_batch"
 ACTION_AREA_KEY = "fse_action_area"  # this run's placeholder at the top of the main area
 ACTION_ERROR_KEY = "fse_action_error"  # the last failed action's one-line message, until the next action
 SCREEN_KEY = "fse_screen_size"  # the window-size component's state: {"size": [width, height]}
+SCREEN_MAX_PX = 16384  # a reported window side beyond this is not a screen
 DROP_KEY = "fse_drop_signature"  # (name, size) of the files in the uploaders, to notice a new drop
 FAILED_LOADS_KEY = "fse_failed_loads"  # {(ref, signature): message} vector files that failed to load
 NPZ_UPLOAD_KEY = "fse_npz_held"  # (ref, name, bytes, file_id) of this session's uploaded vector file
@@ -256,13 +257,19 @@ def set_action_error(message: str | None) -> None:
 
 
 def reported_screen() -> tuple[int, int] | None:
-    """(width, height) of the browser window as the screen component last reported it, or None."""
-    size = (st.session_state.get(SCREEN_KEY) or {}).get("size")
+    """(width, height) of the browser window as the screen component last reported it, or None.
+
+    The browser sends it, so a page may send anything: only two integers in 1..SCREEN_MAX_PX count (they
+    size pictures and reach the presenter's HTML)."""
+    reported = st.session_state.get(SCREEN_KEY)
+    size = reported.get("size") if isinstance(reported, dict) else None
+    if not isinstance(size, (list, tuple)) or len(size) != 2:
+        return None
     try:
         width, height = (int(v) for v in size)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    return (width, height) if width > 0 and height > 0 else None
+    return (width, height) if 0 < width <= SCREEN_MAX_PX and 0 < height <= SCREEN_MAX_PX else None
 
 
 def new_drop(signature: tuple) -> bool:
