@@ -6,30 +6,17 @@ area (never only in the sidebar, below the fold), with no "Reading …" box left
 
 from __future__ import annotations
 
-import io
-import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 from streamlit.testing.v1 import AppTest
+from file_helpers import png_bytes, zip_bytes  # noqa: E402
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
-def _png(seed: int) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(np.random.default_rng(seed).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(buf, "PNG")
-    return buf.getvalue()
 
 
-def _zip(members: dict[str, bytes | None]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        for name, data in members.items():
-            z.writestr(zipfile.ZipInfo(name) if data is None else name, data or b"")
-    return buf.getvalue()
 
 
 def _uploads() -> AppTest:
@@ -70,11 +57,11 @@ def test_a_text_file_renamed_jpg_fails_in_the_main_area_in_one_line():
 
 @pytest.mark.parametrize("members, words", [
     ({"photos/": None, "photos/rock/": None, "photos/paper/": None}, "holds no images (only empty folders)"),
-    ({"1.png": _png(1), "2.png": _png(2)}, "has no tag folders"),
+    ({"1.png": png_bytes(1), "2.png": png_bytes(2)}, "has no tag folders"),
 ])
 def test_a_zip_that_would_add_nothing_or_only_untagged_images_says_the_layout_expected(members, words):
     at = _uploads()
-    at.file_uploader(key="fse_uploader_0").set_value([("drop.zip", _zip(members), "application/zip")]).run()
+    at.file_uploader(key="fse_uploader_0").set_value([("drop.zip", zip_bytes(members), "application/zip")]).run()
     assert not at.exception
     (message,) = _main_errors(at)
     assert words in message and "Expected one folder per tag" in message and "\n" not in message
@@ -84,8 +71,8 @@ def test_a_zip_that_would_add_nothing_or_only_untagged_images_says_the_layout_ex
 
 def test_a_folder_without_tag_sub_folders_says_the_layout_expected_and_a_typed_tag_fixes_it():
     at = _uploads()
-    at.file_uploader(key="fse_folder_0").set_value([("holiday/1.png", _png(1), "image/png"),
-                                                   ("holiday/2.png", _png(2), "image/png")]).run()
+    at.file_uploader(key="fse_folder_0").set_value([("holiday/1.png", png_bytes(1), "image/png"),
+                                                   ("holiday/2.png", png_bytes(2), "image/png")]).run()
     (message,) = _main_errors(at)
     assert "holiday has no tag sub-folders" in message and "holiday/rock/1.jpg" in message
     at.text_input(key="fse_upload_tag").set_value("beach").run()
@@ -97,7 +84,7 @@ def test_a_folder_without_tag_sub_folders_says_the_layout_expected_and_a_typed_t
 
 def test_a_folder_of_tag_folders_shows_its_counts_before_adding():
     at = _uploads()
-    files = [(f"photos/{tag}/{i}.png", _png(10 * k + i), "image/png")
+    files = [(f"photos/{tag}/{i}.png", png_bytes(10 * k + i), "image/png")
              for k, (tag, n) in enumerate((("rock", 3), ("paper", 2))) for i in range(n)]
     at.file_uploader(key="fse_folder_0").set_value(files + [("photos/notes.txt", b"x", "text/plain")]).run()
     lines = [t.value for t in at.sidebar.text]

@@ -2,32 +2,25 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from explorer.io.demos import load_demo
 from explorer.io.load import load_workset
 from explorer.io.setstore import SetStore
+from file_helpers import png_bytes  # noqa: E402
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
-def _png(seed: int) -> bytes:
-    buf = io.BytesIO()
-    rng = np.random.default_rng(seed)
-    Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(buf, "PNG")
-    return buf.getvalue()
 
 
 def _add(at: AppTest, tag: str, seeds: range) -> str:
     """Add one batch; returns the link token of the set as it now is."""
     nonce = at.session_state["fse_uploader_nonce"]
     at.file_uploader(key=f"fse_uploader_{nonce}").set_value(
-        [(f"{tag}{i}.png", _png(i), "image/png") for i in seeds]).run()
+        [(f"{tag}{i}.png", png_bytes(i), "image/png") for i in seeds]).run()
     at.text_input(key="fse_upload_tag").set_value(tag).run()
     at.button(key="fse_add").click().run()
     assert not at.exception, [e.value for e in at.exception]

@@ -28,6 +28,7 @@ from ui.render import short_name  # noqa: E402
 from ui import state  # noqa: E402
 from ui.safe import md  # noqa: E402
 from map_helpers import map_data  # noqa: E402
+from file_helpers import png_bytes  # noqa: E402
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TIMEOUT = 120
@@ -134,11 +135,6 @@ def plotly_specs(at: AppTest) -> list[dict]:
 
 # ----------------------------------------------------------------------------------------- the app
 
-def _png(seed: int) -> bytes:
-    rng = np.random.default_rng(seed)
-    buf = io.BytesIO()
-    Image.fromarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)).save(buf, "PNG")
-    return buf.getvalue()
 
 
 BATCHES = [
@@ -187,7 +183,7 @@ def hostile_session():
             files = []
             for name in names:
                 seed += 1
-                files.append((name, _png(seed), "image/png"))
+                files.append((name, png_bytes(seed, (24, 32)), "image/png"))
             _add(at, files, tag)
             seen.run(f"upload {tag}")
         _add(at, [(NAME_IMAGE, b"\x89PNG\r\n\x1a\n broken", "image/png")], TAG_IMAGE)  # refused batch
